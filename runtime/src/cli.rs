@@ -1,0 +1,152 @@
+//! runc 1.1's command line, flag for flag. Engines pass global flags before the subcommand;
+//! clap's `global` also accepts them after it, which runc users sometimes do by hand.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vsrun",
+    about = "vsrun: an OCI runtime that turns a bundle into an isolated Linux context",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// root directory for storage of container state (tmpfs recommended)
+    #[arg(long, global = true, default_value = "/run/vsrun")]
+    pub root: PathBuf,
+    /// write logs to this file instead of stderr
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// log format: text or json
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// use systemd to manage cgroups
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// path to criu (accepted for compatibility; checkpointing is not supported)
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
+    /// rootless mode: true, false or auto (accepted for compatibility)
+    #[arg(long, global = true)]
+    pub rootless: Option<String>,
+    /// print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// create a container
+    Create(CreateArgs),
+    /// executes the user defined process in a created container
+    Start(IdArg),
+    /// create and run a container
+    Run(RunArgs),
+    /// output the state of a container
+    State(IdArg),
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill(KillArgs),
+    /// delete any resources held by the container often used with detached containers
+    Delete(DeleteArgs),
+    /// lists containers started by vsrun with the given root
+    List(ListArgs),
+    /// create a new specification file
+    Spec(SpecArgs),
+    /// show the enabled features
+    Features,
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// path to the root of the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// path to an AF_UNIX socket which will receive the pty master
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// specify the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// do not use pivot root to jail process inside rootfs
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// do not create a new session keyring for the container
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// send the signal to all processes in the container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub id: String,
+    /// signal name (KILL, SIGKILL) or number; default SIGTERM
+    pub signal: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// forcibly delete the container if it is still running (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// select one of: table or json
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: String,
+    /// display only container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// path to the root of the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// generate a configuration for a rootless container
+    #[arg(long)]
+    pub rootless: bool,
+}

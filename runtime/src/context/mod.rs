@@ -1,0 +1,1 @@
+//! How a container process is born: clone into namespaces, sync with the parent, exec.

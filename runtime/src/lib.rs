@@ -1,0 +1,19 @@
+//! vsrun: a runc-compatible OCI runtime. The binary is a thin shell around this library; see
+//! the README's layout section for how the modules fit together.
+
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod log;
+pub mod rootfs;
+pub mod security;
+pub mod state;
+pub mod syscall;
+pub mod timefmt;
+
+pub use error::{Error, Result};
+
+/// The OCI runtime-spec version vsrun implements (also what `state` reports as ociVersion).
+pub const OCI_VERSION: &str = "1.2.0";

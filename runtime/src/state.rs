@@ -1,0 +1,256 @@
+//! The state dir `<root>/<id>/`: `state.json` (written by write + rename, so readers never see
+//! half a file), the `exec.fifo` that holds a created container before `start`, and a per-container
+//! `flock` on the directory itself. Status is never stored: it is derived from the init process
+//! when read, so a container that died while nobody watched reads as stopped.
+
+use crate::error::{state, Result, StepExt};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    /// Host PID of the container init.
+    pub pid: i32,
+    /// starttime of the init from /proc/<pid>/stat: a recycled PID has another one.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// Namespaces the container created or joined, as `/proc/<pid>/ns/<name>` was at create
+    /// time (type name → path); later commands (exec) join these.
+    #[serde(default)]
+    pub namespaces: Vec<(String, PathBuf)>,
+    /// Whether the config asked for a PID namespace of its own (then killing init kills all).
+    #[serde(default)]
+    pub own_pid_ns: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// Reject ids that could escape `--root` or confuse the table output.
+pub fn validate_id(id: &str) -> Result<()> {
+    let bad = |why: &str| Err(state(format!("container id {id:?}: {why}")));
+    if id.is_empty() {
+        return bad("must not be empty");
+    }
+    if id.len() > 1024 {
+        return bad("longer than 1024 bytes");
+    }
+    if id == "." || id == ".." {
+        return bad("must not be . or ..");
+    }
+    if id.contains('/') {
+        return bad("must not contain '/'");
+    }
+    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("must not contain whitespace or control characters");
+    }
+    Ok(())
+}
+
+/// A container's directory, held under an exclusive flock for as long as this value lives.
+pub struct Container {
+    pub dir: PathBuf,
+    lock: File,
+}
+
+impl Container {
+    /// Make `<root>/<id>` for a new container. A second create of the same id fails here:
+    /// the directory is built under a private name, locked, then renamed into place with
+    /// RENAME_NOREPLACE, so no reader ever sees it unlocked and half-made.
+    pub fn create(root: &Path, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        fs::create_dir_all(root).step(|| format!("create state root {}", root.display()))?;
+        let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
+        let dir = root.join(id);
+        if dir.exists() {
+            return Err(state(format!("container {id:?} already exists")));
+        }
+        let tmp = root.join(format!(".creating-{}-{}", std::process::id(), id.len()));
+        fs::create_dir(&tmp).step(|| format!("create state dir {}", tmp.display()))?;
+        let lock = lock_dir(&tmp)?;
+        if let Err(e) = crate::syscall::rename_noreplace(&tmp, &dir) {
+            let _ = fs::remove_dir(&tmp);
+            return Err(
+                if e.raw_os_error() == Some(libc::EEXIST)
+                    || e.raw_os_error() == Some(libc::ENOTEMPTY)
+                {
+                    state(format!("container {id:?} already exists"))
+                } else {
+                    crate::Error::Os {
+                        step: format!("create state dir {}", dir.display()),
+                        source: e,
+                    }
+                },
+            );
+        }
+        Ok(Container { dir, lock })
+    }
+
+    /// Open an existing container and take its lock (waits for a concurrent lifecycle call).
+    pub fn open(root: &Path, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let dir = root.join(id);
+        if !dir.is_dir() {
+            return Err(state(format!("container {id:?} does not exist")));
+        }
+        let lock = lock_dir(&dir)?;
+        Ok(Container { dir, lock })
+    }
+
+    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.lock.as_fd()
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.dir.join(EXEC_FIFO)
+    }
+
+    pub fn load(&self) -> Result<State> {
+        load(&self.dir)
+    }
+
+    /// write + fsync-free rename: the state dir is on tmpfs in practice, atomicity is what
+    /// matters, not durability.
+    pub fn save(&self, st: &State) -> Result<()> {
+        let tmp = self.dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(st).map_err(|e| state(format!("encode state: {e}")))?;
+        let mut f = File::create(&tmp).step(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data)
+            .step(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.state_path()).step(|| format!("write {}", STATE_FILE))?;
+        Ok(())
+    }
+
+    /// Remove the whole directory (the lock goes with it).
+    pub fn destroy(self) -> Result<()> {
+        fs::remove_dir_all(&self.dir).step(|| format!("remove state dir {}", self.dir.display()))
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let f = File::open(dir).step(|| format!("open state dir {}", dir.display()))?;
+    crate::syscall::flock_exclusive(&f).step(|| format!("lock state dir {}", dir.display()))?;
+    Ok(f)
+}
+
+/// Read state.json without locking: it is only ever replaced by rename.
+pub fn load(dir: &Path) -> Result<State> {
+    let path = dir.join(STATE_FILE);
+    let data = fs::read(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            state(format!(
+                "container {:?} is being created or was left half-made (state.json missing); `delete --force` removes it",
+                dir.file_name().unwrap_or_default()
+            ))
+        } else {
+            crate::Error::Os {
+                step: format!("read {}", path.display()),
+                source: e,
+            }
+        }
+    })?;
+    serde_json::from_slice(&data).map_err(|e| state(format!("{}: corrupt: {e}", path.display())))
+}
+
+/// Derive the status: the init must exist with the same start time and not be a zombie; a
+/// live init whose exec.fifo still exists has not been started.
+pub fn status(dir: &Path, st: &State) -> Status {
+    if !process_alive(st.pid, st.pid_start) {
+        return Status::Stopped;
+    }
+    if dir.join(EXEC_FIFO).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+pub fn process_alive(pid: i32, start: u64) -> bool {
+    match proc_stat(pid) {
+        Some((state, st)) => st == start && state != 'Z' && state != 'X',
+        None => false,
+    }
+}
+
+/// (state letter, starttime) from /proc/<pid>/stat.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    if pid <= 0 {
+        return None;
+    }
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parens: fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The owner column of `list`/`state`: the user owning the state dir, as runc shows it.
+pub fn owner(dir: &Path) -> String {
+    let Ok(meta) = fs::metadata(dir) else {
+        return String::new();
+    };
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| meta.uid().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_escape_or_confuse_are_rejected() {
+        for bad in ["", ".", "..", "a/b", "../x", "a\nb", "a b", "\u{7f}"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_id(&"x".repeat(1025)).is_err());
+        for good in ["a", "abc-123_x.y", &"x".repeat(1024)] {
+            assert!(validate_id(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let pid = std::process::id() as i32;
+        let (_, start) = proc_stat(pid).expect("own stat");
+        assert!(process_alive(pid, start));
+        assert!(!process_alive(pid, start + 1));
+    }
+}
