@@ -1,6 +1,16 @@
 //! One file per subcommand. Commands own the state dir and all output; the modules below
 //! return typed errors and never print.
 
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
 use crate::cli::{Cli, Command};
 use crate::Result;
 
@@ -9,11 +19,21 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         print!("{}", version_text());
         return Ok(0);
     }
-    let Some(cmd) = cli.command else {
+    let g = &cli.global;
+    let Some(cmd) = &cli.command else {
         return Err(crate::error::state("no command given; see `vsrun --help`"));
     };
-    let _ = cmd;
-    Err(crate::error::state("not yet"))
+    match cmd {
+        Command::Create(a) => create::run(g, a),
+        Command::Start(a) => start::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::State(a) => state::run(g, a),
+        Command::Kill(a) => kill::run(g, a),
+        Command::Delete(a) => delete::run(g, a),
+        Command::List(a) => list::run(g, a),
+        Command::Spec(a) => spec::run(g, a),
+        Command::Features => features::run(g),
+    }
 }
 
 pub fn version_text() -> String {

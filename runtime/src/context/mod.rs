@@ -1,1 +1,163 @@
-//! How a container process is born: clone into namespaces, sync with the parent, exec.
+//! How a container process is born (design.md, "Process model"). The parent prepares an
+//! `InitConfig` with everything that can fail already checked, clones the init straight into
+//! its new namespaces (clone3, no re-exec, no helper process), writes what only the parent may
+//! write (id maps, oom_score_adj), releases the init and waits for it to report ready.
+
+pub mod exec;
+mod init;
+pub mod namespaces;
+pub mod sync;
+
+use crate::error::{Error, Result, StepExt};
+use oci_spec::runtime::Spec;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use sync::Msg;
+
+/// How the init gets from "ready" to execve.
+pub enum StartGate {
+    /// `create`: wait until `vsrun start` writes to exec.fifo (opened O_RDWR by the parent).
+    Fifo(File),
+    /// `run`: exec right away; no second round trip.
+    Immediate,
+}
+
+pub struct InitConfig {
+    pub ns: namespaces::Plan,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub rootfs: crate::rootfs::Plan,
+    pub cwd: PathBuf,
+    pub security: crate::security::Plan,
+    pub program: exec::Program,
+    pub gate: StartGate,
+    /// The state-dir lock fd, closed first thing in the init.
+    pub lock_fd: Option<RawFd>,
+    pub preserve_fds: u32,
+}
+
+pub struct Options<'a> {
+    pub rootfs: &'a Path,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub gate: StartGate,
+    pub lock_fd: Option<RawFd>,
+}
+
+impl InitConfig {
+    /// Build the whole plan from a validated spec: parsing, option tables, namespace files,
+    /// id maps — all before the clone.
+    pub fn prepare(spec: &Spec, opts: Options<'_>) -> Result<InitConfig> {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| crate::error::config("process", "missing"))?;
+        let ns = namespaces::plan(spec)?;
+        let rootfs = crate::rootfs::plan(
+            spec,
+            opts.rootfs,
+            crate::rootfs::PlanOptions {
+                no_pivot: opts.no_pivot,
+                userns: ns.new_user,
+            },
+        )?;
+        Ok(InitConfig {
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
+            ns,
+            rootfs,
+            cwd: process.cwd().clone(),
+            security: crate::security::plan(process)?,
+            program: exec::plan(process)?,
+            gate: opts.gate,
+            lock_fd: opts.lock_fd,
+            preserve_fds: opts.preserve_fds,
+        })
+    }
+}
+
+/// A running init that reported ready.
+pub struct Init {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    sock: UnixStream,
+}
+
+/// Clone the init and bring it to "ready". On any failure the init is killed and reaped, so a
+/// failed create leaves no process (its mounts die with its mount namespace).
+pub fn spawn(cfg: &InitConfig) -> Result<Init> {
+    // Non-dumpable before the init joins anything: a container process can then neither
+    // ptrace it nor open its /proc/<pid>/exe for writing (CVE-2019-5736, CVE-2016-9962).
+    crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0).step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
+    if let Some(fd) = &cfg.ns.pid_join {
+        crate::syscall::setns(fd.as_raw_fd(), libc::CLONE_NEWPID)
+            .step(|| "setns into the pid namespace (linux.namespaces)".into())?;
+    }
+    let (mut parent_sock, child_sock) = sync::pair()?;
+    // SAFETY: vsrun is single-threaded; the child only runs `init::run`, which never returns.
+    match unsafe { crate::syscall::clone3(cfg.ns.clone_flags) }
+        .step(|| "clone3 the container init".into())?
+    {
+        None => {
+            drop(parent_sock);
+            init::run(cfg, child_sock)
+        }
+        Some((pid, pidfd)) => {
+            drop(child_sock);
+            let init = Init {
+                pid,
+                pidfd,
+                sock: parent_sock.try_clone().step(|| "dup sync socket".into())?,
+            };
+            match release(cfg, &init, &mut parent_sock) {
+                Ok(()) => Ok(init),
+                Err(e) => {
+                    init.kill_and_reap();
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+fn release(cfg: &InitConfig, init: &Init, sock: &mut UnixStream) -> Result<()> {
+    namespaces::write_id_maps(init.pid, &cfg.ns)?;
+    if let Some(adj) = cfg.security.oom_score_adj {
+        // Written from the host's /proc, where no container mount can redirect it.
+        std::fs::write(format!("/proc/{}/oom_score_adj", init.pid), adj.to_string())
+            .step(|| format!("write oom_score_adj {adj} (process.oomScoreAdj)"))?;
+    }
+    sync::send(sock, &Msg::Go)?;
+    expect_ready(sock)
+}
+
+fn expect_ready(sock: &mut UnixStream) -> Result<()> {
+    match sync::recv(sock)? {
+        Some(Msg::Ready) => Ok(()),
+        Some(Msg::Error(e)) => Err(Error::Child(e)),
+        Some(m) => Err(Error::Child(format!(
+            "container init: unexpected message {m:?}"
+        ))),
+        None => Err(Error::Child("container init exited during setup".into())),
+    }
+}
+
+impl Init {
+    /// For `run`: after ready, EOF on the socket means execve succeeded.
+    pub fn wait_exec(&mut self) -> Result<()> {
+        match sync::recv(&mut self.sock)? {
+            None => Ok(()),
+            Some(Msg::Error(e)) => Err(Error::Child(e)),
+            Some(m) => Err(Error::Child(format!(
+                "container init: unexpected message {m:?}"
+            ))),
+        }
+    }
+
+    pub fn kill_and_reap(&self) {
+        let _ = crate::syscall::pidfd_send_signal(&self.pidfd, libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+    }
+}

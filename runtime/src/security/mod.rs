@@ -1,1 +1,67 @@
-//! Capabilities, rlimits, uid/gid, no_new_privs: how root inside the container is dropped.
+//! How root inside the container is dropped: rlimits, uid/gid/groups, the five capability
+//! sets, umask, no_new_privs. `plan` turns the process spec into plain values in the parent;
+//! the `apply_*` steps run in the init, in the order the kernel's rules need (see `drop_to`).
+
+pub mod caps;
+pub mod rlimits;
+pub mod user;
+
+use crate::error::{config, Result, StepExt};
+use oci_spec::runtime::Process;
+
+/// Everything about the process's privileges, decided before the clone.
+pub struct Plan {
+    pub user: user::Identity,
+    pub caps: caps::CapPlan,
+    pub rlimits: Vec<rlimits::Rlimit>,
+    pub no_new_privs: bool,
+    pub umask: Option<u32>,
+    pub oom_score_adj: Option<i32>,
+}
+
+pub fn plan(process: &Process) -> Result<Plan> {
+    let oom = process.oom_score_adj();
+    if let Some(v) = oom {
+        if !(-1000..=1000).contains(&v) {
+            return Err(config(
+                "process.oomScoreAdj",
+                format!("{v} is outside -1000..1000"),
+            ));
+        }
+    }
+    Ok(Plan {
+        user: user::plan(process.user())?,
+        caps: caps::plan(process.capabilities().as_ref())?,
+        rlimits: rlimits::plan(process.rlimits().as_deref().unwrap_or_default())?,
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        umask: process.user().umask(),
+        oom_score_adj: oom,
+    })
+}
+
+/// Drop from the init's full privileges to exactly what the config grants. Order matters:
+/// rlimits while CAP_SYS_RESOURCE is held, the bounding set while CAP_SETPCAP is held,
+/// the uid switch with KEEPCAPS so permitted survives it, then the sets themselves.
+pub fn drop_to(plan: &Plan) -> Result<()> {
+    rlimits::apply(&plan.rlimits)?;
+    caps::drop_bounding(&plan.caps)?;
+    crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 1).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    user::switch(&plan.user)?;
+    crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 0).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
+    caps::set_sets(&plan.caps)?;
+    if let Some(mask) = plan.umask {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    Ok(())
+}
+
+/// no_new_privs comes after everything that needs privilege and before seccomp, which
+/// requires it for an unprivileged filter load.
+pub fn set_no_new_privs(plan: &Plan) -> Result<()> {
+    if plan.no_new_privs {
+        crate::syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+            .step(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
+    }
+    Ok(())
+}

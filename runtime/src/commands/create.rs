@@ -1,0 +1,129 @@
+//! `vsrun create`: validate the bundle, prepare the init's plan, make the state dir, clone the
+//! init and leave it blocked on exec.fifo until `start`. Shared with `run`.
+
+use crate::bundle;
+use crate::cli::{CreateArgs, GlobalOpts};
+use crate::context::{self, InitConfig, StartGate};
+use crate::error::{config, state, Result, StepExt};
+use crate::state::{Container, State};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+pub fn run(g: &GlobalOpts, args: &CreateArgs) -> Result<i32> {
+    let (_container, _init) = create(g, args, Gate::Fifo)?;
+    Ok(0)
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum Gate {
+    Fifo,
+    Immediate,
+}
+
+/// Everything `create` and `run` share. On error nothing is left: the init is killed and
+/// reaped inside `spawn`, and the state dir is removed here.
+pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Container, context::Init)> {
+    crate::state::validate_id(&args.id)?;
+    refuse_unsupported_flags(g, args)?;
+    let b = bundle::load(&args.bundle)?;
+    let mut cfg = InitConfig::prepare(
+        &b.spec,
+        context::Options {
+            rootfs: &b.rootfs,
+            no_pivot: args.no_pivot,
+            preserve_fds: args.preserve_fds,
+            gate: StartGate::Immediate,
+            lock_fd: None,
+        },
+    )?;
+    let container = Container::create(&g.root, &args.id)?;
+    match start_init(&container, &mut cfg, gate, &b, args) {
+        Ok(init) => Ok((container, init)),
+        Err(e) => {
+            let _ = container.destroy();
+            Err(e)
+        }
+    }
+}
+
+fn refuse_unsupported_flags(g: &GlobalOpts, args: &CreateArgs) -> Result<()> {
+    if args.console_socket.is_some() {
+        return Err(config(
+            "--console-socket",
+            "terminals are not supported yet",
+        ));
+    }
+    if g.systemd_cgroup {
+        return Err(config(
+            "--systemd-cgroup",
+            "cgroup management is not supported yet",
+        ));
+    }
+    Ok(())
+}
+
+fn start_init(
+    container: &Container,
+    cfg: &mut InitConfig,
+    gate: Gate,
+    b: &bundle::Bundle,
+    args: &CreateArgs,
+) -> Result<context::Init> {
+    cfg.lock_fd = Some(container.lock_fd().as_raw_fd());
+    if gate == Gate::Fifo {
+        cfg.gate = StartGate::Fifo(make_exec_fifo(&container.fifo_path())?);
+    }
+    let init = context::spawn(cfg)?;
+    // The parent's copy of the fifo must go, or `start` could not tell a dead init from a
+    // live one (a reader would always exist).
+    cfg.gate = StartGate::Immediate;
+    let record = || -> Result<()> {
+        let (_, pid_start) = crate::state::proc_stat(init.pid)
+            .ok_or_else(|| state("container init exited right after setup"))?;
+        let st = State {
+            oci_version: b.spec.version().clone(),
+            id: args.id.clone(),
+            pid: init.pid,
+            pid_start,
+            bundle: b.dir.clone(),
+            rootfs: b.rootfs.clone(),
+            created: crate::timefmt::rfc3339_now(),
+            annotations: b.spec.annotations().clone().unwrap_or_default(),
+            namespaces: Vec::new(),
+            own_pid_ns: cfg.ns.new_pid,
+        };
+        container.save(&st)?;
+        if let Some(p) = &args.pid_file {
+            write_pid_file(p, init.pid)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = record() {
+        init.kill_and_reap();
+        return Err(e);
+    }
+    Ok(init)
+}
+
+fn make_exec_fifo(path: &Path) -> Result<std::fs::File> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .step(|| format!("mkfifo {}", path.display()))?;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .step(|| format!("open {}", path.display()))
+}
+
+/// Written via a temp file and rename, as runc does, so a reader never sees an empty file.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).step(|| format!("--pid-file {}", path.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&tmp, pid.to_string()).step(|| format!("write --pid-file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).step(|| format!("write --pid-file {}", path.display()))
+}

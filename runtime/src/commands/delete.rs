@@ -1,0 +1,45 @@
+//! `vsrun delete [--force]`: a stopped or created container is removed; a running one only
+//! with --force (SIGKILL to every process, then wait until they are gone).
+
+use crate::cli::{DeleteArgs, GlobalOpts};
+use crate::error::{state, Result};
+use crate::state::{Container, Status};
+use std::time::{Duration, Instant};
+
+pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
+    let c = Container::open(&g.root, &args.id)?;
+    let st = match c.load() {
+        Ok(st) => st,
+        // A create that crashed before writing state.json: only --force clears it.
+        Err(_) if args.force => return c.destroy().map(|_| 0),
+        Err(e) => return Err(e),
+    };
+    match crate::state::status(&c.dir, &st) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&st)?,
+        Status::Running if args.force => kill_and_wait(&st)?,
+        Status::Running => {
+            return Err(state(format!(
+                "cannot delete container {:?} that is not stopped: running (use --force)",
+                args.id
+            )))
+        }
+    }
+    c.destroy()?;
+    Ok(0)
+}
+
+fn kill_and_wait(st: &crate::state::State) -> Result<()> {
+    super::kill::signal_all(st, libc::SIGKILL)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while crate::state::process_alive(st.pid, st.pid_start) {
+        if Instant::now() > deadline {
+            return Err(state(format!(
+                "container init {} did not die after SIGKILL",
+                st.pid
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}

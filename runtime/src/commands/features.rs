@@ -1,0 +1,42 @@
+//! `vsrun features`: the runtime-spec features document, listing only what vsrun implements
+//! today. Each later feature adds itself here when it lands.
+
+use crate::cli::GlobalOpts;
+use crate::error::Result;
+use serde_json::json;
+
+pub fn run(_g: &GlobalOpts) -> Result<i32> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&features()).unwrap_or_default()
+    );
+    Ok(0)
+}
+
+pub fn features() -> serde_json::Value {
+    let caps: Vec<String> = {
+        let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        v.sort();
+        v
+    };
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": Vec::<String>::new(),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "org.vsrun.version": env!("CARGO_PKG_VERSION"),
+            "org.vsrun.commit": option_env!("VSRUN_COMMIT").unwrap_or("unknown")
+        }
+    })
+}

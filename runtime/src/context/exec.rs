@@ -1,0 +1,120 @@
+//! The last steps of the init: find the executable inside the new root (so a missing one fails
+//! `create`, not `start`), leave only stdio and preserved fds open, restore default signal
+//! handling, and execve.
+
+use crate::error::{config, Result, StepExt};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub struct Program {
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    /// PATH from the process env, used to look up args[0] without a slash.
+    pub path_var: String,
+}
+
+pub fn plan(process: &oci_spec::runtime::Process) -> Result<Program> {
+    let to_c =
+        |field: String, s: &str| CString::new(s).map_err(|_| config(field, "contains a NUL byte"));
+    let mut args = Vec::new();
+    for (i, a) in process.args().iter().flatten().enumerate() {
+        args.push(to_c(format!("process.args[{i}]"), a)?);
+    }
+    let mut env = Vec::new();
+    let mut path_var = String::new();
+    for (i, e) in process.env().iter().flatten().enumerate() {
+        if let Some(p) = e.strip_prefix("PATH=") {
+            path_var = p.to_string();
+        }
+        env.push(to_c(format!("process.env[{i}]"), e)?);
+    }
+    Ok(Program {
+        args,
+        env,
+        path_var,
+    })
+}
+
+/// Resolve args[0] as execvp would, inside the container's root and as the container user.
+pub fn find_executable(prog: &Program) -> Result<CString> {
+    let name = prog.args[0].to_str().unwrap_or_default();
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(name)]
+    } else {
+        let path = if prog.path_var.is_empty() {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        } else {
+            &prog.path_var
+        };
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(name))
+            .collect()
+    };
+    let mut last = libc::ENOENT;
+    for c in &candidates {
+        match check_executable(c) {
+            Ok(()) => {
+                return CString::new(c.as_os_str().as_bytes())
+                    .map_err(|_| config("process.args[0]", "contains a NUL byte"));
+            }
+            Err(e) => last = e,
+        }
+    }
+    let why = match last {
+        libc::ENOENT if !name.contains('/') => "executable file not found in $PATH".to_string(),
+        libc::ENOENT => "no such file or directory".to_string(),
+        libc::EACCES => "permission denied (not executable by process.user)".to_string(),
+        e => std::io::Error::from_raw_os_error(e).to_string(),
+    };
+    Err(config("process.args[0]", format!("{name:?}: {why}")))
+}
+
+fn check_executable(p: &Path) -> std::result::Result<(), i32> {
+    let meta = std::fs::metadata(p).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    if meta.is_dir() {
+        return Err(libc::EACCES);
+    }
+    let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+    // SAFETY: c is a valid C string; AT_EACCESS checks with the effective ids, as execve does.
+    let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EACCES))
+    }
+}
+
+/// Only stdio and the preserved fds (3 .. 3+preserve) may cross exec (CVE-2024-21626 class):
+/// everything else, including fds the caller leaked to us, is marked close-on-exec.
+pub fn seal_fds(preserve: u32) -> Result<()> {
+    for fd in 3..3 + preserve as i32 {
+        // SAFETY: F_SETFD on an fd number; harmless if it is not open.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    crate::syscall::cloexec_from(3 + preserve).step(|| "close_range(CLOEXEC)".into())
+}
+
+/// Rust ignores SIGPIPE and vsrun blocks signals it forwards; an ignored or blocked signal
+/// survives execve, so the container would inherit both.
+pub fn reset_signals() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: installing SIG_DFL is always sound.
+            let _ = unsafe { sigaction(sig, &dfl) };
+        }
+    }
+    SigSet::empty()
+        .thread_set_mask()
+        .step(|| "reset signal mask".into())
+}
+
+pub fn execve(path: &CString, prog: &Program) -> Result<std::convert::Infallible> {
+    nix::unistd::execve(path, &prog.args, &prog.env)
+        .step(|| format!("exec {:?} (process.args[0])", path))
+}

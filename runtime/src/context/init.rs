@@ -1,0 +1,106 @@
+//! The container init between clone and execve. It runs on a copy of vsrun's memory, performs
+//! only kernel steps (everything was validated by the parent), reports failure as one line over
+//! the sync socket, and never returns into vsrun's own code.
+
+use super::sync::{self, Msg};
+use super::{exec, namespaces, InitConfig, StartGate};
+use crate::error::{Error, Result, StepExt};
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+
+pub fn run(cfg: &InitConfig, mut sock: UnixStream) -> ! {
+    if let Err(e) = steps(cfg, &mut sock) {
+        let _ = sync::send(&mut sock, &Msg::Error(e.to_string()));
+    }
+    // SAFETY: _exit skips vsrun's atexit handlers and destructors, which belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
+    if let Some(fd) = cfg.lock_fd {
+        // The state-dir flock must stay with the parent, not live on in the container.
+        // SAFETY: closing our copy of an inherited fd.
+        unsafe { libc::close(fd) };
+    }
+    match sync::recv(sock)? {
+        Some(Msg::Go) => {}
+        Some(other) => return Err(Error::Child(format!("unexpected message {other:?}"))),
+        None => {
+            return Err(Error::Child(
+                "vsrun exited before the init was released".into(),
+            ))
+        }
+    }
+    namespaces::become_userns_root(&cfg.ns)?;
+    namespaces::enter(&cfg.ns)?;
+    set_names(cfg)?;
+    crate::rootfs::setup(&cfg.rootfs)?;
+    enter_cwd(cfg)?;
+    crate::security::drop_to(&cfg.security)?;
+    let path = exec::find_executable(&cfg.program)?;
+    crate::security::set_no_new_privs(&cfg.security)?;
+    exec::reset_signals()?;
+    exec::seal_fds(cfg.preserve_fds)?;
+    sync::send(sock, &Msg::Ready)?;
+    if let StartGate::Fifo(fifo) = &cfg.gate {
+        wait_for_start(fifo)?;
+    }
+    exec::execve(&path, &cfg.program)?;
+    Ok(())
+}
+
+fn set_names(cfg: &InitConfig) -> Result<()> {
+    if let Some(h) = &cfg.hostname {
+        nix::unistd::sethostname(h).step(|| format!("sethostname {h:?} (hostname)"))?;
+    }
+    if let Some(d) = &cfg.domainname {
+        // SAFETY: d points to d.len() valid bytes.
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error())
+                .step(|| format!("setdomainname {d:?} (domainname)"));
+        }
+    }
+    Ok(())
+}
+
+/// process.cwd is resolved inside the new root with no magic links, so `/proc/self/fd/N`
+/// cannot lead to a directory of the host (CVE-2024-21626 class). Missing dirs are created.
+fn enter_cwd(cfg: &InitConfig) -> Result<()> {
+    let cwd = &cfg.cwd;
+    let step = || format!("chdir to {} (process.cwd)", cwd.display());
+    let open = || {
+        crate::syscall::openat2(
+            libc::AT_FDCWD,
+            cwd,
+            (libc::O_PATH | libc::O_DIRECTORY) as u64,
+            0,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        )
+    };
+    let fd = match open() {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .create(cwd)
+                .step(step)?;
+            open().step(step)?
+        }
+        Err(e) => return Err(e).step(step),
+    };
+    nix::unistd::fchdir(&fd).step(step)
+}
+
+/// Block until `vsrun start` writes a byte. The fifo was opened O_RDWR, so a missing writer
+/// never reads as EOF.
+fn wait_for_start(fifo: &std::fs::File) -> Result<()> {
+    let mut b = [0u8; 1];
+    loop {
+        match (&*fifo).read(&mut b) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).step(|| "wait on exec.fifo".into()),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! linux.namespaces: which to create at clone, which to join by path and in what order,
+//! the user namespace's id maps and the time namespace's offsets.
+
+use crate::error::{config, Result, StepExt};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub struct Join {
+    pub name: &'static str,
+    pub nstype: i32,
+    pub fd: OwnedFd,
+}
+
+#[derive(Default)]
+pub struct Plan {
+    /// CLONE_NEW* flags for clone3. Time is never here: its offsets must be written before
+    /// any process is inside it, so the init unshares it and its exec enters it.
+    pub clone_flags: u64,
+    /// With a user namespace joined by path, new namespaces are unshared after the setns so
+    /// the joined user namespace owns them.
+    pub unshare_flags: u64,
+    /// setns targets in the order the kernel needs: user first, mount last.
+    pub joins: Vec<Join>,
+    /// A PID namespace to join is entered by the parent (it applies to children only).
+    pub pid_join: Option<OwnedFd>,
+    pub new_user: bool,
+    pub new_pid: bool,
+    pub new_net: bool,
+    pub new_time: bool,
+    pub uid_map: String,
+    pub gid_map: String,
+    /// Contents for /proc/self/timens_offsets.
+    pub time_offsets: String,
+}
+
+fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
+    use LinuxNamespaceType::*;
+    match t {
+        Mount => ("mnt", libc::CLONE_NEWNS),
+        Cgroup => ("cgroup", libc::CLONE_NEWCGROUP),
+        Uts => ("uts", libc::CLONE_NEWUTS),
+        Ipc => ("ipc", libc::CLONE_NEWIPC),
+        User => ("user", libc::CLONE_NEWUSER),
+        Pid => ("pid", libc::CLONE_NEWPID),
+        Network => ("net", libc::CLONE_NEWNET),
+        Time => ("time", libc::CLONE_NEWTIME),
+    }
+}
+
+/// setns order: user first (it grants the rights for the rest), mount last (joining it
+/// changes what paths mean).
+fn join_rank(nstype: i32) -> u8 {
+    match nstype {
+        libc::CLONE_NEWUSER => 0,
+        libc::CLONE_NEWNS => 9,
+        _ => 5,
+    }
+}
+
+pub fn plan(spec: &Spec) -> Result<Plan> {
+    let linux = spec.linux().as_ref();
+    let mut p = Plan::default();
+    let mut user_join = false;
+    let mut new_flags = 0u64;
+    for (i, ns) in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let (name, nstype) = ns_info(ns.typ());
+        match ns.path() {
+            Some(path) if !path.as_os_str().is_empty() => {
+                let field = format!("linux.namespaces[{i}].path");
+                let f = File::open(path)
+                    .map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
+                check_ns_file(&f, nstype)
+                    .map_err(|m| config(&field, format!("{}: {m}", path.display())))?;
+                let fd = OwnedFd::from(f);
+                if nstype == libc::CLONE_NEWPID {
+                    p.pid_join = Some(fd);
+                } else {
+                    user_join |= nstype == libc::CLONE_NEWUSER;
+                    p.joins.push(Join { name, nstype, fd });
+                }
+            }
+            _ => match nstype {
+                libc::CLONE_NEWTIME => p.new_time = true,
+                _ => new_flags |= nstype as u64,
+            },
+        }
+    }
+    p.joins.sort_by_key(|j| join_rank(j.nstype));
+    p.new_user = new_flags & libc::CLONE_NEWUSER as u64 != 0;
+    p.new_pid = new_flags & libc::CLONE_NEWPID as u64 != 0;
+    p.new_net = new_flags & libc::CLONE_NEWNET as u64 != 0;
+    if user_join {
+        if p.new_pid {
+            return Err(config(
+                "linux.namespaces",
+                "a new pid namespace together with a user namespace joined by path is not supported",
+            ));
+        }
+        p.unshare_flags = new_flags;
+    } else {
+        p.clone_flags = new_flags;
+    }
+    if p.new_user {
+        let l =
+            linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
+        p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
+        p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
+    }
+    if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
+        for (clock, off) in offsets {
+            p.time_offsets.push_str(&format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
+        }
+    }
+    Ok(p)
+}
+
+fn id_map(field: &str, maps: Option<&[LinuxIdMapping]>) -> Result<String> {
+    let maps = maps.unwrap_or_default();
+    if maps.is_empty() {
+        return Err(config(
+            field,
+            "a new user namespace needs at least one mapping",
+        ));
+    }
+    Ok(maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect())
+}
+
+/// A path given as a namespace must really be a namespace of that type (NS_GET_NSTYPE).
+fn check_ns_file(f: &File, nstype: i32) -> std::result::Result<(), String> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type or -1.
+    let got = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE) };
+    if got < 0 {
+        return Err("not a namespace file".into());
+    }
+    if got != nstype {
+        return Err("namespace file of another type".into());
+    }
+    Ok(())
+}
+
+/// Parent side: write the id maps of a new user namespace (privileged writer, so setgroups
+/// stays allowed inside).
+pub fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
+    if !plan.new_user {
+        return Ok(());
+    }
+    std::fs::write(format!("/proc/{pid}/uid_map"), &plan.uid_map).step(|| {
+        format!(
+            "write uid_map {:?} (linux.uidMappings)",
+            plan.uid_map.trim()
+        )
+    })?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &plan.gid_map).step(|| {
+        format!(
+            "write gid_map {:?} (linux.gidMappings)",
+            plan.gid_map.trim()
+        )
+    })?;
+    Ok(())
+}
+
+/// Init side: join namespaces given by path, then unshare what must follow a user join, then
+/// make the time namespace the exec will enter.
+pub fn enter(plan: &Plan) -> Result<()> {
+    for j in &plan.joins {
+        crate::syscall::setns(j.fd.as_raw_fd(), j.nstype)
+            .step(|| format!("setns into {} namespace", j.name))?;
+    }
+    if plan.unshare_flags != 0 {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            plan.unshare_flags as i32,
+        ))
+        .step(|| "unshare namespaces after joining the user namespace".into())?;
+    }
+    if plan.new_time {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            libc::CLONE_NEWTIME,
+        ))
+        .step(|| "unshare time namespace".into())?;
+        if !plan.time_offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
+                .step(|| "write timens_offsets (linux.timeOffsets)".into())?;
+        }
+    }
+    Ok(())
+}
+
+/// In a fresh user namespace the init is "nobody" until it switches to the mapped root; files
+/// it creates for mount points would otherwise fail with EOVERFLOW.
+pub fn become_userns_root(plan: &Plan) -> Result<()> {
+    if !plan.new_user || !maps_zero(&plan.uid_map) || !maps_zero(&plan.gid_map) {
+        return Ok(());
+    }
+    let z = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setresgid(z, z, z).step(|| "setresgid 0 in the user namespace".into())?;
+    let z = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresuid(z, z, z).step(|| "setresuid 0 in the user namespace".into())?;
+    Ok(())
+}
+
+fn maps_zero(map: &str) -> bool {
+    map.lines().any(|l| {
+        let mut it = l
+            .split_whitespace()
+            .map(|x| x.parse::<u64>().unwrap_or(u64::MAX));
+        matches!((it.next(), it.next(), it.next()), (Some(c), Some(_), Some(s)) if c == 0 && s > 0)
+    })
+}

@@ -1,0 +1,76 @@
+//! The five capability sets, exactly as the config lists them; a set the config omits is empty.
+//! Capabilities this kernel does not know are skipped (runc warns and does the same), so one
+//! config works across kernels.
+
+use crate::error::{config, Result, StepExt};
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::LinuxCapabilities;
+use std::str::FromStr;
+
+#[derive(Default, Debug)]
+pub struct CapPlan {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+pub fn plan(spec: Option<&LinuxCapabilities>) -> Result<CapPlan> {
+    let Some(spec) = spec else {
+        return Ok(CapPlan::default());
+    };
+    let supported = caps::runtime::thread_all_supported();
+    let set = |name: &str, list: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet> {
+        let mut out = CapsHashSet::new();
+        for cap in list.iter().flatten() {
+            let text = serde_json::to_value(cap)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let field = format!("process.capabilities.{name}");
+            let c = Capability::from_str(&text)
+                .map_err(|_| config(field, format!("unknown capability {text:?}")))?;
+            if supported.contains(&c) {
+                out.insert(c);
+            }
+        }
+        Ok(out)
+    };
+    Ok(CapPlan {
+        bounding: set("bounding", spec.bounding())?,
+        effective: set("effective", spec.effective())?,
+        permitted: set("permitted", spec.permitted())?,
+        inheritable: set("inheritable", spec.inheritable())?,
+        ambient: set("ambient", spec.ambient())?,
+    })
+}
+
+/// Runs while the init still holds CAP_SETPCAP.
+pub fn drop_bounding(plan: &CapPlan) -> Result<()> {
+    for cap in caps::runtime::thread_all_supported() {
+        if !plan.bounding.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .step(|| format!("drop {cap} from the bounding set"))?;
+        }
+    }
+    Ok(())
+}
+
+/// One capset for effective, permitted and inheritable, then ambient (which needs each cap
+/// in both permitted and inheritable).
+pub fn set_sets(plan: &CapPlan) -> Result<()> {
+    let mask = |set: &CapsHashSet| set.iter().fold(0u64, |m, c| m | c.bitmask());
+    crate::syscall::capset(
+        mask(&plan.effective),
+        mask(&plan.permitted),
+        mask(&plan.inheritable),
+    )
+    .step(|| "capset effective/permitted/inheritable (process.capabilities)".into())?;
+    caps::clear(None, CapSet::Ambient).step(|| "clear ambient capabilities".into())?;
+    for cap in &plan.ambient {
+        caps::raise(None, CapSet::Ambient, *cap)
+            .step(|| format!("raise ambient capability {cap} (process.capabilities.ambient)"))?;
+    }
+    Ok(())
+}
