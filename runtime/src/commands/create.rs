@@ -35,6 +35,9 @@ pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Containe
             preserve_fds: args.preserve_fds,
             gate: StartGate::Immediate,
             lock_fd: None,
+            keyring_name: (!args.no_new_keyring)
+                .then(|| std::ffi::CString::new(format!("_ses.{}", args.id)).ok())
+                .flatten(),
         },
     )?;
     let container = Container::create(&g.root, &args.id)?;

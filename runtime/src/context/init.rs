@@ -31,8 +31,9 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
             ))
         }
     }
-    namespaces::become_userns_root(&cfg.ns)?;
     namespaces::enter(&cfg.ns)?;
+    namespaces::become_userns_root(&cfg.ns)?;
+    join_session_keyring(cfg)?;
     set_names(cfg)?;
     crate::rootfs::setup(&cfg.rootfs)?;
     enter_cwd(cfg)?;
@@ -46,6 +47,30 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
         wait_for_start(fifo)?;
     }
     exec::execve(&path, &cfg.program)?;
+    Ok(())
+}
+
+/// A fresh session keyring per container, as runc makes unless --no-new-keyring: otherwise
+/// the container would share the caller's keys. Kernels without keyrings (ENOSYS) and user
+/// namespaces over quota are tolerated, as runc does.
+fn join_session_keyring(cfg: &InitConfig) -> Result<()> {
+    let Some(name) = &cfg.keyring_name else {
+        return Ok(());
+    };
+    // SAFETY: name is a valid C string; KEYCTL_JOIN_SESSION_KEYRING takes only that pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EDQUOT)) {
+            return Err(e).step(|| "join a new session keyring".into());
+        }
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ pub mod sync;
 use crate::error::{Error, Result, StepExt};
 use oci_spec::runtime::Spec;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use sync::Msg;
@@ -36,6 +36,8 @@ pub struct InitConfig {
     /// The state-dir lock fd, closed first thing in the init.
     pub lock_fd: Option<RawFd>,
     pub preserve_fds: u32,
+    /// `_ses.<id>` unless --no-new-keyring.
+    pub keyring_name: Option<std::ffi::CString>,
 }
 
 pub struct Options<'a> {
@@ -44,6 +46,8 @@ pub struct Options<'a> {
     pub preserve_fds: u32,
     pub gate: StartGate,
     pub lock_fd: Option<RawFd>,
+    /// None with --no-new-keyring.
+    pub keyring_name: Option<std::ffi::CString>,
 }
 
 impl InitConfig {
@@ -74,6 +78,7 @@ impl InitConfig {
             gate: opts.gate,
             lock_fd: opts.lock_fd,
             preserve_fds: opts.preserve_fds,
+            keyring_name: opts.keyring_name,
         })
     }
 }
@@ -91,10 +96,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
     // Non-dumpable before the init joins anything: a container process can then neither
     // ptrace it nor open its /proc/<pid>/exe for writing (CVE-2019-5736, CVE-2016-9962).
     crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0).step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
-    if let Some(fd) = &cfg.ns.pid_join {
-        crate::syscall::setns(fd.as_raw_fd(), libc::CLONE_NEWPID)
-            .step(|| "setns into the pid namespace (linux.namespaces)".into())?;
-    }
+    namespaces::enter_in_parent(&cfg.ns)?;
     let (mut parent_sock, child_sock) = sync::pair()?;
     // SAFETY: vsrun is single-threaded; the child only runs `init::run`, which never returns.
     match unsafe { crate::syscall::clone3(cfg.ns.clone_flags) }

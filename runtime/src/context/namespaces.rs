@@ -20,10 +20,12 @@ pub struct Plan {
     /// With a user namespace joined by path, new namespaces are unshared after the setns so
     /// the joined user namespace owns them.
     pub unshare_flags: u64,
-    /// setns targets in the order the kernel needs: user first, mount last.
-    pub joins: Vec<Join>,
-    /// A PID namespace to join is entered by the parent (it applies to children only).
-    pub pid_join: Option<OwnedFd>,
+    /// Joined by the parent before the clone (net, ipc, uts, cgroup, time, pid): the parent
+    /// still has the host's privileges there, and the init inherits them even when it is born
+    /// into a new user namespace that could not setns into host-owned namespaces.
+    pub parent_joins: Vec<Join>,
+    /// Joined by the init: user first (it grants the rights for the rest), mount last.
+    pub init_joins: Vec<Join>,
     pub new_user: bool,
     pub new_pid: bool,
     pub new_net: bool,
@@ -48,14 +50,21 @@ fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
     }
 }
 
-/// setns order: user first (it grants the rights for the rest), mount last (joining it
-/// changes what paths mean).
+/// setns order in the init: user first, mount last (joining it changes what paths mean).
 fn join_rank(nstype: i32) -> u8 {
     match nstype {
         libc::CLONE_NEWUSER => 0,
-        libc::CLONE_NEWNS => 9,
-        _ => 5,
+        _ => 9,
     }
+}
+
+/// Parent side, before the clone: join the namespaces the init inherits.
+pub fn enter_in_parent(plan: &Plan) -> Result<()> {
+    for j in &plan.parent_joins {
+        crate::syscall::setns(j.fd.as_raw_fd(), j.nstype)
+            .step(|| format!("setns into {} namespace (linux.namespaces)", j.name))?;
+    }
+    Ok(())
 }
 
 pub fn plan(spec: &Spec) -> Result<Plan> {
@@ -77,12 +86,17 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
                     .map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
                 check_ns_file(&f, nstype)
                     .map_err(|m| config(&field, format!("{}: {m}", path.display())))?;
-                let fd = OwnedFd::from(f);
-                if nstype == libc::CLONE_NEWPID {
-                    p.pid_join = Some(fd);
-                } else {
-                    user_join |= nstype == libc::CLONE_NEWUSER;
-                    p.joins.push(Join { name, nstype, fd });
+                let join = Join {
+                    name,
+                    nstype,
+                    fd: OwnedFd::from(f),
+                };
+                match nstype {
+                    libc::CLONE_NEWUSER | libc::CLONE_NEWNS => {
+                        user_join |= nstype == libc::CLONE_NEWUSER;
+                        p.init_joins.push(join);
+                    }
+                    _ => p.parent_joins.push(join),
                 }
             }
             _ => match nstype {
@@ -91,7 +105,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             },
         }
     }
-    p.joins.sort_by_key(|j| join_rank(j.nstype));
+    p.init_joins.sort_by_key(|j| join_rank(j.nstype));
     p.new_user = new_flags & libc::CLONE_NEWUSER as u64 != 0;
     p.new_pid = new_flags & libc::CLONE_NEWPID as u64 != 0;
     p.new_net = new_flags & libc::CLONE_NEWNET as u64 != 0;
@@ -173,10 +187,11 @@ pub fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Init side: join namespaces given by path, then unshare what must follow a user join, then
-/// make the time namespace the exec will enter.
+/// Init side: join the user (and mount) namespace given by path, unshare what must follow a
+/// user join, then make the time namespace the exec will enter. Runs before
+/// `become_userns_root`: the offsets file is owned by host root while the init is non-dumpable.
 pub fn enter(plan: &Plan) -> Result<()> {
-    for j in &plan.joins {
+    for j in &plan.init_joins {
         crate::syscall::setns(j.fd.as_raw_fd(), j.nstype)
             .step(|| format!("setns into {} namespace", j.name))?;
     }
