@@ -2,6 +2,7 @@
 //! the README's layout section for how the modules fit together.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod context;

@@ -35,6 +35,11 @@ pub struct State {
     /// Whether the config asked for a PID namespace of its own (then killing init kills all).
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// The container's cgroup (as given to libcgroups) and whether systemd manages it.
+    #[serde(default)]
+    pub cgroup_path: PathBuf,
+    #[serde(default)]
+    pub systemd_cgroup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

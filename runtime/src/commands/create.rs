@@ -25,11 +25,13 @@ pub enum Gate {
 /// reaped inside `spawn`, and the state dir is removed here.
 pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Container, context::Init)> {
     crate::state::validate_id(&args.id)?;
-    refuse_unsupported_flags(g, args)?;
+    refuse_unsupported_flags(args)?;
     let b = bundle::load(&args.bundle)?;
     let mut cfg = InitConfig::prepare(
         &b.spec,
         context::Options {
+            id: &args.id,
+            systemd_cgroup: g.systemd_cgroup,
             rootfs: &b.rootfs,
             no_pivot: args.no_pivot,
             preserve_fds: args.preserve_fds,
@@ -50,17 +52,11 @@ pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Containe
     }
 }
 
-fn refuse_unsupported_flags(g: &GlobalOpts, args: &CreateArgs) -> Result<()> {
+fn refuse_unsupported_flags(args: &CreateArgs) -> Result<()> {
     if args.console_socket.is_some() {
         return Err(config(
             "--console-socket",
             "terminals are not supported yet",
-        ));
-    }
-    if g.systemd_cgroup {
-        return Err(config(
-            "--systemd-cgroup",
-            "cgroup management is not supported yet",
         ));
     }
     Ok(())
@@ -95,6 +91,8 @@ fn start_init(
             annotations: b.spec.annotations().clone().unwrap_or_default(),
             namespaces: Vec::new(),
             own_pid_ns: cfg.ns.new_pid,
+            cgroup_path: cfg.cgroup.path.clone(),
+            systemd_cgroup: cfg.cgroup.systemd,
         };
         container.save(&st)?;
         if let Some(p) = &args.pid_file {
@@ -104,6 +102,7 @@ fn start_init(
     };
     if let Err(e) = record() {
         init.kill_and_reap();
+        let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
         return Err(e);
     }
     Ok(init)

@@ -25,8 +25,15 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
             )))
         }
     }
-    c.destroy()?;
+    teardown(c, &st)?;
     Ok(0)
+}
+
+/// Remove what a container holds on the host: its cgroup (libcgroups kills stragglers), then
+/// the state dir. Shared with `run` when the container exits.
+pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
+    crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
+    c.destroy()
 }
 
 fn kill_and_wait(st: &crate::state::State) -> Result<()> {

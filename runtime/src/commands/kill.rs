@@ -4,7 +4,6 @@
 use crate::cli::{GlobalOpts, KillArgs};
 use crate::error::{config, state, Result, StepExt};
 use crate::state::{Container, State, Status};
-use std::collections::HashMap;
 use std::str::FromStr;
 
 pub fn run(g: &GlobalOpts, args: &KillArgs) -> Result<i32> {
@@ -82,62 +81,34 @@ pub fn signal_pid(pid: i32, start: u64, sig: i32) -> Result<()> {
     }
 }
 
-/// Every process of the container: the members of its own PID namespace, or without one the
-/// init's descendants. (The container's cgroup will be the authority once cgroups land.)
+/// Every process of the container's cgroup. The cgroup is frozen while the list is read and
+/// signalled, so nothing can fork a process that escapes the signal; killed processes die
+/// when it is thawed.
 pub fn signal_all(st: &State, sig: i32) -> Result<()> {
-    for (pid, start) in members(st) {
-        signal_pid(pid, start, sig)?;
+    let (path, systemd) = (&st.cgroup_path, st.systemd_cgroup);
+    let frozen = crate::cgroups::freeze(path, systemd, &st.id, true).is_ok();
+    let result = (|| {
+        for pid in crate::cgroups::pids(path, systemd, &st.id)? {
+            signal_unverified(pid, sig)?;
+        }
+        Ok(())
+    })();
+    if frozen {
+        crate::cgroups::freeze(path, systemd, &st.id, false)?;
     }
-    Ok(())
+    result
 }
 
-pub fn members(st: &State) -> Vec<(i32, u64)> {
-    let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
-    let init_ns = ns_of(st.pid);
-    let mut parent: HashMap<i32, i32> = HashMap::new();
-    let mut starts: HashMap<i32, u64> = HashMap::new();
-    let mut in_ns = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Some((_, start)) = crate::state::proc_stat(pid) else {
-            continue;
-        };
-        starts.insert(pid, start);
-        if let Some(pp) = ppid(pid) {
-            parent.insert(pid, pp);
-        }
-        if st.own_pid_ns && init_ns.is_some() && ns_of(pid) == init_ns {
-            in_ns.push((pid, start));
-        }
+/// Members of a frozen cgroup cannot exit and be recycled while we hold the list, so their
+/// PIDs need no start-time check.
+fn signal_unverified(pid: i32, sig: i32) -> Result<()> {
+    match nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::try_from(sig).ok(),
+    ) {
+        Err(nix::errno::Errno::ESRCH) | Ok(()) => Ok(()),
+        Err(e) => Err(e).step(|| format!("send signal {sig} to pid {pid}")),
     }
-    if st.own_pid_ns {
-        return in_ns;
-    }
-    let is_descendant = |mut p: i32| {
-        for _ in 0..4096 {
-            if p == st.pid {
-                return true;
-            }
-            match parent.get(&p) {
-                Some(&pp) if pp > 0 => p = pp,
-                _ => return false,
-            }
-        }
-        false
-    };
-    starts
-        .into_iter()
-        .filter(|(pid, start)| {
-            (*pid == st.pid && *start == st.pid_start) || (*pid != st.pid && is_descendant(*pid))
-        })
-        .collect()
-}
-
-fn ppid(pid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

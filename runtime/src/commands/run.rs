@@ -19,7 +19,9 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     let (container, mut init) = create(g, &args.create, Gate::Immediate)?;
     if let Err(e) = init.wait_exec() {
         init.kill_and_reap();
-        let _ = container.destroy();
+        if let Ok(st) = container.load() {
+            let _ = super::delete::teardown(container, &st);
+        }
         return Err(e);
     }
     if args.detach {
@@ -32,7 +34,8 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     if !args.keep {
         if let Ok(c) = Container::open(&g.root, &args.create.id) {
             if c.dir == dir {
-                c.destroy()?;
+                let st = c.load()?;
+                super::delete::teardown(c, &st)?;
             }
         }
     }

@@ -114,7 +114,7 @@ fn enter_cwd(cfg: &InitConfig) -> Result<()> {
         }
         Err(e) => return Err(e).step(step),
     };
-    nix::unistd::fchdir(&fd).step(step)
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)).step(step)
 }
 
 /// Block until `vsrun start` writes a byte. The fifo was opened O_RDWR, so a missing writer

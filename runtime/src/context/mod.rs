@@ -25,6 +25,8 @@ pub enum StartGate {
 }
 
 pub struct InitConfig {
+    pub id: String,
+    pub cgroup: crate::cgroups::Plan,
     pub ns: namespaces::Plan,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
@@ -41,6 +43,8 @@ pub struct InitConfig {
 }
 
 pub struct Options<'a> {
+    pub id: &'a str,
+    pub systemd_cgroup: bool,
     pub rootfs: &'a Path,
     pub no_pivot: bool,
     pub preserve_fds: u32,
@@ -68,6 +72,8 @@ impl InitConfig {
             },
         )?;
         Ok(InitConfig {
+            id: opts.id.to_string(),
+            cgroup: crate::cgroups::plan(spec, opts.id, opts.systemd_cgroup)?,
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
             ns,
@@ -90,8 +96,9 @@ pub struct Init {
     sock: UnixStream,
 }
 
-/// Clone the init and bring it to "ready". On any failure the init is killed and reaped, so a
-/// failed create leaves no process (its mounts die with its mount namespace).
+/// Clone the init and bring it to "ready". On any failure the init is killed and reaped and its
+/// cgroup removed, so a failed create leaves no process, cgroup or mount (mounts die with the
+/// init's mount namespace).
 pub fn spawn(cfg: &InitConfig) -> Result<Init> {
     // Non-dumpable before the init joins anything: a container process can then neither
     // ptrace it nor open its /proc/<pid>/exe for writing (CVE-2019-5736, CVE-2016-9962).
@@ -117,6 +124,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
                 Ok(()) => Ok(init),
                 Err(e) => {
                     init.kill_and_reap();
+                    let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
                     Err(e)
                 }
             }
@@ -125,6 +133,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
 }
 
 fn release(cfg: &InitConfig, init: &Init, sock: &mut UnixStream) -> Result<()> {
+    crate::cgroups::enter(&cfg.cgroup, &cfg.id, init.pid)?;
     namespaces::write_id_maps(init.pid, &cfg.ns)?;
     if let Some(adj) = cfg.security.oom_score_adj {
         // Written from the host's /proc, where no container mount can redirect it.

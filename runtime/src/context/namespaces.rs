@@ -30,6 +30,9 @@ pub struct Plan {
     pub new_pid: bool,
     pub new_net: bool,
     pub new_time: bool,
+    /// Unshared by the init after the parent put it into its cgroup, so the namespace's root
+    /// is the container's cgroup and not vsrun's.
+    pub new_cgroup: bool,
     pub uid_map: String,
     pub gid_map: String,
     /// Contents for /proc/self/timens_offsets.
@@ -101,6 +104,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             }
             _ => match nstype {
                 libc::CLONE_NEWTIME => p.new_time = true,
+                libc::CLONE_NEWCGROUP => p.new_cgroup = true,
                 _ => new_flags |= nstype as u64,
             },
         }
@@ -200,6 +204,10 @@ pub fn enter(plan: &Plan) -> Result<()> {
             plan.unshare_flags as i32,
         ))
         .step(|| "unshare namespaces after joining the user namespace".into())?;
+    }
+    if plan.new_cgroup {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .step(|| "unshare cgroup namespace".into())?;
     }
     if plan.new_time {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
