@@ -71,6 +71,8 @@ pub enum Command {
     Spec(SpecArgs),
     /// show the enabled features
     Features,
+    /// execute new process inside the container
+    Exec(ExecArgs),
 }
 
 #[derive(Args, Debug)]
@@ -149,4 +151,60 @@ pub struct SpecArgs {
     /// generate a configuration for a rootless container
     #[arg(long)]
     pub rootless: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// path to an AF_UNIX socket which will receive the pty master
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// set environment variables (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// path to the process.json
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// set the asm process label for the process commonly used with selinux
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// set the apparmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// set the no new privileges value for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// add a capability to the bounding set for the process
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// pass N additional file descriptors to the container
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// run the command in a sub-cgroup (accepted for compatibility)
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// command and arguments (without --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -42,6 +42,7 @@ pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Containe
                 .flatten(),
         },
     )?;
+    log_ignored_ambient(&cfg.security.caps);
     let container = Container::create(&g.root, &args.id)?;
     match start_init(&container, &mut cfg, gate, &b, args) {
         Ok(init) => Ok((container, init)),
@@ -128,4 +129,14 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     ));
     std::fs::write(&tmp, pid.to_string()).step(|| format!("write --pid-file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).step(|| format!("write --pid-file {}", path.display()))
+}
+
+/// Debug level, not warning: `runc spec`'s default config triggers it on every run, and a
+/// warning on stderr each time would bury real errors.
+pub fn log_ignored_ambient(caps: &crate::security::caps::CapPlan) {
+    for c in &caps.ignored_ambient {
+        crate::log::debug(&format!(
+            "process.capabilities.ambient: {c} is not in both permitted and inheritable; not raised"
+        ));
+    }
 }

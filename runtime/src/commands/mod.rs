@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -33,6 +34,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(a) => list::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features => features::run(g),
+        Command::Exec(a) => exec::run(g, a),
     }
 }
 

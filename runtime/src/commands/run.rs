@@ -42,7 +42,7 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn forwarded_signals() -> SigSet {
+pub(super) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
         Signal::SIGCHLD,
@@ -65,7 +65,7 @@ fn forwarded_signals() -> SigSet {
     set
 }
 
-fn wait_forwarding(pid: i32, pidfd: &std::os::fd::OwnedFd, set: &SigSet) -> Result<i32> {
+pub(super) fn wait_forwarding(pid: i32, pidfd: &std::os::fd::OwnedFd, set: &SigSet) -> Result<i32> {
     let child = Pid::from_raw(pid);
     loop {
         match waitpid(child, Some(WaitPidFlag::WNOHANG))

@@ -35,7 +35,9 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     namespaces::become_userns_root(&cfg.ns)?;
     join_session_keyring(cfg)?;
     set_names(cfg)?;
-    crate::rootfs::setup(&cfg.rootfs)?;
+    if let Some(plan) = &cfg.rootfs {
+        crate::rootfs::setup(plan)?;
+    }
     enter_cwd(cfg)?;
     crate::security::drop_to(&cfg.security)?;
     let path = exec::find_executable(&cfg.program)?;

@@ -30,7 +30,8 @@ pub struct InitConfig {
     pub ns: namespaces::Plan,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
-    pub rootfs: crate::rootfs::Plan,
+    /// None for `exec`: the process joins the container's mount namespace as it is.
+    pub rootfs: Option<crate::rootfs::Plan>,
     pub cwd: PathBuf,
     pub security: crate::security::Plan,
     pub program: exec::Program,
@@ -77,7 +78,7 @@ impl InitConfig {
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
             ns,
-            rootfs,
+            rootfs: Some(rootfs),
             cwd: process.cwd().clone(),
             security: crate::security::plan(process)?,
             program: exec::plan(process)?,
@@ -85,6 +86,34 @@ impl InitConfig {
             lock_fd: opts.lock_fd,
             preserve_fds: opts.preserve_fds,
             keyring_name: opts.keyring_name,
+        })
+    }
+}
+
+impl InitConfig {
+    /// A process that joins a running container (`exec`): every namespace of the container's
+    /// init, its cgroup, and the privileges of `process`. Nothing is created.
+    pub fn for_exec(
+        id: &str,
+        init_pid: i32,
+        cgroup: crate::cgroups::Plan,
+        process: &oci_spec::runtime::Process,
+        preserve_fds: u32,
+    ) -> Result<InitConfig> {
+        Ok(InitConfig {
+            id: id.to_string(),
+            cgroup,
+            ns: namespaces::plan_join_all(init_pid)?,
+            hostname: None,
+            domainname: None,
+            rootfs: None,
+            cwd: process.cwd().clone(),
+            security: crate::security::plan(process)?,
+            program: exec::plan(process)?,
+            gate: StartGate::Immediate,
+            lock_fd: None,
+            preserve_fds,
+            keyring_name: None,
         })
     }
 }

@@ -142,6 +142,44 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
     Ok(p)
 }
 
+/// `exec`: join every namespace of the running init that differs from vsrun's own (setns into
+/// one's own user namespace is EINVAL, and joining the same one is a no-op anyway).
+pub fn plan_join_all(pid: i32) -> Result<Plan> {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = Plan::default();
+    for (name, nstype) in [
+        ("user", libc::CLONE_NEWUSER),
+        ("ipc", libc::CLONE_NEWIPC),
+        ("uts", libc::CLONE_NEWUTS),
+        ("net", libc::CLONE_NEWNET),
+        ("pid", libc::CLONE_NEWPID),
+        ("cgroup", libc::CLONE_NEWCGROUP),
+        ("time", libc::CLONE_NEWTIME),
+        ("mnt", libc::CLONE_NEWNS),
+    ] {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(t), Ok(o)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue;
+        };
+        if t.ino() == o.ino() && t.dev() == o.dev() {
+            continue;
+        }
+        let f = File::open(&theirs).step(|| format!("open {theirs}"))?;
+        let join = Join {
+            name,
+            nstype,
+            fd: OwnedFd::from(f),
+        };
+        match nstype {
+            libc::CLONE_NEWUSER | libc::CLONE_NEWNS => p.init_joins.push(join),
+            _ => p.parent_joins.push(join),
+        }
+    }
+    p.init_joins.sort_by_key(|j| join_rank(j.nstype));
+    Ok(p)
+}
+
 fn id_map(field: &str, maps: Option<&[LinuxIdMapping]>) -> Result<String> {
     let maps = maps.unwrap_or_default();
     if maps.is_empty() {

@@ -14,6 +14,10 @@ pub struct CapPlan {
     pub permitted: CapsHashSet,
     pub inheritable: CapsHashSet,
     pub ambient: CapsHashSet,
+    /// Ambient caps left out because they are not in both permitted and inheritable: the
+    /// kernel refuses to raise those. runc only warns about them, and `runc spec`'s default
+    /// config lists ambient caps without inheritable ones, so vsrun warns the same way.
+    pub ignored_ambient: Vec<Capability>,
 }
 
 pub fn plan(spec: Option<&LinuxCapabilities>) -> Result<CapPlan> {
@@ -37,13 +41,24 @@ pub fn plan(spec: Option<&LinuxCapabilities>) -> Result<CapPlan> {
         }
         Ok(out)
     };
-    Ok(CapPlan {
+    let mut plan = CapPlan {
         bounding: set("bounding", spec.bounding())?,
         effective: set("effective", spec.effective())?,
         permitted: set("permitted", spec.permitted())?,
         inheritable: set("inheritable", spec.inheritable())?,
         ambient: set("ambient", spec.ambient())?,
-    })
+        ignored_ambient: Vec::new(),
+    };
+    let (perm, inh) = (plan.permitted.clone(), plan.inheritable.clone());
+    plan.ambient.retain(|c| {
+        let ok = perm.contains(c) && inh.contains(c);
+        if !ok {
+            plan.ignored_ambient.push(*c);
+        }
+        ok
+    });
+    plan.ignored_ambient.sort_by_key(|c| c.index());
+    Ok(plan)
 }
 
 /// Runs while the init still holds CAP_SETPCAP.
