@@ -287,3 +287,31 @@ fn remove_dir(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether the container's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze); read on
+/// every status query, so it is one small file read.
+pub fn is_frozen(path: &Path, systemd: bool) -> bool {
+    if systemd || path.as_os_str().is_empty() {
+        return false;
+    }
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let root = Path::new(CGROUP_ROOT);
+    if is_unified(root) {
+        return std::fs::read_to_string(root.join(rel).join("cgroup.freeze"))
+            .is_ok_and(|s| s.trim() == "1");
+    }
+    std::fs::read_to_string(root.join("freezer").join(rel).join("freezer.state"))
+        .is_ok_and(|s| s.trim() == "FROZEN")
+}
+
+/// Apply `linux.resources` to a running container (`update`).
+pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Result<()> {
+    apply_resources(&manager(path, systemd, id)?, r)
+}
+
+/// The stats runc's `events` reports, from libcgroups.
+pub fn stats(path: &Path, systemd: bool, id: &str) -> Result<libcgroups::stats::Stats> {
+    manager(path, systemd, id)?
+        .stats()
+        .map_err(|e| state(format!("read stats of cgroup {}: {e}", path.display())))
+}

@@ -73,6 +73,16 @@ pub enum Command {
     Features,
     /// execute new process inside the container
     Exec(ExecArgs),
+    /// suspend all processes inside the container
+    Pause(IdArg),
+    /// resume all processes that have been previously paused
+    Resume(IdArg),
+    /// ps displays the processes running inside a container
+    Ps(PsArgs),
+    /// update container resource constraints
+    Update(UpdateArgs),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(EventsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -207,4 +217,70 @@ pub struct ExecArgs {
     /// command and arguments (without --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// select one of: table or json
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: String,
+    pub id: String,
+    /// arguments for ps (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// path to a file with the resources to update, or - for stdin
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    /// memory limit (in bytes)
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// memory reservation or soft_limit (in bytes)
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// total memory usage (memory + swap); -1 for unlimited
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// CPU shares (relative weight vs. other containers)
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS period to be used for hardcapping (in usecs)
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS hardcap limit (in usecs)
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPU realtime period (in usecs)
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime (in usecs)
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU(s) to use
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// memory node(s) to use
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// maximum number of pids allowed in the container
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// block IO weight (10 to 1000)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// set the stats collection interval
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    pub id: String,
 }

@@ -46,6 +46,7 @@ pub struct State {
 pub enum Status {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -54,6 +55,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -198,6 +200,8 @@ pub fn status(dir: &Path, st: &State) -> Status {
     }
     if dir.join(EXEC_FIFO).exists() {
         Status::Created
+    } else if crate::cgroups::is_frozen(&st.cgroup_path, st.systemd_cgroup) {
+        Status::Paused
     } else {
         Status::Running
     }

@@ -17,8 +17,8 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
     match crate::state::status(&c.dir, &st) {
         Status::Stopped => {}
         Status::Created => kill_and_wait(&st)?,
-        Status::Running if args.force => kill_and_wait(&st)?,
-        Status::Running => {
+        Status::Running | Status::Paused if args.force => kill_and_wait(&st)?,
+        Status::Running | Status::Paused => {
             return Err(state(format!(
                 "cannot delete container {:?} that is not stopped: running (use --force)",
                 args.id

@@ -86,7 +86,9 @@ pub fn signal_pid(pid: i32, start: u64, sig: i32) -> Result<()> {
 /// when it is thawed.
 pub fn signal_all(st: &State, sig: i32) -> Result<()> {
     let (path, systemd) = (&st.cgroup_path, st.systemd_cgroup);
-    let frozen = crate::cgroups::freeze(path, systemd, &st.id, true).is_ok();
+    // A paused container stays paused; otherwise freeze for the duration and thaw after.
+    let frozen = !crate::cgroups::is_frozen(path, systemd)
+        && crate::cgroups::freeze(path, systemd, &st.id, true).is_ok();
     let result = (|| {
         for pid in crate::cgroups::pids(path, systemd, &st.id)? {
             signal_unverified(pid, sig)?;

@@ -3,14 +3,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::cli::{Cli, Command};
 use crate::Result;
@@ -35,6 +39,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Spec(a) => spec::run(g, a),
         Command::Features => features::run(g),
         Command::Exec(a) => exec::run(g, a),
+        Command::Pause(a) => pause::pause(g, a),
+        Command::Resume(a) => pause::resume(g, a),
+        Command::Ps(a) => ps::run(g, a),
+        Command::Update(a) => update::run(g, a),
+        Command::Events(a) => events::run(g, a),
     }
 }
 

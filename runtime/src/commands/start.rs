@@ -11,7 +11,7 @@ pub fn run(g: &GlobalOpts, args: &IdArg) -> Result<i32> {
     let st = c.load()?;
     match crate::state::status(&c.dir, &st) {
         Status::Created => {}
-        Status::Running => {
+        Status::Running | Status::Paused => {
             return Err(state(format!(
                 "cannot start container {:?}: already running",
                 args.id

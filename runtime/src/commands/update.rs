@@ -1,0 +1,127 @@
+//! `vsrun update`: new `linux.resources` for a running container, from `--resources FILE`
+//! (`-` reads stdin, which docker uses) or from runc's individual flags.
+
+use crate::bundle;
+use crate::cli::{GlobalOpts, UpdateArgs};
+use crate::error::{config, Result};
+use crate::state::{Container, Status};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+use std::io::Read;
+
+pub fn run(g: &GlobalOpts, args: &UpdateArgs) -> Result<i32> {
+    let c = Container::open(&g.root, &args.id)?;
+    let st = c.load()?;
+    if crate::state::status(&c.dir, &st) == Status::Stopped {
+        return Err(crate::error::state(format!(
+            "cannot update container {:?}: it has stopped",
+            args.id
+        )));
+    }
+    let r = resources(args)?;
+    crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r)?;
+    Ok(0)
+}
+
+fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
+    let mut r = match &args.resources {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut data = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut data)
+                .map_err(|e| config("--resources", format!("stdin: {e}")))?;
+            bundle::parse_json::<LinuxResources>(&data, "resources")?
+        }
+        Some(p) => {
+            let data = std::fs::read(p)
+                .map_err(|e| config("--resources", format!("{}: {e}", p.display())))?;
+            bundle::parse_json::<LinuxResources>(&data, "resources")?
+        }
+        None => LinuxResources::default(),
+    };
+    let mut mem = r.memory().clone().unwrap_or_default();
+    if let Some(v) = &args.memory {
+        mem.set_limit(Some(bytes("--memory", v)?));
+    }
+    if let Some(v) = &args.memory_reservation {
+        mem.set_reservation(Some(bytes("--memory-reservation", v)?));
+    }
+    if let Some(v) = &args.memory_swap {
+        mem.set_swap(Some(bytes("--memory-swap", v)?));
+    }
+    if mem != LinuxMemory::default() {
+        r.set_memory(Some(mem));
+    }
+    let mut cpu = r.cpu().clone().unwrap_or_default();
+    if args.cpu_shares.is_some() {
+        cpu.set_shares(args.cpu_shares);
+    }
+    if args.cpu_period.is_some() {
+        cpu.set_period(args.cpu_period);
+    }
+    if args.cpu_quota.is_some() {
+        cpu.set_quota(args.cpu_quota);
+    }
+    if args.cpu_rt_period.is_some() {
+        cpu.set_realtime_period(args.cpu_rt_period);
+    }
+    if args.cpu_rt_runtime.is_some() {
+        cpu.set_realtime_runtime(args.cpu_rt_runtime);
+    }
+    if args.cpuset_cpus.is_some() {
+        cpu.set_cpus(args.cpuset_cpus.clone());
+    }
+    if args.cpuset_mems.is_some() {
+        cpu.set_mems(args.cpuset_mems.clone());
+    }
+    if cpu != LinuxCpu::default() {
+        r.set_cpu(Some(cpu));
+    }
+    if let Some(limit) = args.pids_limit {
+        let mut p = LinuxPids::default();
+        p.set_limit(limit);
+        r.set_pids(Some(p));
+    }
+    if let Some(w) = args.blkio_weight {
+        if !(10..=1000).contains(&w) {
+            return Err(config("--blkio-weight", format!("{w}: must be 10..1000")));
+        }
+        let mut b = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        b.set_weight(Some(w));
+        r.set_block_io(Some(b));
+    }
+    Ok(r)
+}
+
+/// runc's memory flags take bytes with an optional binary suffix (`512m`, `1g`); -1 means
+/// unlimited.
+fn bytes(flag: &str, v: &str) -> Result<i64> {
+    let t = v.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| config(flag, format!("{v:?}: not a size in bytes")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_sizes_take_binary_suffixes() {
+        assert_eq!(super::bytes("m", "512m").unwrap(), 512 << 20);
+        assert_eq!(super::bytes("m", "1G").unwrap(), 1 << 30);
+        assert_eq!(super::bytes("m", "4096").unwrap(), 4096);
+        assert_eq!(super::bytes("m", "-1").unwrap(), -1);
+        assert!(super::bytes("m", "lots").is_err());
+    }
+}
