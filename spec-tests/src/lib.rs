@@ -544,12 +544,23 @@ impl Runtime {
 
     /// `vsrun create --bundle B EXTRA... ID`.
     pub fn create_with(&self, bundle: &Bundle, id: &str, extra: &[&str]) -> Output {
+        self.create_full(bundle, id, extra, |_| {})
+    }
+
+    /// `vsrun create --bundle B EXTRA... ID`, `f` adjusting the Command (stdin, fds, env).
+    pub fn create_full(
+        &self,
+        bundle: &Bundle,
+        id: &str,
+        extra: &[&str],
+        f: impl FnOnce(&mut Command),
+    ) -> Output {
         bundle.write_if_changed();
         let mut args = vec!["create", "--bundle", bundle.path_str()];
         args.extend_from_slice(extra);
         args.push(id);
         let (o, e) = self.io_files(id);
-        self.cmd_to_files(&args, &o, &e, |_| {})
+        self.cmd_to_files(&args, &o, &e, f)
     }
 
     /// `vsrun run -d --bundle B ID` (detached; the container keeps running).
@@ -679,6 +690,47 @@ impl Runtime {
         parse_json_lines(&o.stdout).unwrap_or_else(|e| {
             panic!("probe output is not JSON lines ({e}):\n{}", output_text(&o))
         })
+    }
+}
+
+/// A container left running by `Runtime::probe_detached`: its report and its host pid.
+pub struct Detached {
+    pub id: String,
+    /// The host pid of the container's init (state.pid).
+    pub pid: i32,
+    /// What the probe saw (its report, printed before it went to sleep).
+    pub seen: Value,
+}
+
+impl Runtime {
+    /// `vsrun run -d` of `/probe report -- sleep 1000`: returns once the report is printed,
+    /// with the container still running, so a test can compare the inside view with the host's
+    /// (/proc/<pid>/...). Clean up with `delete_force` + `assert_nothing_left`.
+    pub fn probe_detached(&self, bundle: &mut Bundle) -> Detached {
+        bundle.set_args(&["/probe", "report", "--", "sleep", "1000"]);
+        let id = unique_id("detached");
+        let o = self.run_detached(bundle, &id);
+        assert_success(&o, "run -d of /probe report -- sleep 1000");
+        let deadline = Instant::now() + timeout();
+        let seen = loop {
+            let (out, err) = self.container_output(&id);
+            if let Some(line) = out.lines().next() {
+                if out.contains('\n') {
+                    break serde_json::from_str::<Value>(line)
+                        .unwrap_or_else(|e| panic!("probe report is not JSON ({e}): {line:?}"));
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no probe report from {id}; stderr: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let st = self.state(&id);
+        let pid = st["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("state.pid: {st}")) as i32;
+        Detached { id, pid, seen }
     }
 }
 
@@ -1040,6 +1092,32 @@ impl Drop for NsHolder {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Make `src` (an fd of this process) appear as fd `dst`, without O_CLOEXEC, in the process
+/// `c` spawns: how engines hand extra fds (containerd's fd 3, --preserve-fds) to the runtime.
+pub fn inherit_fd(c: &mut Command, src: i32, dst: i32) {
+    // SAFETY: dup2/fcntl only, both async-signal-safe, in the forked child before exec.
+    unsafe {
+        c.pre_exec(move || {
+            if src == dst {
+                let fl = libc::fcntl(dst, libc::F_GETFD);
+                if fl < 0 || libc::fcntl(dst, libc::F_SETFD, fl & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(src, dst) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The value of a "Key:\tvalue" line of /proc/<pid>/status.
+pub fn proc_status_field(pid: i32, key: &str) -> Option<String> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| Some(l.strip_prefix(key)?.strip_prefix(':')?.trim().to_string()))
 }
 
 /// Exit status → the code a shell would show (128+signal when killed).
