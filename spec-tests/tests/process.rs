@@ -173,7 +173,7 @@ fn umask_is_process_user_umask() {
 #[test]
 fn umask_defaults_to_0022() {
     let rt = Runtime::new();
-    let mut b = Bundle::new();
+    let b = Bundle::new();
     // The runtime must not pass on its own umask: run vsrun with 0077 and expect runc's 0022.
     b.write();
     let id = unique_id("umask");
