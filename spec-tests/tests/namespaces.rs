@@ -300,12 +300,18 @@ fn time_namespace_offsets_shift_clocks() {
         "no new time namespace"
     );
     let offsets = std::fs::read_to_string(format!("/proc/{}/timens_offsets", d.pid)).unwrap();
+    let rows: Vec<Vec<&str>> = offsets
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let mono = mono_off.to_string();
+    let boot = boot_off.to_string();
     assert!(
-        offsets.contains(&format!("monotonic {mono_off} 0")),
+        rows.contains(&vec!["monotonic", mono.as_str(), "0"]),
         "host: timens_offsets {offsets}"
     );
     assert!(
-        offsets.contains(&format!("boottime {boot_off} 0")),
+        rows.contains(&vec!["boottime", boot.as_str(), "0"]),
         "host: timens_offsets {offsets}"
     );
     finish(&rt, &d);

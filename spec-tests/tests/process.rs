@@ -143,9 +143,24 @@ fn user_uid_gid_and_additional_gids_are_set() {
 
 #[test]
 fn root_user_has_no_supplementary_groups_unless_listed() {
+    // vsrun itself runs with supplementary groups 4 and 27; the container must not get them.
     let rt = Runtime::new();
-    let mut b = Bundle::new();
-    let seen = rt.probe(&mut b, &[]);
+    let b = Bundle::new();
+    let id = unique_id("groups");
+    let o = rt.cmd_with(&["run", "--bundle", b.path_str(), &id], |c| {
+        // SAFETY: setgroups in the forked child before exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(c, || {
+                let g: [libc::gid_t; 2] = [4, 27];
+                if libc::setgroups(2, g.as_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    assert_success(&o, "run");
+    let seen: Value = serde_json::from_slice(&o.stdout).expect("probe JSON");
     assert_eq!(seen["uid"], 0);
     assert_eq!(seen["gid"], 0);
     assert_eq!(
@@ -153,6 +168,7 @@ fn root_user_has_no_supplementary_groups_unless_listed() {
         json!([]),
         "the runtime's own groups leaked into the container"
     );
+    assert_nothing_left(&rt, &id);
 }
 
 #[test]
