@@ -222,3 +222,184 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
     check(unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) })
         .map(|_| ())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The new mount API (open_tree, move_mount, fsopen/fsconfig/fsmount, mount_setattr) and the
+// few fd-relative calls rootfs/ needs. Everything is done through fds so that no path string
+// is ever re-resolved after it was checked (CVE-2021-30465 class), and so that nothing
+// depends on /proc being mounted. Constants are from <linux/mount.h>; libc (glibc target)
+// does not export them.
+
+pub const OPEN_TREE_CLONE: u32 = 1;
+pub const AT_RECURSIVE: u32 = 0x8000;
+pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+pub const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+pub const FSOPEN_CLOEXEC: u32 = 1;
+pub const FSMOUNT_CLOEXEC: u32 = 1;
+pub const FSCONFIG_SET_FLAG: u32 = 0;
+pub const FSCONFIG_SET_STRING: u32 = 1;
+pub const FSCONFIG_CMD_CREATE: u32 = 6;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
+
+/// struct mount_attr (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+fn fd_result(r: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = check(r)?;
+    // SAFETY: the kernel returned a fresh fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn cstr_s(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// open_tree(fd, "", AT_EMPTY_PATH | flags): with OPEN_TREE_CLONE a detached copy of the
+/// mount (tree, with AT_RECURSIVE) at `fd`, i.e. the source of a bind mount.
+pub fn open_tree(fd: RawFd, flags: u32) -> io::Result<OwnedFd> {
+    let flags = flags | libc::AT_EMPTY_PATH as u32 | libc::O_CLOEXEC as u32;
+    // SAFETY: an empty NUL-terminated path; no other pointers.
+    fd_result(unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) })
+}
+
+/// move_mount(from, "", to, "", F_EMPTY_PATH | T_EMPTY_PATH): attach (or move) the mount at
+/// `from` on top of whatever is mounted at `to`.
+pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
+    let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: two empty NUL-terminated paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            to,
+            c"".as_ptr(),
+            flags,
+        )
+    };
+    check(r).map(|_| ())
+}
+
+/// move_mount(from, "", AT_FDCWD, path, F_EMPTY_PATH) (used to move the rootfs onto "/").
+pub fn move_mount_to_path(from: RawFd, to: &Path) -> io::Result<()> {
+    let t = cstr(to)?;
+    // SAFETY: valid NUL-terminated paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    check(r).map(|_| ())
+}
+
+pub fn fsopen(fstype: &str) -> io::Result<OwnedFd> {
+    let t = cstr_s(fstype)?;
+    // SAFETY: a valid NUL-terminated string.
+    fd_result(unsafe { libc::syscall(libc::SYS_fsopen, t.as_ptr(), FSOPEN_CLOEXEC) })
+}
+
+/// fsconfig with a string value (FSCONFIG_SET_STRING), a flag (value None, FSCONFIG_SET_FLAG).
+pub fn fsconfig_set(fd: RawFd, key: &str, value: Option<&str>) -> io::Result<()> {
+    let k = cstr_s(key)?;
+    let v = value.map(cstr_s).transpose()?;
+    let (cmd, vp) = match &v {
+        Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+        None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+    };
+    // SAFETY: key and value are valid NUL-terminated strings (or null for a flag).
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, cmd, k.as_ptr(), vp, 0) };
+    check(r).map(|_| ())
+}
+
+pub fn fsconfig_create(fd: RawFd) -> io::Result<()> {
+    let null = std::ptr::null::<libc::c_char>();
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key or value.
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, FSCONFIG_CMD_CREATE, null, null, 0) };
+    check(r).map(|_| ())
+}
+
+pub fn fsmount(fd: RawFd, attr_flags: u64) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers.
+    fd_result(unsafe { libc::syscall(libc::SYS_fsmount, fd, FSMOUNT_CLOEXEC, attr_flags) })
+}
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr).
+pub fn mount_setattr(fd: RawFd, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    let mut flags = libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: attr is a valid mount_attr of the size passed; the path is empty.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(r).map(|_| ())
+}
+
+/// The mount id of the mount `fd` is on, and whether `fd` is that mount's root.
+pub fn statx_mount(fd: RawFd) -> io::Result<(u64, bool)> {
+    let mut sx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: sx is a writable statx buffer; the path is empty (AT_EMPTY_PATH).
+    let r = unsafe {
+        libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            sx.as_mut_ptr(),
+        )
+    };
+    check(r as libc::c_long)?;
+    // SAFETY: statx succeeded and filled the buffer (it was zeroed before).
+    let sx = unsafe { sx.assume_init() };
+    let root = sx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    Ok((sx.stx_mnt_id, root))
+}
+
+/// Read what a file-system context logged (fsopen fd): lines like "e tmpfs: Bad value ...".
+pub fn fs_context_log(fd: RawFd) -> String {
+    let mut out = String::new();
+    let mut buf = [0u8; 512];
+    loop {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return out;
+        }
+        let line = String::from_utf8_lossy(&buf[..n as usize]);
+        let line = line.trim_end();
+        let msg = line.get(2..).unwrap_or(line);
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(msg);
+    }
+}

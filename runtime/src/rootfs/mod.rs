@@ -1,10 +1,27 @@
 //! The container's filesystem view: propagation, the rootfs bind, `mounts[]`, devices, /dev
-//! symlinks, pivot_root, masked and read-only paths, sysctl, a read-only root.
+//! symlinks, sysctl, read-only and masked paths, a read-only root, pivot_root.
 //! `plan` runs in the parent (all parsing and validation); `setup` runs in the init, inside its
 //! mount namespace, and performs only kernel steps.
+//!
+//! Every path inside the rootfs is resolved confined to it (resolve.rs) and every mount is
+//! made onto the fd of the resolved target (kmount.rs): a symlink in the rootfs can never
+//! redirect a mount to the host (CVE-2021-30465 class).
 
-use crate::error::Result;
-use oci_spec::runtime::Spec;
+mod cgroup;
+mod devices;
+mod kmount;
+pub mod mountinfo;
+mod mounts;
+pub mod options;
+mod paths;
+mod pivot;
+pub mod resolve;
+
+use crate::error::{config, Result, StepExt};
+use libc::c_ulong;
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
+use options::MountOptions;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct PlanOptions {
@@ -17,18 +34,402 @@ pub struct PlanOptions {
 pub struct Plan {
     pub rootfs: PathBuf,
     pub no_pivot: bool,
+    userns: bool,
+    /// The config asks for a cgroup namespace: `cgroup` mounts are new cgroup mounts.
+    cgroupns: bool,
+    /// MS_* propagation for "/" before the rootfs is prepared (default MS_SLAVE | MS_REC).
+    root_propagation: c_ulong,
+    /// `linux.rootfsPropagation` was given: it is applied again to the new "/" after
+    /// pivot_root, as runc does.
+    root_propagation_explicit: bool,
+    mounts: Vec<MountStep>,
+    /// /dev is not a bind mount: create the devices and the /dev symlinks (runc's rule).
+    setup_dev: bool,
+    devices: Vec<Device>,
+    /// process.terminal: /dev/console exists as an empty file for `mount_console`.
+    console: bool,
+    sysctl: Vec<(String, String)>,
+    readonly_paths: Vec<PathBuf>,
+    masked_paths: Vec<PathBuf>,
+    readonly_root: bool,
 }
 
-pub fn plan(_spec: &Spec, rootfs: &Path, opts: PlanOptions) -> Result<Plan> {
+pub(crate) struct MountStep {
+    index: usize,
+    /// Cleaned, relative to the root.
+    dest: PathBuf,
+    kind: MountKind,
+    opts: MountOptions,
+}
+
+pub(crate) enum MountKind {
+    Bind {
+        source: PathBuf,
+    },
+    /// `type: cgroup`: the cgroup hierarchies the init is in (cgroup.rs).
+    Cgroup,
+    Fs {
+        fstype: String,
+        source: Option<String>,
+    },
+}
+
+pub(crate) struct Device {
+    /// Cleaned, relative to the root (under `dev/`).
+    path: PathBuf,
+    /// S_IFCHR, S_IFBLK or S_IFIFO.
+    kind: libc::mode_t,
+    major: u64,
+    minor: u64,
+    mode: libc::mode_t,
+    uid: u32,
+    gid: u32,
+}
+
+/// The devices every container gets (OCI config-linux.md "Default Devices").
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("dev/null", 1, 3),
+    ("dev/zero", 1, 5),
+    ("dev/full", 1, 7),
+    ("dev/random", 1, 8),
+    ("dev/urandom", 1, 9),
+    ("dev/tty", 5, 0),
+];
+
+/// Files under /proc that may be mount destinations (lxcfs-style emulation), as runc allows.
+/// Anything else in /proc is refused: a mount there could undo masking (CVE-2019-16884,
+/// CVE-2019-19921 class).
+const PROC_MOUNT_ALLOWED: &[&str] = &[
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/slabinfo",
+    "proc/pressure/cpu",
+    "proc/pressure/io",
+    "proc/pressure/memory",
+    "proc/net/dev",
+    "proc/sys/kernel/ns_last_pid",
+];
+
+pub fn plan(spec: &Spec, rootfs: &Path, opts: PlanOptions) -> Result<Plan> {
+    let linux = spec.linux().as_ref();
+    let (root_propagation, root_propagation_explicit) =
+        match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+            None | Some("") => (libc::MS_SLAVE | libc::MS_REC, false),
+            Some(p) => match options::propagation(p) {
+                Some(f) => (f, true),
+                None => {
+                    return Err(config(
+                        "linux.rootfsPropagation",
+                        format!("unknown propagation {p:?} (want shared, slave, private, unbindable or their r-forms)"),
+                    ))
+                }
+            },
+        };
+    if opts.no_pivot && root_propagation_explicit && root_propagation & libc::MS_PRIVATE != 0 {
+        // Without pivot_root the host's mounts stay below the container's root; as runc,
+        // refuse to make them private there.
+        return Err(config(
+            "linux.rootfsPropagation",
+            "[r]private is not safe without pivot_root (--no-pivot)",
+        ));
+    }
+    let mounts = plan_mounts(spec)?;
+    let setup_dev = !mounts
+        .iter()
+        .any(|m| m.dest == Path::new("dev") && matches!(m.kind, MountKind::Bind { .. }));
+    let cgroupns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
     Ok(Plan {
         rootfs: rootfs.to_path_buf(),
         no_pivot: opts.no_pivot,
+        userns: opts.userns,
+        cgroupns,
+        root_propagation,
+        root_propagation_explicit,
+        mounts,
+        setup_dev,
+        devices: plan_devices(spec)?,
+        console: spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.terminal() == Some(true)),
+        sysctl: plan_sysctl(spec)?,
+        readonly_paths: plan_paths(
+            linux.and_then(|l| l.readonly_paths().as_ref()),
+            "linux.readonlyPaths",
+        )?,
+        masked_paths: plan_paths(
+            linux.and_then(|l| l.masked_paths().as_ref()),
+            "linux.maskedPaths",
+        )?,
+        readonly_root: spec.root().as_ref().and_then(|r| r.readonly()) == Some(true),
     })
+}
+
+fn plan_mounts(spec: &Spec) -> Result<Vec<MountStep>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let field = |f: &str| format!("mounts[{i}].{f}");
+        let d = m.destination();
+        let dest = resolve::clean(d).ok_or_else(|| {
+            config(
+                field("destination"),
+                format!("{:?} must be absolute", d.display().to_string()),
+            )
+        })?;
+        if dest.as_os_str().is_empty() {
+            return Err(config(
+                field("destination"),
+                "\"/\" cannot be a mount destination (it is the rootfs)",
+            ));
+        }
+        let opts = options::parse(m.options().as_deref().unwrap_or(&[]))
+            .map_err(|(j, e)| config(format!("mounts[{i}].options[{j}]"), e.0))?;
+        let typ = m.typ().as_deref().filter(|t| !t.is_empty());
+        let kind = if opts.is_bind() || typ == Some("bind") {
+            let src = m
+                .source()
+                .as_ref()
+                .filter(|s| !s.as_os_str().is_empty())
+                .ok_or_else(|| config(field("source"), "a bind mount needs a source"))?;
+            // A relative source is relative to the bundle, which is the cwd (as with runc).
+            let source = if src.is_absolute() {
+                src.clone()
+            } else {
+                std::env::current_dir()
+                    .step(|| format!("{}: resolve relative source", field("source")))?
+                    .join(src)
+            };
+            MountKind::Bind { source }
+        } else if typ == Some("cgroup") {
+            MountKind::Cgroup
+        } else {
+            let fstype = typ
+                .ok_or_else(|| config(field("type"), "required unless the mount is a bind mount"))?
+                .to_string();
+            let source = m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned());
+            MountKind::Fs { fstype, source }
+        };
+        check_proc_destination(&dest, &kind, typ)
+            .map_err(|msg| config(field("destination"), msg))?;
+        if opts.tmpcopyup && !matches!(&kind, MountKind::Fs { fstype, .. } if fstype == "tmpfs") {
+            return Err(config(field("options"), "tmpcopyup needs a tmpfs mount"));
+        }
+        out.push(MountStep {
+            index: i,
+            dest,
+            kind,
+            opts,
+        });
+    }
+    Ok(out)
+}
+
+/// runc's checkProcMount on the cleaned destination; setup checks again after resolution.
+fn check_proc_destination(
+    dest: &Path,
+    kind: &MountKind,
+    typ: Option<&str>,
+) -> std::result::Result<(), String> {
+    if !dest.starts_with("proc") {
+        return Ok(());
+    }
+    if dest == Path::new("proc") {
+        return match kind {
+            MountKind::Fs { fstype, .. } if fstype == "proc" => Ok(()),
+            // Only a procfs may be bound on /proc; setup checks the source's file system.
+            MountKind::Bind { .. } => Ok(()),
+            _ => Err(format!(
+                "/proc can only be a proc mount, not {:?}",
+                typ.unwrap_or("")
+            )),
+        };
+    }
+    if proc_mount_allowed(dest) {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"/{}\" cannot be mounted because it is inside /proc",
+            dest.display()
+        ))
+    }
+}
+
+fn proc_mount_allowed(dest: &Path) -> bool {
+    PROC_MOUNT_ALLOWED.iter().any(|p| dest == Path::new(p))
+}
+
+fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
+    let mut out = Vec::new();
+    let devs = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    for (i, d) in devs.into_iter().flatten().enumerate() {
+        let field = |f: &str| format!("linux.devices[{i}].{f}");
+        let path = resolve::clean(d.path())
+            .filter(|p| p.starts_with("dev") && p != Path::new("dev"))
+            .ok_or_else(|| {
+                config(
+                    field("path"),
+                    format!(
+                        "{:?} must be an absolute path under /dev",
+                        d.path().display().to_string()
+                    ),
+                )
+            })?;
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(config(
+                    field("type"),
+                    "\"a\" is not a device type (want c, u, b or p)",
+                ))
+            }
+        };
+        let num = |v: i64, f: &str| {
+            u64::try_from(v).map_err(|_| config(field(f), format!("{v} is negative")))
+        };
+        let (major, minor) = (num(d.major(), "major")?, num(d.minor(), "minor")?);
+        if out.iter().any(|o: &Device| o.path == path) {
+            return Err(config(
+                field("path"),
+                format!("{:?} is listed twice", d.path().display().to_string()),
+            ));
+        }
+        out.push(Device {
+            path,
+            kind,
+            major,
+            minor,
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        });
+    }
+    for &(p, major, minor) in DEFAULT_DEVICES {
+        if !out.iter().any(|o| o.path == Path::new(p)) {
+            out.push(Device {
+                path: PathBuf::from(p),
+                kind: libc::S_IFCHR,
+                major,
+                minor,
+                mode: 0o666,
+                uid: 0,
+                gid: 0,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn plan_sysctl(spec: &Spec) -> Result<Vec<(String, String)>> {
+    let map = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
+    let mut out: Vec<(String, String)> = map
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.sort();
+    for (k, _) in &out {
+        let bad = |msg: &str| config(format!("linux.sysctl.{k:?}"), msg);
+        if k.is_empty() {
+            return Err(bad("empty sysctl name"));
+        }
+        if k.contains('/') {
+            return Err(bad("a sysctl name may not contain '/' (use '.')"));
+        }
+        if k.split('.').any(|c| c.is_empty() || c == "..") {
+            return Err(bad("a sysctl name is dot-separated words, none empty"));
+        }
+    }
+    Ok(out)
+}
+
+fn plan_paths(paths: Option<&Vec<String>>, field: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for (i, p) in paths.into_iter().flatten().enumerate() {
+        let clean = resolve::clean(Path::new(p))
+            .ok_or_else(|| config(format!("{field}[{i}]"), format!("{p:?} must be absolute")))?;
+        if clean.as_os_str().is_empty() {
+            return Err(config(
+                format!("{field}[{i}]"),
+                "\"/\" cannot be masked or made read-only here (use root.readonly)",
+            ));
+        }
+        out.push(clean);
+    }
+    Ok(out)
 }
 
 /// Runs in the init after it entered its mount namespace; returns with "/" being the
 /// container's root and the cwd at "/".
+///
+/// Order (runc's): "/" propagation, the rootfs bound onto itself, `mounts[]` in order, devices
+/// and /dev symlinks, sysctl, readonlyPaths, maskedPaths, root.readonly, pivot_root. The last
+/// five are done on the new root's mounts before the pivot, through fds of the root — the same
+/// mounts the container sees afterwards — so the host's verified /dev/null can be used for
+/// masking and nothing depends on the container having a /proc.
 pub fn setup(plan: &Plan) -> Result<()> {
-    let _ = plan;
-    Ok(())
+    let host = HostFds::open(plan)?;
+    pivot::prepare_root(plan)?;
+    let root = pivot::bind_rootfs(plan)?;
+    for m in &plan.mounts {
+        mounts::mount(plan, root.as_fd(), m)?;
+    }
+    if plan.setup_dev {
+        devices::create(plan, root.as_fd())?;
+        devices::symlinks(plan, root.as_fd(), host.kcore)?;
+    }
+    paths::sysctl(plan, root.as_fd())?;
+    paths::readonly(plan, root.as_fd())?;
+    paths::masked(plan, root.as_fd(), host.dev_null.as_ref())?;
+    if plan.readonly_root {
+        pivot::readonly_root(root.as_fd())?;
+    }
+    pivot::enter(plan, root)
 }
+
+/// What is taken from the host before anything is mounted.
+struct HostFds {
+    /// The host's /dev/null, checked to be char 1:3, for masking files (CVE-2025-31133).
+    dev_null: Option<OwnedFd>,
+    /// The host has /proc/kcore: /dev/core is linked to it (runc's rule).
+    kcore: bool,
+}
+
+impl HostFds {
+    fn open(plan: &Plan) -> Result<HostFds> {
+        let dev_null = if plan.masked_paths.is_empty() {
+            None
+        } else {
+            Some(devices::open_host_node(
+                "linux.maskedPaths",
+                Path::new("/dev/null"),
+                libc::S_IFCHR,
+                1,
+                3,
+            )?)
+        };
+        let kcore = plan.setup_dev && Path::new("/proc/kcore").exists();
+        Ok(HostFds { dev_null, kcore })
+    }
+}
+
+/// Bind the terminal `pty` (a /dev/pts/N fd) onto the container's /dev/console. Call after
+/// `setup` (the cwd and root are the container's); /dev/console is resolved confined to the
+/// root and the bind is made onto its fd.
+pub fn mount_console(pty: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    devices::mount_console(pty)
+}
+
+#[cfg(test)]
+mod tests;

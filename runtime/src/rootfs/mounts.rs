@@ -1,0 +1,231 @@
+//! One `mounts[]` entry: resolve the destination inside the root (creating it), check it does
+//! not land in /proc, mount, then apply the propagation options.
+
+use super::kmount::{self, FsError};
+use super::resolve::{self, Create};
+use super::{cgroup, MountKind, MountStep, Plan};
+use crate::error::{config, Error, Result, StepExt};
+use nix::sys::stat::{Mode, SFlag};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<()> {
+    let mnt = match &m.kind {
+        MountKind::Bind { source } => bind(root, m, source)?,
+        MountKind::Fs { fstype, source } => new_fs(root, m, fstype, source.as_deref())?,
+        MountKind::Cgroup => cgroup::mount(plan, root, m)?,
+    };
+    for &p in &m.opts.propagation {
+        kmount::set_propagation(mnt.as_fd(), p).step(|| {
+            format!(
+                "mounts[{}]: make {} {}",
+                m.index,
+                shown(&m.dest),
+                kmount::propagation_name(p)
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The destination as the container sees it, for messages.
+pub fn shown(dest: &Path) -> String {
+    format!("/{}", dest.display())
+}
+
+/// Resolve (and create) the destination, refusing one that resolves into a procfs other than
+/// the allowed files (a symlink like `rootfs/x -> /proc/sys` would otherwise defeat the
+/// plan-time check).
+pub fn target(root: BorrowedFd<'_>, m: &MountStep, create: Create) -> Result<OwnedFd> {
+    let fd = resolve::open_or_create(root, &m.dest, create).step(|| {
+        format!(
+            "mounts[{}]: resolve destination {} in the rootfs",
+            m.index,
+            shown(&m.dest)
+        )
+    })?;
+    let in_proc =
+        is_procfs(fd.as_fd()).step(|| format!("mounts[{}]: statfs {}", m.index, shown(&m.dest)))?;
+    if in_proc && !super::proc_mount_allowed(&m.dest) {
+        return Err(config(
+            format!("mounts[{}].destination", m.index),
+            format!(
+                "{:?} resolves into /proc, where only a few files may be mounted over",
+                shown(&m.dest)
+            ),
+        ));
+    }
+    Ok(fd)
+}
+
+pub fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
+    Ok(nix::sys::statfs::fstatfs(fd)?.filesystem_type().0 as i64 == PROC_SUPER_MAGIC)
+}
+
+fn bind(root: BorrowedFd<'_>, m: &MountStep, source: &Path) -> Result<OwnedFd> {
+    let i = m.index;
+    let src = resolve::open_host(source, libc::O_PATH)
+        .step(|| format!("mounts[{i}]: open bind source {}", source.display()))?;
+    let st = nix::sys::stat::fstat(src.as_raw_fd())
+        .step(|| format!("mounts[{i}]: stat bind source {}", source.display()))?;
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    if m.dest == Path::new("proc") && !is_procfs(src.as_fd()).unwrap_or(false) {
+        return Err(config(
+            format!("mounts[{i}].source"),
+            format!(
+                "only a procfs may be bound on /proc, {} is not one",
+                source.display()
+            ),
+        ));
+    }
+    let target = target(root, m, if is_dir { Create::Dir } else { Create::File })?;
+    let what = || format!("bind {} on {}", source.display(), shown(&m.dest));
+    let tree = kmount::clone_tree(src.as_fd(), m.opts.recursive_bind())
+        .step(|| format!("mounts[{i}]: clone {}", source.display()))?;
+    set_options(tree.as_fd(), m).step(|| format!("mounts[{i}]: set options of {}", what()))?;
+    kmount::attach(tree.as_fd(), target.as_fd()).step(|| format!("mounts[{i}]: {}", what()))?;
+    Ok(tree)
+}
+
+/// The per-mount flags (on the top mount, like runc's remount) and the recursive ones.
+fn set_options(mnt: BorrowedFd<'_>, m: &MountStep) -> std::io::Result<()> {
+    let (set, clr) = m.opts.attr();
+    kmount::set_attr(mnt, set, clr, false)?;
+    kmount::set_attr(mnt, m.opts.rec_set, m.opts.rec_clr, true)
+}
+
+fn new_fs(
+    root: BorrowedFd<'_>,
+    m: &MountStep,
+    fstype: &str,
+    source: Option<&str>,
+) -> Result<OwnedFd> {
+    let i = m.index;
+    let target = target(root, m, Create::Dir)?;
+    let what = || format!("mount {fstype} on {}", shown(&m.dest));
+    let mnt = match kmount::new_fs_for(fstype, source, &m.opts) {
+        Ok(mnt) => mnt,
+        // A sysfs belongs to a network namespace; in a user namespace without its own one the
+        // kernel refuses a new sysfs: bind the host's, as runc does.
+        Err(e) if fstype == "sysfs" && e.errno() == Some(libc::EPERM) => sysfs_fallback(m)?,
+        Err(e) => return Err(with_index(e, i, what())),
+    };
+    kmount::set_attr(mnt.as_fd(), m.opts.rec_set, m.opts.rec_clr, true)
+        .step(|| format!("mounts[{i}]: set recursive options of {}", what()))?;
+    kmount::attach(mnt.as_fd(), target.as_fd()).step(|| format!("mounts[{i}]: {}", what()))?;
+    if m.opts.tmpcopyup {
+        copy_up(target.as_fd(), mnt.as_fd())
+            .step(|| format!("mounts[{i}]: tmpcopyup into {}", shown(&m.dest)))?;
+    }
+    Ok(mnt)
+}
+
+fn with_index(e: FsError, i: usize, what: String) -> Error {
+    e.step(format!("mounts[{i}]: {what}"))
+}
+
+fn sysfs_fallback(m: &MountStep) -> Result<OwnedFd> {
+    let i = m.index;
+    let step = || format!("mounts[{i}]: bind the host's /sys (a new sysfs is not permitted here)");
+    let src = resolve::open_host("/sys", libc::O_PATH | libc::O_DIRECTORY).step(step)?;
+    let tree = kmount::clone_tree(src.as_fd(), true).step(step)?;
+    let (set, _) = m.opts.attr();
+    // Only setting flags, recursively: the host's submounts get them too.
+    kmount::set_attr(tree.as_fd(), set, 0, true).step(step)?;
+    Ok(tree)
+}
+
+/// tmpcopyup: copy what the rootfs had under the destination (`below`, the directory the
+/// tmpfs now covers) into the tmpfs, keeping modes and owners. Nothing is followed: entries
+/// are opened by name in their parent's fd with O_NOFOLLOW.
+fn copy_up(below: BorrowedFd<'_>, mnt: BorrowedFd<'_>) -> std::io::Result<()> {
+    let dir = libc::O_RDONLY | libc::O_DIRECTORY;
+    copy_entries(
+        resolve::openat(below, ".", dir, 0)?,
+        resolve::openat(mnt, ".", dir, 0)?,
+        0,
+    )
+}
+
+/// A copied directory keeps the source's owner and mode (the tmpfs root keeps its `mode=`).
+fn copy_dir(from: OwnedFd, to: OwnedFd, depth: u32) -> std::io::Result<()> {
+    use nix::unistd::{Gid, Uid};
+    let st = nix::sys::stat::fstat(from.as_raw_fd())?;
+    let t = to.as_raw_fd();
+    nix::unistd::fchown(
+        t,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )?;
+    nix::sys::stat::fchmod(t, Mode::from_bits_truncate(st.st_mode))?;
+    copy_entries(from, to, depth)
+}
+
+fn copy_entries(from: OwnedFd, to: OwnedFd, depth: u32) -> std::io::Result<()> {
+    use nix::sys::stat::{fchmodat, FchmodatFlags};
+    use nix::unistd::{fchownat, Gid, Uid};
+    if depth > 64 {
+        return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    let (f, t) = (from.as_raw_fd(), to.as_raw_fd());
+    let listing = resolve::openat(from.as_fd(), ".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let mut dir = nix::dir::Dir::from_fd(listing.into_raw_fd())?;
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let name = std::ffi::OsStr::from_bytes(name.to_bytes());
+        let st = nix::sys::stat::fstatat(Some(f), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let fmt = st.st_mode & libc::S_IFMT;
+        let mode = Mode::from_bits_truncate(st.st_mode);
+        if fmt == libc::S_IFDIR {
+            nix::sys::stat::mkdirat(Some(t), name, Mode::from_bits_truncate(0o700))?;
+            let open = |d| {
+                resolve::openat(
+                    d,
+                    name,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )
+            };
+            copy_dir(open(from.as_fd())?, open(to.as_fd())?, depth + 1)?;
+            continue;
+        } else if fmt == libc::S_IFREG {
+            let src = resolve::openat(from.as_fd(), name, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+            let dst = resolve::openat(to.as_fd(), name, flags, 0o600)?;
+            std::io::copy(&mut std::fs::File::from(src), &mut std::fs::File::from(dst))?;
+        } else if fmt == libc::S_IFLNK {
+            let target = nix::fcntl::readlinkat(Some(f), name)?;
+            nix::unistd::symlinkat(target.as_os_str(), Some(t), name)?;
+        } else {
+            nix::sys::stat::mknodat(
+                Some(t),
+                name,
+                SFlag::from_bits_truncate(fmt),
+                mode,
+                st.st_rdev,
+            )?;
+        }
+        let (uid, gid) = (
+            Some(Uid::from_raw(st.st_uid)),
+            Some(Gid::from_raw(st.st_gid)),
+        );
+        fchownat(
+            Some(t),
+            name,
+            uid,
+            gid,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        if fmt != libc::S_IFLNK {
+            fchmodat(Some(t), name, mode, FchmodatFlags::NoFollowSymlink)?;
+        }
+    }
+    Ok(())
+}
