@@ -1,0 +1,44 @@
+#!/bin/bash
+# hack/test.sh: install what the tests need (only when missing), build vsrun and the static
+# probe, run the unit tests (cargo test -p vsrun) and then the spec tests (as root, on the real
+# kernel). Exits non-zero when anything fails; the last lines are cargo test's summaries.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "hack/test.sh: the spec tests drive a container runtime and must run as root" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for pkg in busybox-static runc crun hyperfine time iproute2 util-linux procps; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "hack/test.sh: installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+        echo "hack/test.sh: apt-get install ${missing[*]} failed" >&2
+        exit 1
+    }
+fi
+
+set -e
+start=$(date +%s)
+echo "== build"
+cargo build -p vsrun
+RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build -p probe --release --target x86_64-unknown-linux-gnu
+cargo build -p spec-tests --tests
+set +e
+
+status=0
+echo "== unit tests (cargo test -p vsrun)"
+timeout 900 cargo test -p vsrun || status=1
+
+echo "== spec tests (cargo test -p spec-tests), $(( $(date +%s) - start ))s so far"
+timeout 1200 cargo test --no-fail-fast -p spec-tests -- --test-threads=4 || status=1
+
+exit $status
