@@ -89,10 +89,17 @@ pub fn enter(plan: &Plan, root: OwnedFd) -> Result<()> {
             // pivot_root refuses a shared current root; the old root is detached right after.
             let _ = propagate("/", libc::MS_PRIVATE);
         }
+        let old_root = resolve::open_host("/", libc::O_PATH | libc::O_DIRECTORY)
+            .step(|| "open the old root".into())?;
         nix::unistd::pivot_root(".", ".").step(|| "pivot_root into the rootfs".into())?;
-        // The old root is now stacked on "."; make it rslave so that detaching it cannot
-        // propagate unmounts to the host's mounts.
-        propagate(".", libc::MS_SLAVE | libc::MS_REC).step(|| "make the old root rslave".into())?;
+        // The old root is now stacked on "."; make its tree rslave so that detaching it cannot
+        // propagate unmounts to the host's mounts. Through its fd: a path (".") would name
+        // the new root, whose mounts' propagation must stay as the config set it.
+        let slave = libc::MS_SLAVE | libc::MS_REC;
+        if kmount::set_propagation(old_root.as_fd(), slave).is_err() {
+            propagate(".", slave).step(|| "make the old root rslave".into())?;
+        }
+        drop(old_root);
         nix::mount::umount2(".", MntFlags::MNT_DETACH).step(|| "detach the old root".into())?;
     }
     nix::unistd::chdir("/").step(|| "chdir to / in the container".into())?;
