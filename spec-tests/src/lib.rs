@@ -434,7 +434,11 @@ pub fn stderr_str(o: &Output) -> String {
 impl Runtime {
     pub fn new() -> Self {
         // SAFETY: geteuid has no failure mode.
-        assert_eq!(unsafe { libc::geteuid() }, 0, "the spec tests must run as root");
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the spec tests must run as root"
+        );
         let root = tempfile::Builder::new()
             .prefix("vsrun-root-")
             .tempdir()
