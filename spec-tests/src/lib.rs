@@ -395,6 +395,7 @@ pub fn output_text(o: &Output) -> String {
 }
 
 /// Panic with the invocation's output unless it exited 0.
+#[track_caller]
 pub fn assert_success(o: &Output, what: &str) {
     assert!(o.status.success(), "{what} failed:\n{}", output_text(o));
 }
@@ -407,6 +408,7 @@ pub fn reference_mode() -> bool {
 
 /// Assert runc's error convention: exit status 1 and a `vsrun: ...` line on stderr.
 /// Returns stderr for further checks.
+#[track_caller]
 pub fn assert_fails(o: &Output, what: &str) -> String {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(
@@ -599,12 +601,14 @@ impl Runtime {
     }
 
     /// `vsrun start ID`, asserted to succeed.
+    #[track_caller]
     pub fn start(&self, id: &str) {
         let o = self.cmd(&["start", id]);
         assert_success(&o, &format!("vsrun start {id}"));
     }
 
     /// `vsrun state ID`, asserted to succeed, parsed.
+    #[track_caller]
     pub fn state(&self, id: &str) -> Value {
         let o = self.cmd(&["state", id]);
         assert_success(&o, &format!("vsrun state {id}"));
@@ -623,6 +627,7 @@ impl Runtime {
     }
 
     /// Poll `state` until its status is `want` (panics after the timeout).
+    #[track_caller]
     pub fn wait_status(&self, id: &str, want: &str, within: Duration) {
         let deadline = Instant::now() + within;
         let mut last = None;
@@ -669,6 +674,7 @@ impl Runtime {
 
     /// Run the probe with ARGS (process.args = ["/probe", ARGS...]) via `vsrun run`, assert exit
     /// 0 and parse its stdout: one JSON line. Use `probe_lines` for chained actions.
+    #[track_caller]
     pub fn probe(&self, bundle: &mut Bundle, args: &[&str]) -> Value {
         let mut lines = self.probe_lines(bundle, args);
         assert_eq!(
@@ -681,6 +687,7 @@ impl Runtime {
     }
 
     /// Like `probe`, returning every JSON line the probe printed.
+    #[track_caller]
     pub fn probe_lines(&self, bundle: &mut Bundle, args: &[&str]) -> Vec<Value> {
         let mut full = vec!["/probe"];
         full.extend_from_slice(args);
@@ -712,6 +719,7 @@ impl Runtime {
     /// `vsrun run -d` of `/probe report -- sleep 1000`: returns once the report is printed,
     /// with the container still running, so a test can compare the inside view with the host's
     /// (/proc/<pid>/...). Clean up with `delete_force` + `assert_nothing_left`.
+    #[track_caller]
     pub fn probe_detached(&self, bundle: &mut Bundle) -> Detached {
         bundle.set_args(&["/probe", "report", "--", "sleep", "1000"]);
         let id = unique_id("detached");
@@ -961,6 +969,7 @@ pub fn proc_uid(pid: i32) -> Option<u32> {
 /// Assert that container `id` left nothing behind: `state` fails, no state dir, no mount at or
 /// under its bundle's rootfs in the host mount table, no live process whose root or cwd is in
 /// the bundle (processes get up to 5 s to finish dying).
+#[track_caller]
 pub fn assert_nothing_left(rt: &Runtime, id: &str) {
     let dir = rt.state_dir(id);
     assert!(
@@ -980,6 +989,7 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str) {
 }
 
 /// No host mount under `bundle`/rootfs and no live process rooted or working in `bundle`.
+#[track_caller]
 pub fn assert_bundle_clean(bundle: &Path) {
     let left = mounts_under(&bundle.join("rootfs"));
     assert!(
