@@ -146,8 +146,13 @@ pub fn base_rootfs() -> &'static Path {
         fs::create_dir_all(&target).expect("create target dir");
         let base = target.join("spec-rootfs-base");
         let _lock = flock_file(&target.join("spec-rootfs-base.lock"));
+        // Rebuilt when the probe or hack/mkrootfs changed since the last build.
         let wanted = fs::read(&probe).expect("read probe");
-        if fs::read(base.join("probe")).ok().as_ref() == Some(&wanted) {
+        let script = fs::read(workspace_root().join("hack/mkrootfs")).expect("read hack/mkrootfs");
+        let stamp = target.join("spec-rootfs-base.mkrootfs");
+        if fs::read(base.join("probe")).ok().as_ref() == Some(&wanted)
+            && fs::read(&stamp).ok().as_ref() == Some(&script)
+        {
             return base;
         }
         let tmp = target.join(format!("spec-rootfs-base.tmp.{}", std::process::id()));
@@ -165,6 +170,7 @@ pub fn base_rootfs() -> &'static Path {
             let _ = fs::remove_dir_all(&old);
         }
         fs::rename(&tmp, &base).expect("rename base rootfs into place");
+        fs::write(&stamp, &script).expect("write the base rootfs stamp");
         base
     })
 }
