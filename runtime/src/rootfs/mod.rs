@@ -115,7 +115,21 @@ const PROC_MOUNT_ALLOWED: &[&str] = &[
     "proc/sys/kernel/ns_last_pid",
 ];
 
+/// Plan with relative bind sources taken relative to the current directory (runc chdirs into
+/// the bundle first). Prefer `plan_in_bundle` when the bundle directory is known.
 pub fn plan(spec: &Spec, rootfs: &Path, opts: PlanOptions) -> Result<Plan> {
+    let cwd = std::env::current_dir().step(|| "getcwd (relative bind sources)".into())?;
+    plan_in_bundle(spec, rootfs, &cwd, opts)
+}
+
+/// Plan with relative bind sources taken relative to `bundle` (config.md: "Path values for
+/// bind mounts are either absolute or relative to the bundle").
+pub fn plan_in_bundle(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    opts: PlanOptions,
+) -> Result<Plan> {
     let linux = spec.linux().as_ref();
     let (root_propagation, root_propagation_explicit) =
         match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -138,7 +152,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, opts: PlanOptions) -> Result<Plan> {
             "[r]private is not safe without pivot_root (--no-pivot)",
         ));
     }
-    let mounts = plan_mounts(spec)?;
+    let mounts = plan_mounts(spec, bundle)?;
     let setup_dev = !mounts
         .iter()
         .any(|m| m.dest == Path::new("dev") && matches!(m.kind, MountKind::Bind { .. }));
@@ -172,7 +186,7 @@ pub fn plan(spec: &Spec, rootfs: &Path, opts: PlanOptions) -> Result<Plan> {
     })
 }
 
-fn plan_mounts(spec: &Spec) -> Result<Vec<MountStep>> {
+fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountStep>> {
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = |f: &str| format!("mounts[{i}].{f}");
@@ -198,14 +212,8 @@ fn plan_mounts(spec: &Spec) -> Result<Vec<MountStep>> {
                 .as_ref()
                 .filter(|s| !s.as_os_str().is_empty())
                 .ok_or_else(|| config(field("source"), "a bind mount needs a source"))?;
-            // A relative source is relative to the bundle, which is the cwd (as with runc).
-            let source = if src.is_absolute() {
-                src.clone()
-            } else {
-                std::env::current_dir()
-                    .step(|| format!("{}: resolve relative source", field("source")))?
-                    .join(src)
-            };
+            // `join` keeps an absolute source as it is.
+            let source = bundle.join(src);
             MountKind::Bind { source }
         } else if typ == Some("cgroup") {
             MountKind::Cgroup
@@ -340,7 +348,7 @@ fn plan_sysctl(spec: &Spec) -> Result<Vec<(String, String)>> {
         .collect();
     out.sort();
     for (k, _) in &out {
-        let bad = |msg: &str| config(format!("linux.sysctl.{k:?}"), msg);
+        let bad = |msg: &str| config(format!("linux.sysctl.{k}"), msg);
         if k.is_empty() {
             return Err(bad("empty sysctl name"));
         }

@@ -21,17 +21,17 @@ pub fn sysctl(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
         return Ok(());
     };
     let proc = resolve::open_flags(root, Path::new("proc"), libc::O_PATH | libc::O_DIRECTORY)
-        .step(|| format!("linux.sysctl.{first:?}: open /proc in the container"))?;
+        .step(|| format!("linux.sysctl.{first}: open /proc in the container"))?;
     let (_, mount_root) =
         crate::syscall::statx_mount(proc.as_raw_fd()).step(|| "statx /proc".into())?;
     if !mount_root || !is_procfs(proc.as_fd()).step(|| "statfs /proc".into())? {
         return Err(config(
-            format!("linux.sysctl.{first:?}"),
+            format!("linux.sysctl.{first}"),
             "the container has no procfs mounted on /proc to write it through",
         ));
     }
     for (key, value) in &plan.sysctl {
-        let field = || format!("linux.sysctl.{key:?}");
+        let field = || format!("linux.sysctl.{key}");
         let rel = PathBuf::from("sys").join(key.replace('.', "/"));
         let fd = crate::syscall::openat2(
             proc.as_raw_fd(),

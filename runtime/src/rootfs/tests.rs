@@ -188,7 +188,7 @@ fn sysctl_keys_are_validated() {
     assert_eq!(p.sysctl[0].0, "kernel.shmmax");
     for bad in ["", "kernel/../x", "kernel..x", "net.ipv4/../../x", ".."] {
         let e = err(serde_json::json!({"linux": {"sysctl": {bad: "1"}}}));
-        assert!(e.starts_with(&format!("linux.sysctl.{bad:?}: ")), "{e}");
+        assert!(e.starts_with(&format!("linux.sysctl.{bad}: ")), "{e}");
     }
 }
 
@@ -220,4 +220,33 @@ fn cgroup_namespace_and_readonly_root_are_recorded() {
     .unwrap();
     assert!(p.cgroupns && p.readonly_root);
     assert!(matches!(p.mounts[0].kind, MountKind::Cgroup));
+}
+
+#[test]
+fn relative_bind_source_is_relative_to_the_bundle() {
+    let p = plan_in_bundle(
+        &spec(serde_json::json!({"mounts": [
+            {"destination": "/a", "type": "bind", "source": "data/x"},
+            {"destination": "/b", "type": "bind", "source": "/abs"}
+        ]})),
+        Path::new("/b/rootfs"),
+        Path::new("/bundles/one"),
+        PlanOptions {
+            no_pivot: false,
+            userns: false,
+        },
+    )
+    .unwrap();
+    let sources: Vec<_> = p
+        .mounts
+        .iter()
+        .map(|m| match &m.kind {
+            MountKind::Bind { source } => source.clone(),
+            _ => PathBuf::new(),
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [PathBuf::from("/bundles/one/data/x"), PathBuf::from("/abs")]
+    );
 }
