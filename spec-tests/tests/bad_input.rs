@@ -473,6 +473,20 @@ fn unknown_log_format() {
 }
 
 #[test]
+fn console_socket_without_terminal() {
+    let rt = Runtime::new();
+    let b = Bundle::new();
+    let id = unique_id("sock");
+    let o = rt.create_with(&b, &id, &["--console-socket", "/nonexistent/console.sock"]);
+    assert_one_error_line(
+        &o,
+        "--console-socket",
+        "--console-socket with terminal false",
+    );
+    assert_left_nothing(&rt, b.path(), "--console-socket with terminal false");
+}
+
+#[test]
 fn kill_with_bogus_signal_leaves_the_container_intact() {
     let rt = Runtime::new();
     let b = Bundle::new();
