@@ -197,12 +197,6 @@ fn reject_unsupported_process(p: &Process, prefix: &str) -> Result<()> {
             "not supported by vsrun yet",
         ))
     };
-    if p.terminal() == Some(true) {
-        return Err(config(
-            format!("{prefix}terminal"),
-            "a terminal needs --console-socket, not supported yet",
-        ));
-    }
     if p.apparmor_profile()
         .as_deref()
         .is_some_and(|s| !s.is_empty())
@@ -1116,9 +1110,9 @@ mod tests {
         let e = parse_process(p.to_string().as_bytes()).err().unwrap();
         assert!(e.to_string().starts_with("cwd: "), "{e}");
         let mut p = base()["process"].clone();
-        p["terminal"] = json!(true);
+        p["scheduler"] = json!({"policy": "SCHED_OTHER"});
         let e = parse_process(p.to_string().as_bytes()).err().unwrap();
-        assert!(e.to_string().starts_with("terminal: "), "{e}");
+        assert!(e.to_string().starts_with("scheduler: "), "{e}");
         assert!(parse_process(base()["process"].to_string().as_bytes()).is_ok());
     }
 
@@ -1574,9 +1568,7 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_refused_by_name() {
-        rejects("process.terminal", |v| {
-            v["process"]["terminal"] = json!(true)
-        });
+        accepts(|v| v["process"]["terminal"] = json!(true));
         rejects("process.apparmorProfile", |v| {
             v["process"]["apparmorProfile"] = json!("docker-default")
         });

@@ -37,8 +37,9 @@ pub struct GlobalOpts {
     /// path to criu (accepted for compatibility; checkpointing is not supported)
     #[arg(long, global = true)]
     pub criu: Option<PathBuf>,
-    /// rootless mode: true, false or auto (accepted for compatibility)
-    #[arg(long, global = true)]
+    /// rootless mode: true, false or auto (accepted for compatibility). Not global: `spec`
+    /// has a `--rootless` of its own, as in runc.
+    #[arg(long = "rootless", id = "global_rootless")]
     pub rootless: Option<String>,
     /// print the version
     #[arg(short = 'v', long = "version")]

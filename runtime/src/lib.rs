@@ -12,6 +12,7 @@ pub mod rootfs;
 pub mod security;
 pub mod state;
 pub mod syscall;
+pub mod terminal;
 pub mod timefmt;
 
 pub use error::{Error, Result};

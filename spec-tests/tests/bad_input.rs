@@ -312,7 +312,7 @@ config_cases! {
 
     // Not implemented yet: refused by name, never ignored
     unsupported_seccomp: Create, "linux.seccomp", |v| v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" });
-    unsupported_terminal: Create, "process.terminal", |v| v["process"]["terminal"] = json!(true);
+    terminal_without_console_socket_on_create: Create, "process.terminal", |v| v["process"]["terminal"] = json!(true);
     unsupported_hooks: Create, "hooks.prestart", |v| v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] });
     unsupported_apparmor: Create, "process.apparmorProfile", |v| v["process"]["apparmorProfile"] = json!("docker-default");
     unsupported_personality: Create, "linux.personality", |v| v["linux"]["personality"] = json!({ "domain": "LINUX32" });

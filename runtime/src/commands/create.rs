@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub fn run(g: &GlobalOpts, args: &CreateArgs) -> Result<i32> {
-    let (_container, _init) = create(g, args, Gate::Fifo)?;
+    let (_container, _init) = create(g, args, Gate::Fifo, true)?;
     Ok(0)
 }
 
@@ -23,16 +23,28 @@ pub enum Gate {
 
 /// Everything `create` and `run` share. On error nothing is left: the init is killed and
 /// reaped inside `spawn`, and the state dir is removed here.
-pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Container, context::Init)> {
+pub fn create(
+    g: &GlobalOpts,
+    args: &CreateArgs,
+    gate: Gate,
+    detached: bool,
+) -> Result<(Container, context::Init)> {
     crate::state::validate_id(&args.id)?;
-    refuse_unsupported_flags(args)?;
     let b = bundle::load(&args.bundle)?;
+    let terminal = b
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    check_terminal(terminal, args.console_socket.as_deref(), detached)?;
     let mut cfg = InitConfig::prepare(
         &b.spec,
         context::Options {
             id: &args.id,
             systemd_cgroup: g.systemd_cgroup,
             rootfs: &b.rootfs,
+            bundle: &b.dir,
             no_pivot: args.no_pivot,
             preserve_fds: args.preserve_fds,
             gate: StartGate::Immediate,
@@ -45,7 +57,15 @@ pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Containe
     log_ignored_ambient(&cfg.security.caps);
     let container = Container::create(&g.root, &args.id)?;
     match start_init(&container, &mut cfg, gate, &b, args) {
-        Ok(init) => Ok((container, init)),
+        Ok(mut init) => match hand_over_pty(&mut init, args.console_socket.as_deref()) {
+            Ok(()) => Ok((container, init)),
+            Err(e) => {
+                init.kill_and_reap();
+                let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+                let _ = container.destroy();
+                Err(e)
+            }
+        },
         Err(e) => {
             let _ = container.destroy();
             Err(e)
@@ -53,12 +73,30 @@ pub fn create(g: &GlobalOpts, args: &CreateArgs, gate: Gate) -> Result<(Containe
     }
 }
 
-fn refuse_unsupported_flags(args: &CreateArgs) -> Result<()> {
-    if args.console_socket.is_some() {
+/// runc's rules: a detached process with a terminal needs somewhere to send the pty, and a
+/// console socket without a terminal is a mistake worth reporting.
+pub fn check_terminal(terminal: bool, socket: Option<&Path>, detached: bool) -> Result<()> {
+    if terminal && socket.is_none() && detached {
+        return Err(config(
+            "process.terminal",
+            "a detached process with a terminal needs --console-socket to receive the pty",
+        ));
+    }
+    if !terminal && socket.is_some() {
         return Err(config(
             "--console-socket",
-            "terminals are not supported yet",
+            "only valid when process.terminal is true",
         ));
+    }
+    Ok(())
+}
+
+/// With --console-socket the pty master goes there and vsrun keeps no copy; without it the
+/// master stays for the foreground proxy.
+pub fn hand_over_pty(init: &mut context::Init, socket: Option<&Path>) -> Result<()> {
+    let Some(path) = socket else { return Ok(()) };
+    if let Some(master) = init.pty.take() {
+        crate::terminal::send_to_console_socket(path, &master)?;
     }
     Ok(())
 }

@@ -32,12 +32,11 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         st
     };
     let process = process_for(args, &st)?;
-    if process.terminal().unwrap_or(false) || args.console_socket.is_some() {
-        return Err(config(
-            "process.terminal",
-            "terminals are not supported yet",
-        ));
-    }
+    super::create::check_terminal(
+        process.terminal().unwrap_or(false),
+        args.console_socket.as_deref(),
+        args.detach,
+    )?;
     if args.process_label.is_some() || args.apparmor.is_some() {
         return Err(config(
             "--process-label/--apparmor",
@@ -60,13 +59,14 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         proc_.kill_and_reap();
         return Err(e);
     }
+    super::create::hand_over_pty(&mut proc_, args.console_socket.as_deref())?;
     if let Some(p) = &args.pid_file {
         super::create::write_pid_file(p, proc_.pid)?;
     }
     if args.detach {
         return Ok(0);
     }
-    super::run::wait_forwarding(proc_.pid, &proc_.pidfd, &forwarded)
+    super::run::wait_forwarding(proc_.pid, &proc_.pidfd, &forwarded, proc_.pty.as_ref())
 }
 
 fn process_for(args: &ExecArgs, st: &crate::state::State) -> Result<Process> {

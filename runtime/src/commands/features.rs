@@ -23,7 +23,7 @@ pub fn features() -> serde_json::Value {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,
         "hooks": [],
-        "mountOptions": Vec::<String>::new(),
+        "mountOptions": mount_options(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
@@ -39,4 +39,31 @@ pub fn features() -> serde_json::Value {
             "org.vsrun.commit": option_env!("VSRUN_COMMIT").unwrap_or("unknown")
         }
     })
+}
+
+/// The option table of rootfs/options.rs plus the propagation names it accepts.
+fn mount_options() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = crate::rootfs::options::OPTIONS
+        .iter()
+        .filter(|(_, o)| !matches!(o, crate::rootfs::options::Opt::Unsupported))
+        .map(|(n, _)| *n)
+        .collect();
+    for p in [
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    ] {
+        if crate::rootfs::options::propagation(p).is_some() {
+            v.push(p);
+        }
+    }
+    v.push("tmpcopyup");
+    v.sort_unstable();
+    v.dedup();
+    v
 }

@@ -16,7 +16,7 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     if !args.detach {
         forwarded.thread_block().step(|| "block signals".into())?;
     }
-    let (container, mut init) = create(g, &args.create, Gate::Immediate)?;
+    let (container, mut init) = create(g, &args.create, Gate::Immediate, args.detach)?;
     if let Err(e) = init.wait_exec() {
         init.kill_and_reap();
         if let Ok(st) = container.load() {
@@ -30,7 +30,7 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
     // Release the lock: `kill`, `state` and `delete` from elsewhere must not wait on us.
     let dir = container.dir.clone();
     drop(container);
-    let code = wait_forwarding(init.pid, &init.pidfd, &forwarded)?;
+    let code = wait_forwarding(init.pid, &init.pidfd, &forwarded, init.pty.as_ref())?;
     if !args.keep {
         if let Ok(c) = Container::open(&g.root, &args.create.id) {
             if c.dir == dir {
@@ -65,19 +65,96 @@ pub(super) fn forwarded_signals() -> SigSet {
     set
 }
 
-pub(super) fn wait_forwarding(pid: i32, pidfd: &std::os::fd::OwnedFd, set: &SigSet) -> Result<i32> {
+/// Wait for the process while passing signals on to it and, with a foreground terminal,
+/// copying between the caller's terminal and the pty. All signals arrive through a signalfd
+/// (they are blocked), so one poll loop serves everything.
+pub(super) fn wait_forwarding(
+    pid: i32,
+    pidfd: &std::os::fd::OwnedFd,
+    set: &SigSet,
+    pty: Option<&std::os::fd::OwnedFd>,
+) -> Result<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .step(|| "signalfd".into())?;
+    let _raw = pty.map(|m| {
+        crate::terminal::copy_size_from_stdin(m.as_raw_fd());
+        crate::terminal::RawMode::enter()
+    });
     let child = Pid::from_raw(pid);
+    let mut stdin_open = pty.is_some();
+    let mut pty_open = pty.is_some();
     loop {
         match waitpid(child, Some(WaitPidFlag::WNOHANG))
-            .step(|| "wait for the container init".into())?
+            .step(|| "wait for the container process".into())?
         {
-            WaitStatus::Exited(_, code) => return Ok(code),
-            WaitStatus::Signaled(_, sig, _) => return Ok(128 + sig as i32),
+            WaitStatus::Exited(_, code) => return Ok(drain_then(pty, code)),
+            WaitStatus::Signaled(_, sig, _) => return Ok(drain_then(pty, 128 + sig as i32)),
             _ => {}
         }
-        let sig = set.wait().step(|| "wait for signals".into())?;
-        if sig != Signal::SIGCHLD {
-            let _ = crate::syscall::pidfd_send_signal(pidfd, sig as i32);
+        // SAFETY: fd 0 outlives this loop.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let (Some(m), true) = (pty, pty_open) {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
+        if stdin_open {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.step(|| "poll".into())?,
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                match (sig, pty) {
+                    (libc::SIGCHLD, _) => {}
+                    (libc::SIGWINCH, Some(m)) => {
+                        crate::terminal::copy_size_from_stdin(m.as_raw_fd())
+                    }
+                    _ => {
+                        let _ = crate::syscall::pidfd_send_signal(pidfd, sig);
+                    }
+                }
+            }
+        }
+        let mut idx = 1;
+        if let (Some(m), true) = (pty, pty_open) {
+            if ready[idx] {
+                pty_open = crate::terminal::pump(m.as_raw_fd(), 1);
+            }
+            idx += 1;
+        }
+        if stdin_open && ready[idx] {
+            if let Some(m) = pty {
+                stdin_open = crate::terminal::pump(0, m.as_raw_fd());
+            }
         }
     }
+}
+
+/// Whatever the process wrote just before it exited is still in the pty: copy it out.
+fn drain_then(pty: Option<&std::os::fd::OwnedFd>, code: i32) -> i32 {
+    if let Some(m) = pty {
+        use std::os::fd::AsRawFd;
+        let fd = m.as_raw_fd();
+        // SAFETY: F_SETFL on our own fd.
+        unsafe {
+            libc::fcntl(
+                fd,
+                libc::F_SETFL,
+                libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
+            )
+        };
+        while crate::terminal::pump(fd, 1) {}
+    }
+    code
 }

@@ -114,7 +114,30 @@ pub fn reset_signals() -> Result<()> {
         .step(|| "reset signal mask".into())
 }
 
-pub fn execve(path: &CString, prog: &Program) -> Result<std::convert::Infallible> {
-    nix::unistd::execve(path, &prog.args, &prog.env)
-        .step(|| format!("exec {:?} (process.args[0])", path))
+/// The environment for execve: the config's, plus HOME from the container's /etc/passwd when
+/// the config sets none (runc does this; shells and many programs need it). Runs after
+/// pivot_root, so /etc/passwd is the container's.
+pub fn final_env(prog: &Program, uid: u32) -> Vec<CString> {
+    let mut env = prog.env.clone();
+    if env.iter().any(|e| e.as_bytes().starts_with(b"HOME=")) {
+        return env;
+    }
+    let home = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string());
+    if let Ok(c) = CString::new(format!("HOME={home}")) {
+        env.push(c);
+    }
+    env
+}
+
+pub fn execve(path: &CString, prog: &Program, env: &[CString]) -> Result<std::convert::Infallible> {
+    nix::unistd::execve(path, &prog.args, env).step(|| format!("exec {:?} (process.args[0])", path))
 }

@@ -38,8 +38,13 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     if let Some(plan) = &cfg.rootfs {
         crate::rootfs::setup(plan)?;
     }
+    if let Some(t) = &cfg.terminal {
+        let master = crate::terminal::setup_in_init(t.size, t.bind_console)?;
+        sync::send(sock, &Msg::Pty(master))?;
+    }
     enter_cwd(cfg)?;
     crate::security::drop_to(&cfg.security)?;
+    let env = exec::final_env(&cfg.program, cfg.security.user.uid);
     let path = exec::find_executable(&cfg.program)?;
     crate::security::set_no_new_privs(&cfg.security)?;
     exec::reset_signals()?;
@@ -48,7 +53,7 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     if let StartGate::Fifo(fifo) = &cfg.gate {
         wait_for_start(fifo)?;
     }
-    exec::execve(&path, &cfg.program)?;
+    exec::execve(&path, &cfg.program, &env)?;
     Ok(())
 }
 

@@ -41,9 +41,29 @@ pub struct InitConfig {
     pub preserve_fds: u32,
     /// `_ses.<id>` unless --no-new-keyring.
     pub keyring_name: Option<std::ffi::CString>,
+    /// process.terminal: allocate a pty in the container.
+    pub terminal: Option<Terminal>,
+}
+
+pub struct Terminal {
+    pub size: Option<(u16, u16)>,
+    /// Bind the slave on /dev/console (the container's first process, not exec).
+    pub bind_console: bool,
+}
+
+fn terminal_plan(process: &oci_spec::runtime::Process, bind_console: bool) -> Option<Terminal> {
+    process.terminal().unwrap_or(false).then(|| Terminal {
+        size: process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16)),
+        bind_console,
+    })
 }
 
 pub struct Options<'a> {
+    /// The bundle directory: relative bind sources are relative to it.
+    pub bundle: &'a Path,
     pub id: &'a str,
     pub systemd_cgroup: bool,
     pub rootfs: &'a Path,
@@ -64,9 +84,10 @@ impl InitConfig {
             .as_ref()
             .ok_or_else(|| crate::error::config("process", "missing"))?;
         let ns = namespaces::plan(spec)?;
-        let rootfs = crate::rootfs::plan(
+        let rootfs = crate::rootfs::plan_in_bundle(
             spec,
             opts.rootfs,
+            opts.bundle,
             crate::rootfs::PlanOptions {
                 no_pivot: opts.no_pivot,
                 userns: ns.new_user,
@@ -86,6 +107,7 @@ impl InitConfig {
             lock_fd: opts.lock_fd,
             preserve_fds: opts.preserve_fds,
             keyring_name: opts.keyring_name,
+            terminal: terminal_plan(process, true),
         })
     }
 }
@@ -114,6 +136,7 @@ impl InitConfig {
             lock_fd: None,
             preserve_fds,
             keyring_name: None,
+            terminal: terminal_plan(process, false),
         })
     }
 }
@@ -122,6 +145,8 @@ impl InitConfig {
 pub struct Init {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    /// The pty master when process.terminal is set.
+    pub pty: Option<OwnedFd>,
     sock: UnixStream,
 }
 
@@ -144,12 +169,13 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
         }
         Some((pid, pidfd)) => {
             drop(child_sock);
-            let init = Init {
+            let mut init = Init {
                 pid,
                 pidfd,
+                pty: None,
                 sock: parent_sock.try_clone().step(|| "dup sync socket".into())?,
             };
-            match release(cfg, &init, &mut parent_sock) {
+            match release(cfg, &mut init, &mut parent_sock) {
                 Ok(()) => Ok(init),
                 Err(e) => {
                     init.kill_and_reap();
@@ -161,7 +187,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
     }
 }
 
-fn release(cfg: &InitConfig, init: &Init, sock: &mut UnixStream) -> Result<()> {
+fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<()> {
     crate::cgroups::enter(&cfg.cgroup, &cfg.id, init.pid)?;
     namespaces::write_id_maps(init.pid, &cfg.ns)?;
     if let Some(adj) = cfg.security.oom_score_adj {
@@ -170,6 +196,18 @@ fn release(cfg: &InitConfig, init: &Init, sock: &mut UnixStream) -> Result<()> {
             .step(|| format!("write oom_score_adj {adj} (process.oomScoreAdj)"))?;
     }
     sync::send(sock, &Msg::Go)?;
+    if cfg.terminal.is_some() {
+        match sync::recv(sock)? {
+            Some(Msg::Pty(fd)) => init.pty = Some(fd),
+            Some(Msg::Error(e)) => return Err(Error::Child(e)),
+            Some(m) => {
+                return Err(Error::Child(format!(
+                    "container init: unexpected message {m:?}"
+                )))
+            }
+            None => return Err(Error::Child("container init exited during setup".into())),
+        }
+    }
     expect_ready(sock)
 }
 

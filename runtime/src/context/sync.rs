@@ -5,7 +5,7 @@ use crate::error::{Error, Result, StepExt};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Msg {
     /// parent → init: id maps are written, oom_score_adj is set; go on.
     Go,
@@ -13,11 +13,14 @@ pub enum Msg {
     Ready,
     /// init → parent: a step failed; the text is the whole error line.
     Error(String),
+    /// init → parent: the pty master it allocated inside the container (SCM_RIGHTS).
+    Pty(std::os::fd::OwnedFd),
 }
 
 const GO: u8 = 1;
 const READY: u8 = 2;
 const ERROR: u8 = 3;
+const PTY: u8 = 4;
 
 pub fn pair() -> Result<(UnixStream, UnixStream)> {
     UnixStream::pair().step(|| "socketpair for the init".into())
@@ -28,6 +31,11 @@ pub fn send(sock: &mut UnixStream, msg: &Msg) -> Result<()> {
         Msg::Go => (GO, b""),
         Msg::Ready => (READY, b""),
         Msg::Error(s) => (ERROR, s.as_bytes()),
+        Msg::Pty(fd) => {
+            let head = [PTY, 0, 0, 0, 0];
+            return crate::terminal::send_fd(sock, &head, std::os::fd::AsRawFd::as_raw_fd(fd))
+                .step(|| "send the pty master to vsrun".into());
+        }
     };
     let mut buf = Vec::with_capacity(5 + body.len());
     buf.push(tag);
@@ -40,7 +48,8 @@ pub fn send(sock: &mut UnixStream, msg: &Msg) -> Result<()> {
 /// Ok(None) on EOF: the peer exited or (for the init) exec'd.
 pub fn recv(sock: &mut UnixStream) -> Result<Option<Msg>> {
     let mut head = [0u8; 5];
-    match read_full(sock, &mut head) {
+    let mut fd = None;
+    match read_head(sock, &mut head, &mut fd) {
         Ok(false) => return Ok(None),
         Ok(true) => {}
         Err(e) => return Err(e).step(|| "read from the init's sync socket".into()),
@@ -55,21 +64,53 @@ pub fn recv(sock: &mut UnixStream) -> Result<Option<Msg>> {
         ERROR => Ok(Some(Msg::Error(
             String::from_utf8_lossy(&body).into_owned(),
         ))),
+        PTY => fd
+            .map(|fd| Some(Msg::Pty(fd)))
+            .ok_or_else(|| Error::Child("sync socket: pty message without an fd".into())),
         t => Err(Error::Child(format!("sync socket: unknown message {t}"))),
     }
 }
 
-/// Fill `buf`; Ok(false) if EOF came first.
-fn read_full(sock: &mut UnixStream, buf: &mut [u8]) -> std::io::Result<bool> {
+/// Fill `buf` with recvmsg, so an fd sent with the message (SCM_RIGHTS) is received too;
+/// Ok(false) if EOF came first.
+fn read_head(
+    sock: &mut UnixStream,
+    buf: &mut [u8],
+    fd: &mut Option<std::os::fd::OwnedFd>,
+) -> std::io::Result<bool> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
     let mut off = 0;
     while off < buf.len() {
-        match sock.read(&mut buf[off..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => off += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Ok(false),
-            Err(e) => return Err(e),
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf[off..])];
+        let msg = match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let n = msg.bytes;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for f in fds {
+                        // SAFETY: the kernel installed these fds for us.
+                        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(f) };
+                        fd.get_or_insert(owned);
+                    }
+                }
+            }
         }
+        if n == 0 {
+            return Ok(false);
+        }
+        off += n;
     }
     Ok(true)
 }

@@ -34,7 +34,8 @@ pub fn plan(process: &Process) -> Result<Plan> {
         caps: caps::plan(process.capabilities().as_ref())?,
         rlimits: rlimits::plan(process.rlimits().as_deref().unwrap_or_default())?,
         no_new_privs: process.no_new_privileges().unwrap_or(false),
-        umask: process.user().umask(),
+        // runc sets 0022 when the config has none, rather than inheriting the caller's.
+        umask: Some(process.user().umask().unwrap_or(0o022)),
         oom_score_adj: oom,
     })
 }

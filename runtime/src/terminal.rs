@@ -1,0 +1,201 @@
+//! `process.terminal`: the pty is allocated by the init *inside* the container (its own devpts
+//! instance, after pivot_root), so the slave belongs to the container and `/dev/console` can
+//! be that slave. The master travels to vsrun over the sync socket (SCM_RIGHTS) and from there
+//! either to `--console-socket` (conmon, containerd-shim) or to a foreground proxy.
+
+use crate::error::{state, Result, StepExt};
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+const DEVPTS_MAJOR_MIN: u32 = 136;
+const DEVPTS_MAJOR_MAX: u32 = 143;
+
+/// Init side, after pivot_root: open a pty pair in the container's devpts, make the slave the
+/// controlling terminal and stdio, bind it on /dev/console when asked, return the master.
+pub fn setup_in_init(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd> {
+    let master = open_confined("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
+        .step(|| "open /dev/ptmx in the container".into())?;
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK takes a pointer to an int.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } != 0 {
+        return Err(std::io::Error::last_os_error()).step(|| "unlock the pty".into());
+    }
+    // TIOCGPTPEER opens the slave through the master itself: no path lookup that a container
+    // could redirect.
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
+    let fd = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).step(|| "open the pty slave".into());
+    }
+    // SAFETY: fd is a fresh descriptor from the kernel.
+    let slave = unsafe { OwnedFd::from_raw_fd(fd) };
+    verify_pty_slave(&slave)?;
+    if let Some((rows, cols)) = size {
+        set_size(slave.as_raw_fd(), rows, cols)?;
+    }
+    if bind_console {
+        // CVE-2025-52565 class: only this verified devpts slave is bound, fd to fd, onto a
+        // /dev/console resolved inside the root without following symlinks.
+        crate::rootfs::mount_console(slave.as_fd())?;
+    }
+    nix::unistd::setsid().step(|| "setsid for the container terminal".into())?;
+    // SAFETY: TIOCSCTTY with arg 0 on a terminal fd we own.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .step(|| "make the pty the controlling terminal".into());
+    }
+    for target in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), target)
+            .step(|| format!("dup2 pty slave to fd {target}"))?;
+    }
+    Ok(master)
+}
+
+fn open_confined(path: &str, flags: i32) -> std::io::Result<OwnedFd> {
+    crate::syscall::openat2(
+        libc::AT_FDCWD,
+        Path::new(path),
+        flags as u64,
+        0,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// The slave must be a devpts char device (major 136-143), or nothing is bound anywhere.
+fn verify_pty_slave(fd: &OwnedFd) -> Result<()> {
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).step(|| "stat the pty slave".into())?;
+    let major = libc::major(st.st_rdev);
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR
+        || !(DEVPTS_MAJOR_MIN..=DEVPTS_MAJOR_MAX).contains(&major)
+    {
+        return Err(state("the pty slave is not a devpts character device"));
+    }
+    Ok(())
+}
+
+pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .step(|| "set the terminal size (process.consoleSize)".into());
+    }
+    Ok(())
+}
+
+/// Send the master to `--console-socket` as runc does: one message whose data is a name and
+/// whose SCM_RIGHTS carries the fd (conmon and containerd-shim read only the fd).
+pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
+    let step = || format!("send the pty master to --console-socket {}", path.display());
+    let sock = UnixStream::connect(path).step(step)?;
+    send_fd(&sock, b"/dev/ptmx", master.as_raw_fd()).step(step)
+}
+
+pub fn send_fd(sock: &UnixStream, data: &[u8], fd: RawFd) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(data)],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
+    .map_err(std::io::Error::from)
+}
+
+pub fn recv_fd(sock: &UnixStream) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    for c in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(std::io::Error::other("no fd in message"))
+}
+
+/// Foreground terminal (`run`/`exec -t` without --console-socket): the caller's terminal goes
+/// raw for the duration and is restored on drop.
+pub struct RawMode {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl RawMode {
+    pub fn enter() -> RawMode {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        // SAFETY: fd 0 is open for the life of the process.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        let saved = tcgetattr(stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            cfmakeraw(&mut raw);
+            let _ = tcsetattr(stdin, SetArg::TCSANOW, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            // SAFETY: as above.
+            let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+            let _ = nix::sys::termios::tcsetattr(stdin, nix::sys::termios::SetArg::TCSANOW, t);
+        }
+    }
+}
+
+/// Copy the caller's terminal size onto the pty (initially and on SIGWINCH).
+pub fn copy_size_from_stdin(master: RawFd) {
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct.
+    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
+        // SAFETY: TIOCSWINSZ reads it.
+        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+/// Move bytes one way; returns false at EOF or on error.
+pub fn pump(from: RawFd, to: RawFd) -> bool {
+    let mut buf = [0u8; 8192];
+    // SAFETY: both fds stay open for the call; File is forgotten below, never closed.
+    let mut src = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(from) });
+    let mut dst = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(to) });
+    match src.read(&mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => dst.write_all(&buf[..n]).is_ok(),
+    }
+}
