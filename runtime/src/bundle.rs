@@ -162,11 +162,6 @@ fn reject_unsupported(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
         reject_unsupported_process(p, "process.")?;
     }
-    if let Some(hooks) = spec.hooks() {
-        if let Some((kind, _)) = hook_lists(hooks).find(|(_, l)| !l.is_empty()) {
-            return no(&format!("hooks.{kind}"));
-        }
-    }
     let Some(l) = spec.linux() else { return Ok(()) };
     if l.seccomp().is_some() {
         return no("linux.seccomp");

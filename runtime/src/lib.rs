@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod hooks;
 pub mod log;
 pub mod rootfs;
 pub mod security;

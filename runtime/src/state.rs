@@ -40,6 +40,23 @@ pub struct State {
     pub cgroup_path: PathBuf,
     #[serde(default)]
     pub systemd_cgroup: bool,
+    /// The config's hooks: `start` runs poststart, `delete` runs poststop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+}
+
+impl State {
+    /// Run the warn-only hooks of `kind` (poststart, poststop) with this state and `status`.
+    pub fn run_hooks_warn(&self, kind: &str, status: &str) {
+        if crate::hooks::list(self.hooks.as_ref(), kind).is_empty() {
+            return;
+        }
+        let st =
+            crate::hooks::state_json(&self.id, status, self.pid, &self.bundle, &self.annotations);
+        for w in crate::hooks::run_warn(self.hooks.as_ref(), kind, &st) {
+            crate::log::warn(&w);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -132,6 +132,7 @@ fn start_init(
             own_pid_ns: cfg.ns.new_pid,
             cgroup_path: cfg.cgroup.path.clone(),
             systemd_cgroup: cfg.cgroup.systemd,
+            hooks: b.spec.hooks().clone(),
         };
         container.save(&st)?;
         if let Some(p) = &args.pid_file {

@@ -24,6 +24,9 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
         }
         return Err(e);
     }
+    if let Ok(st) = container.load() {
+        st.run_hooks_warn("poststart", "running");
+    }
     if args.detach {
         return Ok(0);
     }

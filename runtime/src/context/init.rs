@@ -22,21 +22,21 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
         // SAFETY: closing our copy of an inherited fd.
         unsafe { libc::close(fd) };
     }
-    match sync::recv(sock)? {
-        Some(Msg::Go) => {}
+    let hook_state = match sync::recv(sock)? {
+        Some(Msg::Go(state)) => state,
         Some(other) => return Err(Error::Child(format!("unexpected message {other:?}"))),
         None => {
             return Err(Error::Child(
                 "vsrun exited before the init was released".into(),
             ))
         }
-    }
+    };
     namespaces::enter(&cfg.ns)?;
     namespaces::become_userns_root(&cfg.ns)?;
     join_session_keyring(cfg)?;
     set_names(cfg)?;
     if let Some(plan) = &cfg.rootfs {
-        crate::rootfs::setup(plan)?;
+        crate::rootfs::setup_with_hooks(plan, &mut || create_hooks(cfg, sock, &hook_state))?;
     }
     if let Some(t) = &cfg.terminal {
         let master = crate::terminal::setup_in_init(t.size, t.bind_console)?;
@@ -53,6 +53,9 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     if let StartGate::Fifo(fifo) = &cfg.gate {
         wait_for_start(fifo)?;
     }
+    let created = String::from_utf8_lossy(&hook_state)
+        .replace("\"status\":\"creating\"", "\"status\":\"created\"");
+    crate::hooks::run(cfg.hooks.as_ref(), "startContainer", created.as_bytes())?;
     exec::execve(&path, &cfg.program, &env)?;
     Ok(())
 }
@@ -79,6 +82,23 @@ fn join_session_keyring(cfg: &InitConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Mounts exist, pivot_root has not happened: vsrun runs prestart and createRuntime (it waits
+/// for our request), then we run createContainer here, in the container's namespaces.
+fn create_hooks(cfg: &InitConfig, sock: &mut UnixStream, state: &[u8]) -> Result<()> {
+    let h = cfg.hooks.as_ref();
+    if !crate::hooks::list(h, "prestart").is_empty()
+        || !crate::hooks::list(h, "createRuntime").is_empty()
+    {
+        sync::send(sock, &Msg::Hooks)?;
+        match sync::recv(sock)? {
+            Some(Msg::Go(_)) => {}
+            Some(other) => return Err(Error::Child(format!("unexpected message {other:?}"))),
+            None => return Err(Error::Child("vsrun exited while running hooks".into())),
+        }
+    }
+    crate::hooks::run(h, "createContainer", state)
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {

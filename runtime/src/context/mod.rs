@@ -43,6 +43,10 @@ pub struct InitConfig {
     pub keyring_name: Option<std::ffi::CString>,
     /// process.terminal: allocate a pty in the container.
     pub terminal: Option<Terminal>,
+    /// The config's hooks (none for exec) and what their state JSON needs.
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    pub bundle: PathBuf,
+    pub annotations: std::collections::HashMap<String, String>,
 }
 
 pub struct Terminal {
@@ -108,6 +112,9 @@ impl InitConfig {
             preserve_fds: opts.preserve_fds,
             keyring_name: opts.keyring_name,
             terminal: terminal_plan(process, true),
+            hooks: spec.hooks().clone(),
+            bundle: opts.bundle.to_path_buf(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
         })
     }
 }
@@ -137,6 +144,9 @@ impl InitConfig {
             preserve_fds,
             keyring_name: None,
             terminal: terminal_plan(process, false),
+            hooks: None,
+            bundle: PathBuf::new(),
+            annotations: Default::default(),
         })
     }
 }
@@ -195,7 +205,31 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
         std::fs::write(format!("/proc/{}/oom_score_adj", init.pid), adj.to_string())
             .step(|| format!("write oom_score_adj {adj} (process.oomScoreAdj)"))?;
     }
-    sync::send(sock, &Msg::Go)?;
+    let h = cfg.hooks.as_ref();
+    let has = |kind| !crate::hooks::list(h, kind).is_empty();
+    let state = if ["createContainer", "startContainer"].into_iter().any(has) {
+        crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations)
+    } else {
+        Vec::new()
+    };
+    sync::send(sock, &Msg::Go(state))?;
+    if cfg.rootfs.is_some() && (has("prestart") || has("createRuntime")) {
+        match sync::recv(sock)? {
+            Some(Msg::Hooks) => {}
+            Some(Msg::Error(e)) => return Err(Error::Child(e)),
+            Some(m) => {
+                return Err(Error::Child(format!(
+                    "container init: unexpected message {m:?}"
+                )))
+            }
+            None => return Err(Error::Child("container init exited during setup".into())),
+        }
+        let st =
+            crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations);
+        crate::hooks::run(h, "prestart", &st)?;
+        crate::hooks::run(h, "createRuntime", &st)?;
+        sync::send(sock, &Msg::Go(Vec::new()))?;
+    }
     if cfg.terminal.is_some() {
         match sync::recv(sock)? {
             Some(Msg::Pty(fd)) => init.pty = Some(fd),

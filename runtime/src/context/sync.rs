@@ -7,8 +7,11 @@ use std::os::unix::net::UnixStream;
 
 #[derive(Debug)]
 pub enum Msg {
-    /// parent → init: id maps are written, oom_score_adj is set; go on.
-    Go,
+    /// parent → init: id maps are written, oom_score_adj is set; go on. The payload is the
+    /// container state JSON the init hands to its hooks (empty when there are none).
+    Go(Vec<u8>),
+    /// init → parent: mounts are done; run the prestart and createRuntime hooks, then Go.
+    Hooks,
     /// init → parent: everything up to exec is done (the init now waits for start, or execs).
     Ready,
     /// init → parent: a step failed; the text is the whole error line.
@@ -21,6 +24,7 @@ const GO: u8 = 1;
 const READY: u8 = 2;
 const ERROR: u8 = 3;
 const PTY: u8 = 4;
+const HOOKS: u8 = 5;
 
 pub fn pair() -> Result<(UnixStream, UnixStream)> {
     UnixStream::pair().step(|| "socketpair for the init".into())
@@ -28,7 +32,8 @@ pub fn pair() -> Result<(UnixStream, UnixStream)> {
 
 pub fn send(sock: &mut UnixStream, msg: &Msg) -> Result<()> {
     let (tag, body): (u8, &[u8]) = match msg {
-        Msg::Go => (GO, b""),
+        Msg::Go(state) => (GO, state.as_slice()),
+        Msg::Hooks => (HOOKS, b""),
         Msg::Ready => (READY, b""),
         Msg::Error(s) => (ERROR, s.as_bytes()),
         Msg::Pty(fd) => {
@@ -59,7 +64,8 @@ pub fn recv(sock: &mut UnixStream) -> Result<Option<Msg>> {
     sock.read_exact(&mut body)
         .step(|| "read from the init's sync socket".into())?;
     match head[0] {
-        GO => Ok(Some(Msg::Go)),
+        GO => Ok(Some(Msg::Go(body))),
+        HOOKS => Ok(Some(Msg::Hooks)),
         READY => Ok(Some(Msg::Ready)),
         ERROR => Ok(Some(Msg::Error(
             String::from_utf8_lossy(&body).into_owned(),

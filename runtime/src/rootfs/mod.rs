@@ -387,6 +387,13 @@ fn plan_paths(paths: Option<&Vec<String>>, field: &str) -> Result<Vec<PathBuf>> 
 /// mounts the container sees afterwards — so the host's verified /dev/null can be used for
 /// masking and nothing depends on the container having a /proc.
 pub fn setup(plan: &Plan) -> Result<()> {
+    setup_with_hooks(plan, &mut || Ok(()))
+}
+
+/// `setup`, calling `hooks` once the mounts and devices exist but before sysctl, the read-only
+/// and masked paths, a read-only root and pivot_root: where runc runs the createRuntime,
+/// prestart and createContainer hooks (a hook may still add mounts under the rootfs).
+pub fn setup_with_hooks(plan: &Plan, hooks: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let host = HostFds::open(plan)?;
     pivot::prepare_root(plan)?;
     let root = pivot::bind_rootfs(plan)?;
@@ -397,6 +404,7 @@ pub fn setup(plan: &Plan) -> Result<()> {
         devices::create(plan, root.as_fd())?;
         devices::symlinks(plan, root.as_fd(), host.kcore)?;
     }
+    hooks()?;
     paths::sysctl(plan, root.as_fd())?;
     paths::readonly(plan, root.as_fd())?;
     paths::masked(plan, root.as_fd(), host.dev_null.as_ref())?;

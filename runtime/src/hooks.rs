@@ -1,0 +1,203 @@
+//! The six OCI hook points. Each hook is a program run with the container state JSON on stdin,
+//! its own `args` and `env` (nothing inherited), and an optional timeout after which it is
+//! killed. Where each runs:
+//! - prestart, createRuntime: by vsrun in the runtime namespaces, once the init's mounts exist
+//!   and before pivot_root (the init waits for them over the sync socket);
+//! - createContainer: by the init, in the container's namespaces, at the same point;
+//! - startContainer: by the init after `start`, just before execve of the user program;
+//! - poststart: by `start` (or `run`) after the program was released;
+//! - poststop: by `delete` after the container is gone.
+//! A failing prestart/createRuntime/createContainer/startContainer hook fails the operation;
+//! poststart and poststop failures are warnings, as the runtime-spec says.
+
+use crate::error::{config, Result};
+use oci_spec::runtime::{Hook, Hooks};
+use std::io::{Read, Seek, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The state JSON a hook reads on stdin (runtime-spec state.md).
+pub fn state_json(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &std::collections::HashMap<String, String>,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
+    }))
+    .unwrap_or_default()
+}
+
+pub fn list<'a>(hooks: Option<&'a Hooks>, kind: &str) -> &'a [Hook] {
+    let Some(h) = hooks else { return &[] };
+    let l = match kind {
+        "prestart" => h.prestart(),
+        "createRuntime" => h.create_runtime(),
+        "createContainer" => h.create_container(),
+        "startContainer" => h.start_container(),
+        "poststart" => h.poststart(),
+        "poststop" => h.poststop(),
+        _ => return &[],
+    };
+    l.as_deref().unwrap_or_default()
+}
+
+/// Run every hook of one kind in order; the first failure names `hooks.<kind>[i]`.
+pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
+    for (i, h) in list(hooks, kind).iter().enumerate() {
+        run_one(h, state).map_err(|msg| {
+            config(
+                format!("hooks.{kind}[{i}]"),
+                format!("{}: {msg}", h.path().display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Run the hooks of a kind whose failure is only a warning; returns the warnings.
+pub fn run_warn(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Vec<String> {
+    list(hooks, kind)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            run_one(h, state)
+                .err()
+                .map(|msg| format!("hooks.{kind}[{i}]: {}: {msg}", h.path().display()))
+        })
+        .collect()
+}
+
+fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+    let args = h.args().clone().unwrap_or_default();
+    let mut cmd = Command::new(h.path());
+    if let Some((argv0, rest)) = args.split_first() {
+        cmd.arg0(argv0).args(rest);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    // Output goes to an anonymous file, not a pipe: a chatty hook can never block on a full
+    // pipe while vsrun waits for it, and its last lines go into the error.
+    let mut out = output_file().map_err(|e| format!("memfd for hook output: {e}"))?;
+    let (o1, o2) = (out.try_clone(), out.try_clone());
+    let (o1, o2) = (
+        o1.map_err(|e| e.to_string())?,
+        o2.map_err(|e| e.to_string())?,
+    );
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::from(o1))
+        .stderr(Stdio::from(o2));
+    let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine (EPIPE is ignored).
+        let _ = stdin.write_all(state);
+    }
+    let deadline = h
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => {}
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "timed out after {}s",
+                h.timeout().unwrap_or_default()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    if out.rewind().is_ok() {
+        let _ = out.read_to_string(&mut text);
+    }
+    let tail = text.trim().lines().last().unwrap_or_default().to_string();
+    Err(if tail.is_empty() {
+        format!("{status}")
+    } else {
+        format!("{status}: {tail}")
+    })
+}
+
+fn output_file() -> std::io::Result<std::fs::File> {
+    // SAFETY: memfd_create with a static name; the fd is new and owned by the File.
+    let fd = unsafe { libc::memfd_create(c"vsrun-hook".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is fresh.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::HookBuilder;
+
+    fn hook(script: &str, timeout: Option<i64>) -> Hooks {
+        let mut b = HookBuilder::default().path("/bin/sh").args(vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            script.to_string(),
+        ]);
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        let mut h = Hooks::default();
+        h.set_prestart(Some(vec![b.build().unwrap()]));
+        h
+    }
+
+    #[test]
+    fn hook_reads_state_on_stdin_and_failure_names_the_hook() {
+        let h = hook(
+            "read s; case \"$s\" in *'\"id\":\"x\"'*) exit 0;; esac; echo bad state >&2; exit 3",
+            None,
+        );
+        let st = state_json("x", "creating", 1, Path::new("/b"), &Default::default());
+        assert!(run(Some(&h), "prestart", &st).is_ok());
+        let st = state_json("y", "creating", 1, Path::new("/b"), &Default::default());
+        let e = run(Some(&h), "prestart", &st).unwrap_err().to_string();
+        assert!(e.starts_with("hooks.prestart[0]: /bin/sh: "), "{e}");
+        assert!(e.contains("bad state"), "{e}");
+    }
+
+    #[test]
+    fn hook_is_killed_at_its_timeout() {
+        let h = hook("sleep 5", Some(1));
+        let t = Instant::now();
+        let e = run(Some(&h), "prestart", b"{}").unwrap_err().to_string();
+        assert!(e.contains("timed out"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn hook_env_is_only_its_own() {
+        let mut h = hook("test \"$A\" = 1 && test -z \"$HOME\"", None);
+        let mut p = h.prestart().clone().unwrap();
+        p[0].set_env(Some(vec!["A=1".into()]));
+        h.set_prestart(Some(p));
+        assert!(run(Some(&h), "prestart", b"{}").is_ok());
+    }
+}
