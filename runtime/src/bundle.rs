@@ -38,7 +38,6 @@ pub fn load(dir: &Path) -> Result<Bundle> {
 pub fn parse_process(data: &[u8]) -> Result<Process> {
     let p: Process = parse_json(data, "process.json")?;
     validate_process(&p, "")?;
-    reject_unsupported_process(&p, "")?;
     Ok(p)
 }
 
@@ -159,56 +158,21 @@ pub fn validate(spec: &Spec) -> Result<()> {
 /// (linux.resources landed with cgroups.rs; linux.cgroupsPath is implemented.)
 fn reject_unsupported(spec: &Spec) -> Result<()> {
     let no = |field: &str| Err(config(field, "not supported by vsrun yet"));
-    if let Some(p) = spec.process() {
-        reject_unsupported_process(p, "process.")?;
-    }
     let Some(l) = spec.linux() else { return Ok(()) };
     if l.seccomp().is_some() {
         return no("linux.seccomp");
     }
-    if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return no("linux.mountLabel");
-    }
     if l.intel_rdt().is_some() {
-        return no("linux.intelRdt");
-    }
-    if l.personality().is_some() {
-        return no("linux.personality");
-    }
-    if l.memory_policy().is_some() {
-        return no("linux.memoryPolicy");
+        // Intel RDT needs the resctrl filesystem; vsrun does not drive it yet either way.
+        let why = if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+            "not supported by vsrun yet"
+        } else {
+            "not available on this host (resctrl is not mounted)"
+        };
+        return Err(config("linux.intelRdt", why));
     }
     if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return no("linux.netDevices");
-    }
-    Ok(())
-}
-
-/// The process half of `reject_unsupported`, shared with process.json for `exec`.
-fn reject_unsupported_process(p: &Process, prefix: &str) -> Result<()> {
-    let no = |field: &str| {
-        Err(config(
-            format!("{prefix}{field}"),
-            "not supported by vsrun yet",
-        ))
-    };
-    if p.apparmor_profile()
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return no("apparmorProfile");
-    }
-    if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return no("selinuxLabel");
-    }
-    if p.io_priority().is_some() {
-        return no("ioPriority");
-    }
-    if p.scheduler().is_some() {
-        return no("scheduler");
-    }
-    if p.exec_cpu_affinity().is_some() {
-        return no("execCPUAffinity");
     }
     Ok(())
 }
@@ -1105,9 +1069,9 @@ mod tests {
         let e = parse_process(p.to_string().as_bytes()).err().unwrap();
         assert!(e.to_string().starts_with("cwd: "), "{e}");
         let mut p = base()["process"].clone();
-        p["scheduler"] = json!({"policy": "SCHED_OTHER"});
+        p["args"] = json!([]);
         let e = parse_process(p.to_string().as_bytes()).err().unwrap();
-        assert!(e.to_string().starts_with("scheduler: "), "{e}");
+        assert!(e.to_string().starts_with("args: "), "{e}");
         assert!(parse_process(base()["process"].to_string().as_bytes()).is_ok());
     }
 
@@ -1563,36 +1527,20 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_refused_by_name() {
+        // Implemented since: terminal, labels (checked against the host by security::labels),
+        // ioPriority, scheduler, personality, memoryPolicy (task.rs), hooks.
         accepts(|v| v["process"]["terminal"] = json!(true));
-        rejects("process.apparmorProfile", |v| {
-            v["process"]["apparmorProfile"] = json!("docker-default")
-        });
-        rejects("process.selinuxLabel", |v| {
-            v["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0")
-        });
-        rejects("process.ioPriority", |v| {
-            v["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_IDLE" })
-        });
-        rejects("process.scheduler", |v| {
-            v["process"]["scheduler"] = json!({ "policy": "SCHED_OTHER" })
-        });
+        accepts(|v| v["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_IDLE" }));
+        accepts(|v| v["process"]["scheduler"] = json!({ "policy": "SCHED_OTHER" }));
+        accepts(|v| v["linux"]["mountLabel"] = json!("x"));
+        accepts(|v| v["linux"]["personality"] = json!({ "domain": "LINUX32" }));
+        accepts(|v| v["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_DEFAULT" }));
+        accepts(|v| v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] }));
         rejects("linux.seccomp", |v| {
             v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" })
         });
-        rejects("linux.mountLabel", |v| {
-            v["linux"]["mountLabel"] = json!("x")
-        });
         rejects("linux.intelRdt", |v| {
             v["linux"]["intelRdt"] = json!({ "closID": "x" })
-        });
-        rejects("linux.personality", |v| {
-            v["linux"]["personality"] = json!({ "domain": "LINUX32" })
-        });
-        rejects("linux.memoryPolicy", |v| {
-            v["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_DEFAULT" })
-        });
-        rejects("hooks.prestart", |v| {
-            v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] })
         });
         accepts(|v| v["hooks"] = json!({ "prestart": [] }));
         accepts(|v| v["linux"]["cgroupsPath"] = json!("/vsrun/x"));

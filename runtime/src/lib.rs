@@ -13,6 +13,7 @@ pub mod rootfs;
 pub mod security;
 pub mod state;
 pub mod syscall;
+pub mod task;
 pub mod terminal;
 pub mod timefmt;
 

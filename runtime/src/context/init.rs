@@ -33,6 +33,7 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     };
     namespaces::enter(&cfg.ns)?;
     namespaces::become_userns_root(&cfg.ns)?;
+    crate::task::apply_early(&cfg.task)?;
     join_session_keyring(cfg)?;
     set_names(cfg)?;
     if let Some(plan) = &cfg.rootfs {
@@ -47,6 +48,7 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     let env = exec::final_env(&cfg.program, cfg.security.user.uid);
     let path = exec::find_executable(&cfg.program)?;
     crate::security::set_no_new_privs(&cfg.security)?;
+    crate::security::labels::apply(&cfg.security.labels)?;
     exec::reset_signals()?;
     exec::seal_fds(cfg.preserve_fds)?;
     sync::send(sock, &Msg::Ready)?;
@@ -56,6 +58,7 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     let created = String::from_utf8_lossy(&hook_state)
         .replace("\"status\":\"creating\"", "\"status\":\"created\"");
     crate::hooks::run(cfg.hooks.as_ref(), "startContainer", created.as_bytes())?;
+    crate::task::apply_final(&cfg.task)?;
     exec::execve(&path, &cfg.program, &env)?;
     Ok(())
 }

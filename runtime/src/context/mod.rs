@@ -34,6 +34,7 @@ pub struct InitConfig {
     pub rootfs: Option<crate::rootfs::Plan>,
     pub cwd: PathBuf,
     pub security: crate::security::Plan,
+    pub task: crate::task::Plan,
     pub program: exec::Program,
     pub gate: StartGate,
     /// The state-dir lock fd, closed first thing in the init.
@@ -106,6 +107,7 @@ impl InitConfig {
             rootfs: Some(rootfs),
             cwd: process.cwd().clone(),
             security: crate::security::plan(process)?,
+            task: crate::task::plan(spec)?,
             program: exec::plan(process)?,
             gate: opts.gate,
             lock_fd: opts.lock_fd,
@@ -138,6 +140,12 @@ impl InitConfig {
             rootfs: None,
             cwd: process.cwd().clone(),
             security: crate::security::plan(process)?,
+            task: crate::task::plan(&{
+                let mut s = Spec::default();
+                s.set_process(Some(process.clone()));
+                s.set_linux(None);
+                s
+            })?,
             program: exec::plan(process)?,
             gate: StartGate::Immediate,
             lock_fd: None,

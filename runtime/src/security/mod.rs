@@ -3,6 +3,7 @@
 //! the `apply_*` steps run in the init, in the order the kernel's rules need (see `drop_to`).
 
 pub mod caps;
+pub mod labels;
 pub mod rlimits;
 pub mod user;
 
@@ -11,6 +12,7 @@ use oci_spec::runtime::Process;
 
 /// Everything about the process's privileges, decided before the clone.
 pub struct Plan {
+    pub labels: labels::Plan,
     pub user: user::Identity,
     pub caps: caps::CapPlan,
     pub rlimits: Vec<rlimits::Rlimit>,
@@ -30,6 +32,7 @@ pub fn plan(process: &Process) -> Result<Plan> {
         }
     }
     Ok(Plan {
+        labels: labels::plan(process, "process.")?,
         user: user::plan(process.user())?,
         caps: caps::plan(process.capabilities().as_ref())?,
         rlimits: rlimits::plan(process.rlimits().as_deref().unwrap_or_default())?,
