@@ -84,6 +84,8 @@ pub enum Command {
     Update(UpdateArgs),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
     Events(EventsArgs),
+    /// one line per container: processes, memory, CPU time, uptime (like vserver-stat)
+    Stat(StatArgs),
 }
 
 #[derive(Args, Debug)]
@@ -284,4 +286,14 @@ pub struct EventsArgs {
     #[arg(long)]
     pub stats: bool,
     pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StatArgs {
+    /// select one of: table or json
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: String,
+    /// refresh every SECONDS, like top
+    #[arg(short = 'w', long)]
+    pub watch: Option<f64>,
 }

@@ -13,6 +13,7 @@ mod ps;
 mod run;
 mod spec;
 mod start;
+mod stat;
 mod state;
 mod update;
 
@@ -44,6 +45,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps(a) => ps::run(g, a),
         Command::Update(a) => update::run(g, a),
         Command::Events(a) => events::run(g, a),
+        Command::Stat(a) => stat::run(g, a),
     }
 }
 
