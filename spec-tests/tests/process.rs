@@ -602,3 +602,29 @@ fn preserve_fds_passes_extra_fds() {
         "fd 3 is not the file handed in: {t3} vs {marker}"
     );
 }
+
+#[test]
+fn socket_activation_passes_listen_fds_before_preserved_ones() {
+    let rt = Runtime::new();
+    let b = Bundle::new();
+    let dir = tempfile::tempdir().unwrap();
+    let f = std::fs::File::create(dir.path().join("listen-marker")).unwrap();
+    let fd = f.as_raw_fd();
+    let id = unique_id("listen");
+    b.write();
+    let o = rt.cmd_with(&["run", "--bundle", b.path_str(), &id], |cmd| {
+        cmd.env("LISTEN_FDS", "1");
+        inherit_fd(cmd, fd, 100);
+        inherit_fd(cmd, 100, 3);
+    });
+    assert_success(&o, "run with LISTEN_FDS=1");
+    let seen: serde_json::Value = serde_json::from_slice(&o.stdout).expect("probe JSON");
+    assert_eq!(fd_numbers(&seen), vec![0, 1, 2, 3], "fds: {}", seen["fds"]);
+    assert!(seen["fds"][3]["target"]
+        .as_str()
+        .unwrap()
+        .ends_with("listen-marker"));
+    let env: Vec<String> = serde_json::from_value(seen["env"].clone()).unwrap();
+    assert!(env.contains(&"LISTEN_FDS=1".to_string()), "{env:?}");
+    assert!(env.contains(&"LISTEN_PID=1".to_string()), "{env:?}");
+}
