@@ -159,9 +159,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
 fn reject_unsupported(spec: &Spec) -> Result<()> {
     let no = |field: &str| Err(config(field, "not supported by vsrun yet"));
     let Some(l) = spec.linux() else { return Ok(()) };
-    if l.seccomp().is_some() {
-        return no("linux.seccomp");
-    }
     if l.intel_rdt().is_some() {
         // Intel RDT needs the resctrl filesystem; vsrun does not drive it yet either way.
         let why = if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
@@ -1536,9 +1533,6 @@ mod tests {
         accepts(|v| v["linux"]["personality"] = json!({ "domain": "LINUX32" }));
         accepts(|v| v["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_DEFAULT" }));
         accepts(|v| v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] }));
-        rejects("linux.seccomp", |v| {
-            v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" })
-        });
         rejects("linux.intelRdt", |v| {
             v["linux"]["intelRdt"] = json!({ "closID": "x" })
         });

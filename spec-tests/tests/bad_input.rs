@@ -310,13 +310,13 @@ config_cases! {
     hook_path_relative: Create, "hooks.poststart[0].path", |v| v["hooks"] = json!({ "poststart": [{ "path": "bin/true" }] });
     hook_timeout_zero: Create, "hooks.createRuntime[0].timeout", |v| v["hooks"] = json!({ "createRuntime": [{ "path": "/bin/true", "timeout": 0 }] });
 
-    // Not implemented yet: refused by name, never ignored
-    unsupported_seccomp: Create, "linux.seccomp", |v| v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" });
+    // Features with their own bad values (they were refused wholesale before they landed)
+    seccomp_unknown_default_action: Create, "linux.seccomp.defaultAction", |v| v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_BOGUS" });
     terminal_without_console_socket_on_create: Create, "process.terminal", |v| v["process"]["terminal"] = json!(true);
-    unsupported_hooks: Create, "hooks.prestart", |v| v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] });
-    unsupported_apparmor: Create, "process.apparmorProfile", |v| v["process"]["apparmorProfile"] = json!("docker-default");
-    unsupported_personality: Create, "linux.personality", |v| v["linux"]["personality"] = json!({ "domain": "LINUX32" });
-    unsupported_seccomp_run: Run, "linux.seccomp", |v| v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" });
+    hook_missing_program: Create, "hooks.prestart[0]", |v| v["hooks"] = json!({ "prestart": [{ "path": "/nonexistent/hook" }] });
+    apparmor_profile_without_apparmor: Create, "process.apparmorProfile", |v| v["process"]["apparmorProfile"] = json!("docker-default");
+    personality_flags: Create, "linux.personality.flags", |v| v["linux"]["personality"] = json!({ "domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"] });
+    seccomp_arg_index_out_of_range_run: Run, "linux.seccomp.syscalls[0].args[0].index", |v| v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{ "index": 9, "value": 1, "op": "SCMP_CMP_EQ" }] }] });
 
     // Resources the kernel refuses: found after the clone, in the cgroup; the init, its
     // cgroup and the state dir must all go.

@@ -48,7 +48,14 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         systemd: st.systemd_cgroup,
         resources: None,
     };
-    let cfg = InitConfig::for_exec(&args.id, st.pid, cgroup, &process, args.preserve_fds)?;
+    let mut cfg = InitConfig::for_exec(&args.id, st.pid, cgroup, &process, args.preserve_fds)?;
+    // runc loads the container's linux.seccomp into exec'd processes too.
+    let spec = bundle::load(&st.bundle)?.spec;
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        cfg.seccomp = Some(crate::security::seccomp::compile(s)?);
+        cfg.bundle = st.bundle.clone();
+        cfg.annotations = st.annotations.clone();
+    }
     super::create::log_ignored_ambient(&cfg.security.caps);
     let forwarded = super::run::forwarded_signals();
     if !args.detach {

@@ -28,7 +28,14 @@ pub fn features() -> serde_json::Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::security::seccomp::ACTIONS,
+                "operators": crate::security::seccomp::OPERATORS,
+                "archs": crate::security::seccomp::ARCHES,
+                "knownFlags": crate::security::seccomp::FLAGS,
+                "supportedFlags": crate::security::seccomp::FLAGS
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

@@ -44,6 +44,10 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
         sync::send(sock, &Msg::Pty(master))?;
     }
     enter_cwd(cfg)?;
+    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: before the drop (runc).
+    if !cfg.security.no_new_privs {
+        load_seccomp(cfg, sock)?;
+    }
     crate::security::drop_to(&cfg.security)?;
     let env = exec::final_env(&cfg.program, cfg.security.user.uid);
     let path = exec::find_executable(&cfg.program)?;
@@ -51,6 +55,10 @@ fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
     crate::security::labels::apply(&cfg.security.labels)?;
     exec::reset_signals()?;
     exec::seal_fds(cfg.preserve_fds)?;
+    // With it, as late as possible: the last kernel step before "ready" (design.md).
+    if cfg.security.no_new_privs {
+        load_seccomp(cfg, sock)?;
+    }
     sync::send(sock, &Msg::Ready)?;
     if let StartGate::Fifo(fifo) = &cfg.gate {
         wait_for_start(fifo)?;
@@ -83,6 +91,18 @@ fn join_session_keyring(cfg: &InitConfig) -> Result<()> {
         if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EDQUOT)) {
             return Err(e).step(|| "join a new session keyring".into());
         }
+    }
+    Ok(())
+}
+
+/// Load linux.seccomp; an SCMP_ACT_NOTIFY listener goes to vsrun (for the agent) and is
+/// closed here, so the container never holds it.
+fn load_seccomp(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
+    let Some(filter) = &cfg.seccomp else {
+        return Ok(());
+    };
+    if let Some(listener) = crate::security::seccomp::install(filter)? {
+        sync::send(sock, &Msg::SeccompListener(listener))?;
     }
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct InitConfig {
     pub keyring_name: Option<std::ffi::CString>,
     /// process.terminal: allocate a pty in the container.
     pub terminal: Option<Terminal>,
+    /// linux.seccomp, compiled before the clone; the init loads it (see init.rs).
+    pub seccomp: Option<crate::security::seccomp::Filter>,
     /// The config's hooks (none for exec) and what their state JSON needs.
     pub hooks: Option<oci_spec::runtime::Hooks>,
     pub bundle: PathBuf,
@@ -114,6 +116,12 @@ impl InitConfig {
             preserve_fds: opts.preserve_fds,
             keyring_name: opts.keyring_name,
             terminal: terminal_plan(process, true),
+            seccomp: spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().as_ref())
+                .map(crate::security::seccomp::compile)
+                .transpose()?,
             hooks: spec.hooks().clone(),
             bundle: opts.bundle.to_path_buf(),
             annotations: spec.annotations().clone().unwrap_or_default(),
@@ -152,6 +160,7 @@ impl InitConfig {
             preserve_fds,
             keyring_name: None,
             terminal: terminal_plan(process, false),
+            seccomp: None,
             hooks: None,
             bundle: PathBuf::new(),
             annotations: Default::default(),
@@ -250,18 +259,41 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
             None => return Err(Error::Child("container init exited during setup".into())),
         }
     }
-    expect_ready(sock)
+    expect_ready(cfg, init.pid, sock)
 }
 
-fn expect_ready(sock: &mut UnixStream) -> Result<()> {
-    match sync::recv(sock)? {
-        Some(Msg::Ready) => Ok(()),
-        Some(Msg::Error(e)) => Err(Error::Child(e)),
-        Some(m) => Err(Error::Child(format!(
-            "container init: unexpected message {m:?}"
-        ))),
-        None => Err(Error::Child("container init exited during setup".into())),
+fn expect_ready(cfg: &InitConfig, pid: i32, sock: &mut UnixStream) -> Result<()> {
+    loop {
+        match sync::recv(sock)? {
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::SeccompListener(fd)) => send_to_seccomp_agent(cfg, pid, &fd)?,
+            Some(Msg::Error(e)) => return Err(Error::Child(e)),
+            Some(m) => {
+                return Err(Error::Child(format!(
+                    "container init: unexpected message {m:?}"
+                )))
+            }
+            None => return Err(Error::Child("container init exited during setup".into())),
+        }
     }
+}
+
+/// SCMP_ACT_NOTIFY: the listener goes to linux.seccomp.listenerPath with the container state
+/// (runtime-spec "container process state"); vsrun keeps no copy.
+fn send_to_seccomp_agent(cfg: &InitConfig, pid: i32, fd: &OwnedFd) -> Result<()> {
+    let filter = cfg.seccomp.as_ref();
+    let Some(path) = filter.and_then(|f| f.listener_path()) else {
+        return Err(Error::Child(
+            "container init sent an unexpected seccomp listener".into(),
+        ));
+    };
+    let state = crate::hooks::state_json(&cfg.id, "creating", pid, &cfg.bundle, &cfg.annotations);
+    crate::security::seccomp::send_listener(
+        path,
+        std::os::fd::AsFd::as_fd(fd),
+        &state,
+        filter.and_then(|f| f.listener_metadata()),
+    )
 }
 
 impl Init {

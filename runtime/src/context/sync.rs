@@ -18,6 +18,8 @@ pub enum Msg {
     Error(String),
     /// init → parent: the pty master it allocated inside the container (SCM_RIGHTS).
     Pty(std::os::fd::OwnedFd),
+    /// init → parent: the SCMP_ACT_NOTIFY listener, for the seccomp agent (SCM_RIGHTS).
+    SeccompListener(std::os::fd::OwnedFd),
 }
 
 const GO: u8 = 1;
@@ -25,6 +27,7 @@ const READY: u8 = 2;
 const ERROR: u8 = 3;
 const PTY: u8 = 4;
 const HOOKS: u8 = 5;
+const SECCOMP_LISTENER: u8 = 6;
 
 pub fn pair() -> Result<(UnixStream, UnixStream)> {
     UnixStream::pair().step(|| "socketpair for the init".into())
@@ -40,6 +43,11 @@ pub fn send(sock: &mut UnixStream, msg: &Msg) -> Result<()> {
             let head = [PTY, 0, 0, 0, 0];
             return crate::terminal::send_fd(sock, &head, std::os::fd::AsRawFd::as_raw_fd(fd))
                 .step(|| "send the pty master to vsrun".into());
+        }
+        Msg::SeccompListener(fd) => {
+            let head = [SECCOMP_LISTENER, 0, 0, 0, 0];
+            return crate::terminal::send_fd(sock, &head, std::os::fd::AsRawFd::as_raw_fd(fd))
+                .step(|| "send the seccomp listener to vsrun".into());
         }
     };
     let mut buf = Vec::with_capacity(5 + body.len());
@@ -73,6 +81,9 @@ pub fn recv(sock: &mut UnixStream) -> Result<Option<Msg>> {
         PTY => fd
             .map(|fd| Some(Msg::Pty(fd)))
             .ok_or_else(|| Error::Child("sync socket: pty message without an fd".into())),
+        SECCOMP_LISTENER => fd.map(|fd| Some(Msg::SeccompListener(fd))).ok_or_else(|| {
+            Error::Child("sync socket: seccomp listener message without an fd".into())
+        }),
         t => Err(Error::Child(format!("sync socket: unknown message {t}"))),
     }
 }
