@@ -9,6 +9,7 @@ pub mod context;
 pub mod error;
 pub mod hooks;
 pub mod log;
+pub mod net;
 pub mod rootfs;
 pub mod security;
 pub mod state;

@@ -40,6 +40,9 @@ pub struct State {
     pub cgroup_path: PathBuf,
     #[serde(default)]
     pub systemd_cgroup: bool,
+    /// Bound-IP mode: a cgroup v2 directory with sock_addr programs to remove on delete.
+    #[serde(default)]
+    pub bind_ip: bool,
     /// The config's hooks: `start` runs poststart, `delete` runs poststop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,

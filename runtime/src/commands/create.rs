@@ -63,6 +63,9 @@ pub fn create(
             Err(e) => {
                 init.kill_and_reap();
                 let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+                if cfg.bind_ip.is_some() {
+                    let _ = crate::net::remove(&cfg.id);
+                }
                 let _ = container.destroy();
                 Err(e)
             }
@@ -134,6 +137,7 @@ fn start_init(
             cgroup_path: cfg.cgroup.path.clone(),
             systemd_cgroup: cfg.cgroup.systemd,
             hooks: b.spec.hooks().clone(),
+            bind_ip: cfg.bind_ip.is_some(),
         };
         container.save(&st)?;
         if let Some(p) = &args.pid_file {
@@ -144,6 +148,9 @@ fn start_init(
     if let Err(e) = record() {
         init.kill_and_reap();
         let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+        if cfg.bind_ip.is_some() {
+            let _ = crate::net::remove(&cfg.id);
+        }
         return Err(e);
     }
     Ok(init)

@@ -33,6 +33,9 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
 /// the state dir. Shared with `run` when the container exits.
 pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
     crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
+    if st.bind_ip {
+        crate::net::remove(&st.id)?;
+    }
     st.run_hooks_warn("poststop", "stopped");
     c.destroy()
 }

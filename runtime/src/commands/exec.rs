@@ -49,6 +49,7 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         resources: None,
     };
     let mut cfg = InitConfig::for_exec(&args.id, st.pid, cgroup, &process, args.preserve_fds)?;
+    cfg.bind_ip_join = st.bind_ip;
     // runc loads the container's linux.seccomp into exec'd processes too.
     let spec = bundle::load(&st.bundle)?.spec;
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {

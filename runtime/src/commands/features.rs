@@ -43,7 +43,9 @@ pub fn features() -> serde_json::Value {
         },
         "annotations": {
             "org.vsrun.version": env!("CARGO_PKG_VERSION"),
-            "org.vsrun.commit": option_env!("VSRUN_COMMIT").unwrap_or("unknown")
+            "org.vsrun.commit": option_env!("VSRUN_COMMIT").unwrap_or("unknown"),
+            // Bound-IP mode: the annotation a config sets to pin sockets to addresses.
+            (crate::net::ANNOTATION): "comma-separated IPv4/IPv6 addresses (cgroup sock_addr BPF)"
         }
     })
 }

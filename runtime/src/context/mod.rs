@@ -44,6 +44,11 @@ pub struct InitConfig {
     pub keyring_name: Option<std::ffi::CString>,
     /// process.terminal: allocate a pty in the container.
     pub terminal: Option<Terminal>,
+    /// Bound-IP mode (annotation org.vsrun.bind-ip): programs built before the clone and
+    /// attached to the init's cgroup v2 directory before it is released.
+    pub bind_ip: Option<crate::net::Plan>,
+    /// `exec` into a bound-IP container: the new process joins that cgroup v2 directory.
+    pub bind_ip_join: bool,
     /// linux.seccomp, compiled before the clone; the init loads it (see init.rs).
     pub seccomp: Option<crate::security::seccomp::Filter>,
     /// The config's hooks (none for exec) and what their state JSON needs.
@@ -56,6 +61,22 @@ pub struct Terminal {
     pub size: Option<(u16, u16)>,
     /// Bind the slave on /dev/console (the container's first process, not exec).
     pub bind_console: bool,
+}
+
+/// Where the container's sockets live: the netns it joins, a new one, or the host's.
+fn net_stack(ns: &namespaces::Plan) -> crate::net::NetStack<'_> {
+    use std::os::fd::AsFd;
+    if let Some(j) = ns
+        .parent_joins
+        .iter()
+        .find(|j| j.nstype == libc::CLONE_NEWNET)
+    {
+        crate::net::NetStack::Joined(j.fd.as_fd())
+    } else if ns.new_net {
+        crate::net::NetStack::New
+    } else {
+        crate::net::NetStack::Current
+    }
 }
 
 fn terminal_plan(process: &oci_spec::runtime::Process, bind_console: bool) -> Option<Terminal> {
@@ -91,6 +112,10 @@ impl InitConfig {
             .as_ref()
             .ok_or_else(|| crate::error::config("process", "missing"))?;
         let ns = namespaces::plan(spec)?;
+        let bind_ip = crate::net::plan(
+            &spec.annotations().clone().unwrap_or_default(),
+            net_stack(&ns),
+        )?;
         let rootfs = crate::rootfs::plan_in_bundle(
             spec,
             opts.rootfs,
@@ -116,6 +141,8 @@ impl InitConfig {
             preserve_fds: opts.preserve_fds,
             keyring_name: opts.keyring_name,
             terminal: terminal_plan(process, true),
+            bind_ip,
+            bind_ip_join: false,
             seccomp: spec
                 .linux()
                 .as_ref()
@@ -160,6 +187,8 @@ impl InitConfig {
             preserve_fds,
             keyring_name: None,
             terminal: terminal_plan(process, false),
+            bind_ip: None,
+            bind_ip_join: false,
             seccomp: None,
             hooks: None,
             bundle: PathBuf::new(),
@@ -207,6 +236,9 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
                 Err(e) => {
                     init.kill_and_reap();
                     let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+                    if cfg.bind_ip.is_some() {
+                        let _ = crate::net::remove(&cfg.id);
+                    }
                     Err(e)
                 }
             }
@@ -216,6 +248,11 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
 
 fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<()> {
     crate::cgroups::enter(&cfg.cgroup, &cfg.id, init.pid)?;
+    if let Some(p) = &cfg.bind_ip {
+        crate::net::attach(p, &cfg.id, init.pid)?;
+    } else if cfg.bind_ip_join {
+        crate::net::join(&cfg.id, init.pid)?;
+    }
     namespaces::write_id_maps(init.pid, &cfg.ns)?;
     if let Some(adj) = cfg.security.oom_score_adj {
         // Written from the host's /proc, where no container mount can redirect it.
