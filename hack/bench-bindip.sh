@@ -2,7 +2,7 @@
 # bench-bindip.sh: what bound-IP mode (org.vsrun.bind-ip) costs on the socket calls it hooks.
 #
 # Runs the ignored unit test net::tests::bench_bindip as root. It makes its own network
-# namespace (loopback plus 127.1.0.2), one cgroup with the eight programs attached and one
+# namespace (loopback plus 127.1.0.2), one cgroup with the nine programs attached and one
 # without, and an agent process in each; they alternate BENCH_ROUNDS rounds of BENCH_N
 #   tcp: connect (to 127.0.0.1, rewritten; to 127.1.0.2 without programs), accept,
 #        1 byte each way, close with RST (no TIME_WAIT pile-up)

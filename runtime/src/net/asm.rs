@@ -80,10 +80,12 @@ const MEM: u8 = 0x60;
 const K: u8 = 0x00;
 const X: u8 = 0x08;
 const ADD: u8 = 0x00;
+const AND: u8 = 0x50;
 const MOV: u8 = 0xb0;
 const JA: u8 = 0x00;
 const JEQ: u8 = 0x10;
 const JNE: u8 = 0x50;
+const JGT: u8 = 0x20;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
 
@@ -183,6 +185,11 @@ impl Asm {
         self.push(ALU64 | ADD | K, dst, Reg::R0, 0, imm)
     }
 
+    /// dst &= imm (32-bit, upper half zeroed).
+    pub fn and32_imm(&mut self, dst: Reg, imm: u32) -> &mut Self {
+        self.push(ALU | AND | K, dst, Reg::R0, 0, imm as i32)
+    }
+
     /// dst = *(size *)(src + off)
     pub fn ldx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) -> &mut Self {
         self.push(LDX | MEM | size.bits(), dst, src, off, 0)
@@ -217,6 +224,12 @@ impl Asm {
     /// if dst != imm (64-bit) goto to.
     pub fn jne64_imm(&mut self, dst: Reg, imm: i32, to: Label) -> &mut Self {
         self.jump(JMP | JNE | K, dst, imm, to)
+    }
+
+    /// if dst > src (unsigned 64-bit) goto to: the packet bounds check the verifier wants.
+    pub fn jgt64_reg(&mut self, dst: Reg, src: Reg, to: Label) -> &mut Self {
+        self.fixups.push((self.insns.len(), to));
+        self.push(JMP | JGT | X, dst, src, 0, 0)
     }
 
     pub fn ja(&mut self, to: Label) -> &mut Self {

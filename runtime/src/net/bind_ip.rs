@@ -4,7 +4,7 @@
 //! Life cycle, following the process model:
 //! - `plan` (parent, before the clone): parse and check the list, check every address is
 //!   assigned in the network namespace the container will use, find the cgroup v2 mount and
-//!   generate the eight programs.
+//!   generate the nine programs.
 //! - `attach` (parent, after the clone, before "go"): load the programs, make the cgroup v2
 //!   directory, attach them, move the init in, close the program fds. The init's first socket
 //!   is created after "go". Loading only here means no program fd ever exists in the init's
@@ -217,13 +217,8 @@ fn load(progs: &[(Hook, Vec<Insn>)]) -> Result<Vec<(Hook, OwnedFd)>> {
     progs
         .iter()
         .map(|(hook, insns)| {
-            let fd = sys::prog_load(
-                sys::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-                *hook as u32,
-                hook.prog_name(),
-                insns,
-            )
-            .step(|| format!("load BPF program {} ({})", hook.prog_name(), field()))?;
+            let fd = sys::prog_load(hook.prog_type(), *hook as u32, hook.prog_name(), insns)
+                .step(|| format!("load BPF program {} ({})", hook.prog_name(), field()))?;
             Ok((*hook, fd))
         })
         .collect()

@@ -13,10 +13,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The eight sock_addr hooks bind-ip uses (uapi enum bpf_attach_type).
+/// The hooks bind-ip uses (uapi enum bpf_attach_type): eight sock_addr hooks that decide and
+/// rewrite addresses, and a cgroup_skb ingress filter for what they cannot see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Hook {
+    Ingress = 0,
     Bind4 = 8,
     Bind6 = 9,
     Connect4 = 10,
@@ -28,7 +30,7 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub const ALL: [Hook; 8] = [
+    pub const ALL: [Hook; 9] = [
         Hook::Bind4,
         Hook::Bind6,
         Hook::Connect4,
@@ -37,7 +39,16 @@ impl Hook {
         Hook::Sendmsg6,
         Hook::Recvmsg4,
         Hook::Recvmsg6,
+        Hook::Ingress,
     ];
+
+    /// uapi enum bpf_prog_type of the program for this hook.
+    pub fn prog_type(self) -> u32 {
+        match self {
+            Hook::Ingress => sys::BPF_PROG_TYPE_CGROUP_SKB,
+            _ => sys::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        }
+    }
 
     /// The program's kernel name (bpftool shows it): `vsrun_<hook>`.
     pub fn prog_name(self) -> &'static str {
@@ -50,6 +61,7 @@ impl Hook {
             Hook::Sendmsg6 => "vsrun_sendmsg6",
             Hook::Recvmsg4 => "vsrun_recvmsg4",
             Hook::Recvmsg6 => "vsrun_recvmsg6",
+            Hook::Ingress => "vsrun_ingress",
         }
     }
 }

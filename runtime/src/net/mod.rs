@@ -4,7 +4,8 @@
 //! `org.vsrun.bind-ip`, enforced by cgroup sock_addr BPF programs.
 //!
 //! - `bind_ip`: the interface the lifecycle uses (plan, attach, join, remove).
-//! - `progs`: the eight programs, generated for the address list.
+//! - `progs`: the nine programs (eight sock_addr hooks, one ingress filter), generated for the
+//!   address list.
 //! - `asm`: a typed eBPF instruction builder (no second toolchain at build time).
 //! - `cgroup2`: the v2 directory the programs are attached to.
 //! - `sys`: bpf(2) and getifaddrs wrappers.

@@ -1,13 +1,21 @@
-//! The eight sock_addr programs of a bound context, generated for its address list. All of them
-//! are straight-line compares against constants: the addresses are baked in, so no BPF map (and
-//! no map lifetime to manage) is needed.
+//! The programs of a bound context — eight sock_addr hooks and an ingress filter — generated
+//! for its address list. All of them are straight-line compares against constants: the
+//! addresses are baked in, so no BPF map (and no map lifetime to manage) is needed.
 //!
-//! Semantics (README, "Bound IP"): bind to a listed address passes, to the wildcard is rewritten
+//! Semantics (issue 7, "Bound IP"): bind to a listed address passes, to the wildcard is rewritten
 //! to the first listed address of the family, anything else is EPERM. connect pins the source
 //! with bpf_bind (or checks an explicit earlier bind) and rewrites 127.0.0.1/::1 (and the
 //! "this host" forms 0.0.0.0/::) to the context's own first address. UDP sendmsg does the same
 //! through msg_src_ip4/6; recvmsg shows replies from that first address as coming from
 //! localhost again, so a resolver that sent to 127.0.0.1 accepts the answer.
+//!
+//! The sock_addr hooks cannot see every way a socket gets an address: listen(2) or an
+//! unconnected UDP send on a never-bound socket auto-binds it to the wildcard, where it would
+//! receive what is sent to the host's addresses. A cgroup_skb ingress filter closes that: a
+//! packet delivered to a context's socket must be for a listed address (or multicast or
+//! broadcast). There is no egress filter: it would only matter for raw sockets, which need
+//! CAP_NET_RAW, and with that AF_PACKET bypasses any cgroup filter anyway — a bound context
+//! should not hold CAP_NET_RAW.
 
 use super::asm::{Asm, AsmError, Helper, Insn, Label, Reg, Size};
 use super::cgroup2::Hook;
@@ -28,6 +36,10 @@ const FAMILY: i16 = 28;
 const MSG_SRC_IP4: i16 = 40;
 const MSG_SRC_IP6: i16 = 44;
 const SK: i16 = 64;
+// struct __sk_buff: protocol (the ethertype, network order, in a u32), packet bounds.
+const SKB_PROTOCOL: i16 = 16;
+const SKB_DATA: i16 = 76;
+const SKB_DATA_END: i16 = 80;
 // struct bpf_sock offsets (uapi).
 const SK_SRC_IP4: i16 = 24;
 const SK_SRC_IP6: i16 = 28;
@@ -272,6 +284,7 @@ pub fn generate(hook: Hook, addrs: &Addrs) -> Result<Vec<Insn>, AsmError> {
         Hook::Sendmsg6 => sendmsg6(&mut g, &v6),
         Hook::Recvmsg4 => recvmsg4(&mut g, &v4),
         Hook::Recvmsg6 => recvmsg6(&mut g, &v6, &m4),
+        Hook::Ingress => ingress(&mut g, &v4, &v6),
     }
     g.finish()
 }
@@ -455,6 +468,47 @@ fn recvmsg6(g: &mut Gen, v6: &[[u32; 4]], m4: &[[u32; 4]]) {
         g.store6(USER_IP6, lo);
         g.a.ja(allow);
     }
+}
+
+/// The destination of a packet for one of the context's sockets. cgroup_skb's data starts at
+/// the network header; direct packet reads (bounds-checked against data_end) instead of
+/// bpf_skb_load_bytes, because this runs for every packet.
+fn ingress(g: &mut Gen, v4: &[u32], v6: &[[u32; 4]]) {
+    let allow = g.allow;
+    let drop = g.a.label();
+    let (is4, is6) = (g.a.label(), g.a.label());
+    g.load(Reg::R6, SKB_PROTOCOL);
+    g.a.jeq32_imm(Reg::R7, u32::from(0x0800u16.to_be()), is4)
+        .jeq32_imm(Reg::R7, u32::from(0x86ddu16.to_be()), is6)
+        .ja(allow);
+
+    // R8 = data, R9 = data_end; header length checked before any read.
+    let header = |g: &mut Gen, len: i32| {
+        g.a.ldx(Size::W, Reg::R8, Reg::R6, SKB_DATA)
+            .ldx(Size::W, Reg::R9, Reg::R6, SKB_DATA_END)
+            .mov64_reg(Reg::R2, Reg::R8)
+            .add64_imm(Reg::R2, len)
+            .jgt64_reg(Reg::R2, Reg::R9, drop);
+    };
+
+    g.a.bind(is4);
+    header(g, 20);
+    g.load(Reg::R8, 16);
+    g.r7_in(v4, allow);
+    // 255.255.255.255, or 224.0.0.0/4 (first octet 1110xxxx)
+    g.a.jeq32_imm(Reg::R7, u32::MAX, allow)
+        .ldx(Size::B, Reg::R7, Reg::R8, 16)
+        .and32_imm(Reg::R7, 0xf0)
+        .jeq32_imm(Reg::R7, 0xe0, allow)
+        .ja(drop);
+
+    g.a.bind(is6);
+    header(g, 40);
+    g.ip6_in(Reg::R8, 24, v6, allow);
+    // ff00::/8
+    g.a.ldx(Size::B, Reg::R7, Reg::R8, 24)
+        .jeq32_imm(Reg::R7, 0xff, allow);
+    g.a.bind(drop).mov64_imm(Reg::R0, 0).exit();
 }
 
 #[cfg(test)]

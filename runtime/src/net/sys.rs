@@ -15,6 +15,7 @@ const BPF_PROG_GET_FD_BY_ID: i32 = 13;
 const BPF_OBJ_GET_INFO_BY_FD: i32 = 15;
 const BPF_PROG_QUERY: i32 = 16;
 
+pub const BPF_PROG_TYPE_CGROUP_SKB: u32 = 8;
 pub const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 pub const BPF_F_ALLOW_MULTI: u32 = 1 << 1;
 

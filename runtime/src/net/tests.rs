@@ -347,6 +347,76 @@ fn udp_unbound(v6: bool) -> std::io::Result<UdpSocket> {
     Ok(s)
 }
 
+/// sendmsg(2) of one byte with a source address chosen through IP_PKTINFO / IPV6_PKTINFO.
+fn sendmsg_pktinfo(
+    s: &UdpSocket,
+    src: std::net::IpAddr,
+    dst: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    use std::net::IpAddr;
+    // SAFETY: all-zero is valid for these plain C structs.
+    let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let name_len = match dst {
+        None => 0,
+        Some(SocketAddr::V4(d)) => {
+            // SAFETY: sockaddr_in fits in sockaddr_in6's storage; both are plain C structs.
+            let n =
+                unsafe { &mut *(&mut name as *mut libc::sockaddr_in6).cast::<libc::sockaddr_in>() };
+            n.sin_family = libc::AF_INET as u16;
+            n.sin_port = d.port().to_be();
+            n.sin_addr.s_addr = u32::from_ne_bytes(d.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        Some(SocketAddr::V6(d)) => {
+            name.sin6_family = libc::AF_INET6 as u16;
+            name.sin6_port = d.port().to_be();
+            name.sin6_addr.s6_addr = d.ip().octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    let (level, ty, data): (i32, i32, Vec<u8>) = match src {
+        IpAddr::V4(a) => {
+            let mut d = vec![0u8; std::mem::size_of::<libc::in_pktinfo>()];
+            d[4..8].copy_from_slice(&a.octets()); // ipi_spec_dst
+            (libc::IPPROTO_IP, libc::IP_PKTINFO, d)
+        }
+        IpAddr::V6(a) => {
+            let mut d = vec![0u8; std::mem::size_of::<libc::in6_pktinfo>()];
+            d[..16].copy_from_slice(&a.octets()); // ipi6_addr
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, d)
+        }
+    };
+    let mut cbuf = [0u64; 16];
+    let payload = [b'p'];
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    };
+    // SAFETY: msghdr points at live local buffers (name, iov, cbuf) for the whole call; the
+    // CMSG_* macros stay within cbuf, which is larger than CMSG_SPACE of either pktinfo.
+    let r = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        if name_len > 0 {
+            msg.msg_name = (&mut name as *mut libc::sockaddr_in6).cast();
+            msg.msg_namelen = name_len as u32;
+        }
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(data.len() as u32) as usize;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = ty;
+        (*c).cmsg_len = libc::CMSG_LEN(data.len() as u32) as usize;
+        std::ptr::copy_nonoverlapping(data.as_ptr(), libc::CMSG_DATA(c), data.len());
+        libc::sendmsg(s.as_raw_fd(), &msg, 0)
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn accept_timeout(l: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
     l.set_nonblocking(true)?;
     let deadline = Instant::now() + IO_TIMEOUT;
@@ -390,6 +460,23 @@ fn agent_do(socks: &mut Vec<Sock>, w: &[&str]) -> std::io::Result<Vec<String>> {
             let (local, peer) = (s.local_addr()?.to_string(), s.peer_addr()?.to_string());
             vec![push(socks, Sock::Stream(s)), local, peer]
         }
+        // listen(2) on a socket that was never bound: the kernel auto-binds it to the wildcard.
+        "tcp_listen_unbound" => {
+            // SAFETY: plain socket(2)/listen(2); the fd is owned by the listener right away.
+            let l = unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let l = TcpListener::from(OwnedFd::from_raw_fd(fd));
+                if libc::listen(fd, 16) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                l
+            };
+            let local = l.local_addr()?.to_string();
+            vec![push(socks, Sock::Listener(l)), local]
+        }
         "udp_bind" => {
             let s = UdpSocket::bind(addr(arg(1)?)?)?;
             s.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -399,6 +486,19 @@ fn agent_do(socks: &mut Vec<Sock>, w: &[&str]) -> std::io::Result<Vec<String>> {
         "udp_new4" | "udp_new6" => {
             let s = udp_unbound(w[0] == "udp_new6")?;
             vec![push(socks, Sock::Udp(s))]
+        }
+        // SLOT SRC [DST]: sendmsg naming SRC in IP_PKTINFO / IPV6_PKTINFO.
+        "udp_pktinfo" => {
+            let i = slot(socks, arg(1)?)?;
+            let Sock::Udp(s) = &socks[i] else {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOTSOCK));
+            };
+            let src: std::net::IpAddr = arg(2)?
+                .parse()
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+            let dst = w.get(3).map(|d| addr(d)).transpose()?;
+            sendmsg_pktinfo(s, src, dst)?;
+            vec![]
         }
         "udp_sendto" | "udp_connect" | "udp_send" | "udp_recv" | "udp_echo" => {
             let i = slot(socks, arg(1)?)?;
@@ -647,6 +747,33 @@ fn the_peer_sees_the_pinned_source_for_tcp_and_udp() {
     a.ok(&format!("udp_send {s}"));
     assert_eq!(from_ip(&udp6), "fd00:5::2");
 
+    // IP_PKTINFO / IPV6_PKTINFO naming another local address (the peer's own) cannot choose
+    // the source either, connected or not.
+    for (new, peer, foreign, own, u) in [
+        (
+            "udp_new4",
+            "127.0.0.9:9001",
+            "127.0.0.9",
+            "127.1.0.2",
+            &udp4,
+        ),
+        (
+            "udp_new6",
+            "[fd00:5::9]:9001",
+            "fd00:5::9",
+            "fd00:5::2",
+            &udp6,
+        ),
+    ] {
+        let s = a.ok(new)[0].clone();
+        a.ok(&format!("udp_pktinfo {s} {foreign} {peer}"));
+        assert_eq!(from_ip(u), own, "unconnected, pktinfo {foreign}");
+        let s = a.ok(new)[0].clone();
+        a.ok(&format!("udp_connect {s} {peer}"));
+        a.ok(&format!("udp_pktinfo {s} {foreign}"));
+        assert_eq!(from_ip(u), own, "connected, pktinfo {foreign}");
+    }
+
     // A socket auto-bound to the wildcard by an unconnected send cannot be pinned any more.
     let s = a.ok("udp_new4")[0].clone();
     a.ok(&format!("udp_sendto {s} 127.0.0.9:9001"));
@@ -655,6 +782,42 @@ fn the_peer_sees_the_pinned_source_for_tcp_and_udp() {
         a.errno(&format!("udp_connect {s} 127.0.0.9:9001")),
         libc::EPERM
     );
+}
+
+#[test]
+fn auto_bound_sockets_receive_nothing_for_host_addresses() {
+    let Some(mut w) = world() else { return };
+    let (mut a, _) = w.context("a", "127.1.0.2,fd00:5::2");
+    // listen(2) without bind: a wildcard listener, but the ingress filter only lets SYNs for
+    // the context's own addresses reach it.
+    let l = a.ok("tcp_listen_unbound");
+    let port: u16 = l[1].rsplit(':').next().unwrap().parse().unwrap();
+    let host_addr: SocketAddr = format!("127.0.0.9:{port}").parse().unwrap();
+    assert!(
+        TcpStream::connect_timeout(&host_addr, Duration::from_millis(500)).is_err(),
+        "a never-bound listener answered on a host address"
+    );
+    let own: SocketAddr = format!("127.1.0.2:{port}").parse().unwrap();
+    TcpStream::connect_timeout(&own, IO_TIMEOUT).expect("own address");
+    a.ok(&format!("tcp_accept {}", l[0]));
+
+    // An unconnected send auto-binds to the wildcard too: only datagrams for a listed address
+    // are delivered (the first one, to a host address, is dropped).
+    let peer = UdpSocket::bind("127.0.0.9:9002").unwrap();
+    peer.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let s = a.ok("udp_new4")[0].clone();
+    a.ok(&format!("udp_sendto {s} 127.0.0.9:9002"));
+    let mut b = [0u8; 8];
+    let (_, from) = peer.recv_from(&mut b).unwrap();
+    assert_eq!(from.ip().to_string(), "127.1.0.2");
+    let to_host = UdpSocket::bind("127.0.0.9:0").unwrap();
+    to_host
+        .send_to(b"h", format!("127.0.0.9:{}", from.port()))
+        .unwrap();
+    let to_own = UdpSocket::bind("127.0.0.9:0").unwrap();
+    to_own.send_to(b"o", from).unwrap();
+    let got = a.ok(&format!("udp_recv {s}"));
+    assert_eq!(got[0], to_own.local_addr().unwrap().to_string());
 }
 
 #[test]
@@ -765,7 +928,7 @@ fn remove_leaves_nothing_and_is_idempotent() {
     let Some(mut w) = world() else { return };
     let (agent, dir) = w.context("a", "127.1.0.2,fd00:5::2");
     let ids = ids_attached(&dir);
-    assert_eq!(ids.len(), 8);
+    assert_eq!(ids.len(), Hook::ALL.len());
     drop(agent);
     bind_ip::remove_at(&dir, true).expect("remove");
     assert!(!dir.exists());
