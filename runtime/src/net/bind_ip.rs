@@ -226,7 +226,15 @@ fn load(progs: &[(Hook, Vec<Insn>)]) -> Result<Vec<(Hook, OwnedFd)>> {
 
 /// Parent, after the clone and before "go": programs attached, then `pid` moved in.
 pub fn attach(plan: &Plan, id: &str, pid: i32) -> Result<()> {
-    let dir = plan.cgroup_dir(id)?;
+    attach_at(plan, &plan.cgroup_dir(id)?, pid)
+}
+
+/// `attach` to an explicit cgroup v2 directory. On a pure v2 host (`!plan.owns_dirs()`) whose
+/// config sets linux.cgroupsPath, pass the container's own cgroup here: `attach` would use
+/// `<mount>/vsrun/<id>` and move the init out of the cgroup its resources are applied to.
+/// The programs then go with that cgroup when `crate::cgroups` removes it.
+pub fn attach_at(plan: &Plan, dir: &Path, pid: i32) -> Result<()> {
+    let dir = dir.to_path_buf();
     let loaded = load(&plan.progs)?;
     cgroup2::attach_all(&dir, &loaded, pid)
         .step(|| format!("bind-ip: attach programs to cgroup {}", dir.display()))

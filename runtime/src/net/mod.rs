@@ -18,4 +18,4 @@ mod sys;
 #[cfg(test)]
 mod tests;
 
-pub use bind_ip::{attach, join, plan, remove, NetStack, Plan, ANNOTATION};
+pub use bind_ip::{attach, attach_at, join, plan, remove, NetStack, Plan, ANNOTATION};
