@@ -69,19 +69,64 @@ fn manager(path: &std::path::Path, systemd: bool, id: &str) -> Result<AnyCgroupM
     })
 }
 
-/// Parent side, after the clone and before the init is released: put the init into its cgroup
-/// and apply the resources. Nothing in the container has run yet.
+/// How the init gets into its cgroup, decided and made ready before the clone.
 ///
-/// Joining is hand-written (one mountinfo read, a mkdir and a write per hierarchy): through
-/// libcgroups' manager it cost 3.6 ms of a 6.5 ms `run` (measured with hack/bench.sh), spent
-/// re-reading /proc for every controller. Resources still go through libcgroups.
-pub fn enter(plan: &Plan, id: &str, pid: i32) -> Result<()> {
+/// Moving a process by writing its pid to `cgroup.procs` takes the kernel's cgroup-wide
+/// threadgroup rwsem for writing, and the first such write costs an RCU grace period: 13 ms of
+/// a `run` when measured here (strace -r). Two ways around it, both used:
+/// - pure v2: clone3(CLONE_INTO_CGROUP) with the directory's fd: born in the cgroup;
+/// - v1: the init moves *itself* by writing "0" to each hierarchy's `tasks` file; a thread
+///   moving itself needs no global lock (kernel: cgroup_procs_write_start). It does so as its
+///   first step, while it still has host root's credentials.
+#[derive(Default)]
+pub struct Joining {
+    /// v1 `tasks` files the init writes "0" to.
+    pub tasks: Vec<PathBuf>,
+    /// The v2 directory for CLONE_INTO_CGROUP.
+    pub v2_dir: Option<std::os::fd::OwnedFd>,
+}
+
+/// Parent, before the clone: make the directories (with cpuset values on v1) and say how to
+/// join them. systemd-managed cgroups are joined by the parent after the clone (`finish`).
+pub fn prepare(plan: &Plan) -> Result<Joining> {
     let step = |what: &str| format!("{what} (linux.cgroupsPath {})", plan.path.display());
+    let mut j = Joining::default();
+    if plan.systemd {
+        return Ok(j);
+    }
+    let unified = is_unified(Path::new(CGROUP_ROOT));
+    for dir in hierarchy_dirs(&plan.path).step(|| step("find cgroup hierarchies"))? {
+        make_dir(&dir).step(|| format!("create cgroup {}", dir.display()))?;
+        if unified {
+            let fd = std::fs::File::open(&dir).step(|| format!("open cgroup {}", dir.display()))?;
+            j.v2_dir = Some(fd.into());
+        } else {
+            j.tasks.push(dir.join("tasks"));
+        }
+    }
+    Ok(j)
+}
+
+/// Init, first step: move this (single-threaded) process into its v1 cgroups.
+pub fn join_self(j: &Joining) -> Result<()> {
+    for t in &j.tasks {
+        std::fs::write(t, "0")
+            .step(|| format!("join cgroup {}", t.parent().unwrap_or(t).display()))?;
+    }
+    Ok(())
+}
+
+/// Parent, after the clone and before the init is released: systemd placement and the
+/// resources (applied to the directory; membership does not matter for writing limits).
+pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
     if plan.systemd {
         let m = manager(&plan.path, true, id)?;
         m.add_task(nix::unistd::Pid::from_raw(pid))
             .map_err(|e| Error::Os {
-                step: step("put the init into its systemd scope"),
+                step: format!(
+                    "put the init into its systemd scope (linux.cgroupsPath {})",
+                    plan.path.display()
+                ),
                 source: std::io::Error::other(e.to_string()),
             })?;
         if let Some(r) = &plan.resources {
@@ -89,18 +134,65 @@ pub fn enter(plan: &Plan, id: &str, pid: i32) -> Result<()> {
         }
         return Ok(());
     }
-    for dir in hierarchy_dirs(&plan.path).step(|| step("find cgroup hierarchies"))? {
-        join_dir(&dir, pid).step(|| format!("join cgroup {}", dir.display()))?;
-    }
-    if let Some(r) = plan
+    let Some(r) = plan
         .resources
         .as_ref()
         .filter(|r| **r != LinuxResources::default())
-    {
-        apply_resources(&manager(&plan.path, false, id)?, r)?;
+    else {
+        return Ok(());
+    };
+    // The devices list is in every engine config and in `runc spec`'s; on v1 it is a few
+    // writes, while building libcgroups' manager for it costs ~700 syscalls (measured).
+    let mut rest = r.clone();
+    if r.devices().is_some() && apply_v1_devices(plan, r)? {
+        rest.set_devices(None);
+    }
+    if rest != LinuxResources::default() {
+        apply_resources(&manager(&plan.path, false, id)?, &rest)?;
     }
     Ok(())
 }
+
+/// v1 devices cgroup: the config's rules in order, then the default allowed devices (the same
+/// list libcgroups' manager writes). Returns false when there is no v1 devices hierarchy.
+fn apply_v1_devices(plan: &Plan, r: &LinuxResources) -> Result<bool> {
+    let rel = plan.path.strip_prefix("/").unwrap_or(&plan.path);
+    let dir = Path::new(CGROUP_ROOT).join("devices").join(rel);
+    if is_unified(Path::new(CGROUP_ROOT)) || !dir.join("devices.allow").exists() {
+        return Ok(false);
+    }
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        let file = dir.join(if d.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        });
+        std::fs::write(&file, d.to_string())
+            .map_err(|e| config(format!("linux.resources.devices[{i}]"), format!("{d}: {e}")))?;
+    }
+    for rule in V1_DEFAULT_ALLOWED_DEVICES {
+        std::fs::write(dir.join("devices.allow"), rule)
+            .step(|| format!("allow default device {rule:?} (linux.resources.devices)"))?;
+    }
+    Ok(true)
+}
+
+/// What runc (and libcgroups, which keeps the list private) always allows after the config's
+/// rules: the default device nodes, mknod of anything, /dev/console, ptys, ptmx, tun.
+const V1_DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:9 rwm",
+    "c 1:8 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 5:1 rwm",
+    "c 136:* rwm",
+    "c 5:2 rwm",
+    "c 10:200 rwm",
+];
 
 /// The container's directory in every mounted hierarchy: one on pure v2; on v1 one per
 /// controller mount (named hierarchies such as name=systemd are left to their managers).
@@ -141,12 +233,12 @@ fn is_unified(p: &Path) -> bool {
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
-fn join_dir(dir: &Path, pid: i32) -> std::io::Result<()> {
+fn make_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     if dir.join("cpuset.cpus").exists() {
         inherit_cpuset(dir)?;
     }
-    std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+    Ok(())
 }
 
 /// A new v1 cpuset starts with no cpus and mems, and a task cannot join it until they are set:

@@ -46,6 +46,8 @@ pub fn flock_exclusive(f: &File) -> io::Result<()> {
     }
 }
 
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// clone3 without a new stack: the child continues on a copy-on-write copy of this stack, like
 /// fork(2), but enters the requested namespaces atomically and hands back a pidfd.
 /// Returns Ok(None) in the child, Ok(Some((pid, pidfd))) in the parent.
@@ -53,7 +55,7 @@ pub fn flock_exclusive(f: &File) -> io::Result<()> {
 /// # Safety
 /// The caller must be single-threaded (vsrun never starts threads), so the child's copy of the
 /// heap and locks is consistent, exactly as after fork(2).
-pub unsafe fn clone3(flags: u64) -> io::Result<Option<(i32, OwnedFd)>> {
+pub unsafe fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<(i32, OwnedFd)>> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -71,9 +73,16 @@ pub unsafe fn clone3(flags: u64) -> io::Result<Option<(i32, OwnedFd)>> {
     }
     let mut pidfd: RawFd = -1;
     let args = CloneArgs {
-        flags: flags | libc::CLONE_PIDFD as u64,
+        flags: flags
+            | libc::CLONE_PIDFD as u64
+            | if cgroup.is_some() {
+                CLONE_INTO_CGROUP
+            } else {
+                0
+            },
         pidfd: &mut pidfd as *mut RawFd as u64,
         exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.unwrap_or(0) as u64,
         ..Default::default()
     };
     // SAFETY: args is a valid clone_args of the size passed; see the function's contract.

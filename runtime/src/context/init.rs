@@ -8,20 +8,21 @@ use crate::error::{Error, Result, StepExt};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 
-pub fn run(cfg: &InitConfig, mut sock: UnixStream) -> ! {
-    if let Err(e) = steps(cfg, &mut sock) {
+pub fn run(cfg: &InitConfig, joining: &crate::cgroups::Joining, mut sock: UnixStream) -> ! {
+    if let Err(e) = steps(cfg, joining, &mut sock) {
         let _ = sync::send(&mut sock, &Msg::Error(e.to_string()));
     }
     // SAFETY: _exit skips vsrun's atexit handlers and destructors, which belong to the parent.
     unsafe { libc::_exit(1) }
 }
 
-fn steps(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
+fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStream) -> Result<()> {
     if let Some(fd) = cfg.lock_fd {
         // The state-dir flock must stay with the parent, not live on in the container.
         // SAFETY: closing our copy of an inherited fd.
         unsafe { libc::close(fd) };
     }
+    crate::cgroups::join_self(joining)?;
     let hook_state = match sync::recv(sock)? {
         Some(Msg::Go(state)) => state,
         Some(other) => return Err(Error::Child(format!("unexpected message {other:?}"))),

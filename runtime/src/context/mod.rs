@@ -214,14 +214,20 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
     // ptrace it nor open its /proc/<pid>/exe for writing (CVE-2019-5736, CVE-2016-9962).
     crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0).step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
     namespaces::enter_in_parent(&cfg.ns)?;
+    let joining = crate::cgroups::prepare(&cfg.cgroup)?;
     let (mut parent_sock, child_sock) = sync::pair()?;
     // SAFETY: vsrun is single-threaded; the child only runs `init::run`, which never returns.
-    match unsafe { crate::syscall::clone3(cfg.ns.clone_flags) }
-        .step(|| "clone3 the container init".into())?
+    match unsafe {
+        crate::syscall::clone3(
+            cfg.ns.clone_flags,
+            joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+        )
+    }
+    .step(|| "clone3 the container init".into())?
     {
         None => {
             drop(parent_sock);
-            init::run(cfg, child_sock)
+            init::run(cfg, &joining, child_sock)
         }
         Some((pid, pidfd)) => {
             drop(child_sock);
@@ -247,7 +253,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
 }
 
 fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<()> {
-    crate::cgroups::enter(&cfg.cgroup, &cfg.id, init.pid)?;
+    crate::cgroups::finish(&cfg.cgroup, &cfg.id, init.pid)?;
     if let Some(p) = &cfg.bind_ip {
         crate::net::attach(p, &cfg.id, init.pid)?;
     } else if cfg.bind_ip_join {

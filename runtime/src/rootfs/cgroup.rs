@@ -119,7 +119,10 @@ fn hierarchy(
 ) -> Result<OwnedFd> {
     let i = m.index;
     let v2 = h.fstype == "cgroup2";
-    if plan.cgroupns || v2 {
+    // Only with a cgroup namespace: a fresh mount of the hybrid's unified tree would show the
+    // host's whole hierarchy, and a cgroup2 mount costs an RCU grace period (12 ms measured);
+    // without the namespace the container's own directory is bound, as runc does.
+    if plan.cgroupns {
         let data: Vec<String> = h
             .super_options
             .iter()
