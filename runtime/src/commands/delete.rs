@@ -10,8 +10,17 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
     let c = Container::open(&g.root, &args.id)?;
     let st = match c.load() {
         Ok(st) => st,
-        // A create that crashed before writing state.json: only --force clears it.
-        Err(_) if args.force => return c.destroy().map(|_| 0),
+        // A create that crashed before writing state.json: only --force clears it, with what
+        // such a create can have made under the default names (its cgroup, bound-IP dir).
+        Err(_) if args.force => {
+            let _ = crate::cgroups::remove(
+                &std::path::PathBuf::from(format!("/vsrun/{}", args.id)),
+                false,
+                &args.id,
+            );
+            let _ = crate::net::remove(&args.id);
+            return c.destroy().map(|_| 0);
+        }
         Err(e) => return Err(e),
     };
     match crate::state::status(&c.dir, &st) {
