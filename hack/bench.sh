@@ -53,25 +53,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Two bundles: plain `runc spec` with /bin/true, and the same with docker's default seccomp
+# profile (runtime/src/security/seccomp/testdata/docker.json, taken from a real docker config).
 bundle=$tmp/bundle
 "$repo/hack/mkrootfs" "$bundle/rootfs" >/dev/null
 (cd "$bundle" && "$runc" spec)
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
+python3 - "$bundle/config.json" "$repo/runtime/src/security/seccomp/testdata/docker.json" "$tmp/bundle-seccomp" <<'PY'
+import json, os, sys
+p, profile, other = sys.argv[1:4]
 c = json.load(open(p))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(p, "w"), indent=2)
+os.makedirs(other, exist_ok=True)
+c["root"]["path"] = os.path.join(os.path.dirname(p), "rootfs")  # runc refuses a symlinked rootfs
+c["linux"]["seccomp"] = json.load(open(profile))
+json.dump(c, open(os.path.join(other, "config.json"), "w"), indent=2)
 PY
 mkdir -p "$tmp/root-vsrun" "$tmp/root-runc" "$tmp/root-crun"
 
-# One command per runtime; $$ is the pid of hyperfine's per-iteration shell, so every
-# iteration gets a fresh id. `run` deletes the container when it exits; --cleanup (after each
-# benchmark) force-deletes anything left.
-cmd() { # NAME
-    echo "$(bin_of "$1") --root $tmp/root-$1 run --bundle $bundle b\$\$ >/dev/null"
-}
+# One command per runtime and scenario (in inner.sh below); $$ is the pid of hyperfine's
+# per-iteration shell, so every iteration gets a fresh id. `run` deletes the container when it
+# exits; --cleanup (after each benchmark) force-deletes anything left.
 leftovers() { # one command for all three (hyperfine takes a single --cleanup)
     local rt b out=""
     for rt in vsrun runc crun; do
@@ -84,11 +87,14 @@ leftovers() { # one command for all three (hyperfine takes a single --cleanup)
 cat >"$tmp/inner.sh" <<INNER
 set -e
 umount /sys/fs/cgroup/unified 2>/dev/null || true
-hyperfine --warmup $warmup --runs $runs --export-json $tmp/hyperfine.json \\
-    --cleanup '$(leftovers)' \\
-    -n vsrun '$(cmd vsrun)' \\
-    -n runc '$(cmd runc)' \\
-    -n crun '$(cmd crun)'
+for sc in plain seccomp; do
+    b=$bundle; [ \$sc = seccomp ] && b=$tmp/bundle-seccomp
+    hyperfine --warmup $warmup --runs $runs --export-json $tmp/hyperfine-\$sc.json \\
+        --cleanup '$(leftovers)' \\
+        -n vsrun "$(bin_of vsrun) --root $tmp/root-vsrun run --bundle \$b b\\\$\\\$ >/dev/null" \\
+        -n runc "$(bin_of runc) --root $tmp/root-runc run --bundle \$b b\\\$\\\$ >/dev/null" \\
+        -n crun "$(bin_of crun) --root $tmp/root-crun run --bundle \$b b\\\$\\\$ >/dev/null"
+done
 for rt in vsrun runc crun; do
     case \$rt in vsrun) bin=$vsrun ;; runc) bin=$runc ;; crun) bin=$crun ;; esac
     /usr/bin/time -v -o $tmp/rss-\$rt.txt \$bin --root $tmp/root-\$rt run --bundle $bundle rss-\$rt >/dev/null
@@ -99,17 +105,18 @@ unshare -m --propagation private sh "$tmp/inner.sh"
 python3 - "$tmp" <<'PY'
 import json, re, sys
 tmp = sys.argv[1]
-res = {r["command"]: r for r in json.load(open(f"{tmp}/hyperfine.json"))["results"]}
-med = {k: v["median"] * 1000 for k, v in res.items()}
 rss = {}
 for rt in ("vsrun", "runc", "crun"):
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{tmp}/rss-{rt}.txt").read())
     rss[rt] = int(m.group(1)) if m else None
-print()
-print(f"{'runtime':8} {'median ms':>10} {'peak RSS KiB':>13}")
-for rt in ("vsrun", "runc", "crun"):
-    print(f"{rt:8} {med[rt]:10.2f} {rss[rt] if rss[rt] is not None else '?':>13}")
-print()
-print(f"vsrun/crun median ratio: {med['vsrun'] / med['crun']:.2f}")
-print(f"vsrun/runc median ratio: {med['vsrun'] / med['runc']:.2f}")
+for sc, title in (("plain", "run /bin/true"), ("seccomp", "run /bin/true with docker's default seccomp profile")):
+    res = {r["command"]: r for r in json.load(open(f"{tmp}/hyperfine-{sc}.json"))["results"]}
+    med = {k: v["median"] * 1000 for k, v in res.items()}
+    print()
+    print(f"== {title}")
+    print(f"{'runtime':8} {'median ms':>10} {'peak RSS KiB':>13}")
+    for rt in ("vsrun", "runc", "crun"):
+        print(f"{rt:8} {med[rt]:10.2f} {rss[rt] if rss[rt] is not None else '?':>13}")
+    print(f"vsrun/crun median ratio: {med['vsrun'] / med['crun']:.2f}")
+    print(f"vsrun/runc median ratio: {med['vsrun'] / med['runc']:.2f}")
 PY
