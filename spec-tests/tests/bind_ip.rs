@@ -362,3 +362,23 @@ fn addresses_are_checked_in_a_joined_network_namespace() {
     let _ = holder.wait();
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn cap_net_raw_is_refused_for_a_bound_context() {
+    let rt = Runtime::new();
+    if !supported(&rt) {
+        return;
+    }
+    let _net = private_net();
+    let mut b = bound_bundle("127.1.0.2", "raw");
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = serde_json::json!(["CAP_NET_RAW"]);
+    }
+    let id = unique_id("bind-raw");
+    let msg = assert_fails(&rt.create(&b, &id), "bind-ip with CAP_NET_RAW");
+    assert!(
+        msg.contains("process.capabilities.bounding") && msg.contains("CAP_NET_RAW"),
+        "{msg}"
+    );
+    assert_nothing_left(&rt, &id);
+}

@@ -116,6 +116,23 @@ impl InitConfig {
             &spec.annotations().clone().unwrap_or_default(),
             net_stack(&ns),
         )?;
+        let security = crate::security::plan(process)?;
+        if bind_ip.is_some()
+            && security
+                .caps
+                .bounding
+                .contains(&caps::Capability::CAP_NET_RAW)
+        {
+            // AF_PACKET sees the whole host stack's traffic, which no cgroup program filters:
+            // a bound context holding it would not be bound.
+            return Err(crate::error::config(
+                "process.capabilities.bounding",
+                format!(
+                    "CAP_NET_RAW is not allowed with annotation {:?} (it reads the host's traffic); drop it, e.g. --cap-drop NET_RAW",
+                    crate::net::ANNOTATION
+                ),
+            ));
+        }
         let rootfs = crate::rootfs::plan_in_bundle(
             spec,
             opts.rootfs,
@@ -133,7 +150,7 @@ impl InitConfig {
             ns,
             rootfs: Some(rootfs),
             cwd: process.cwd().clone(),
-            security: crate::security::plan(process)?,
+            security,
             task: crate::task::plan(spec)?,
             program: exec::plan(process)?,
             gate: opts.gate,
