@@ -382,3 +382,28 @@ fn cap_net_raw_is_refused_for_a_bound_context() {
     );
     assert_nothing_left(&rt, &id);
 }
+
+#[test]
+fn malformed_duplicate_and_empty_address_lists_fail_naming_the_annotation() {
+    let rt = Runtime::new();
+    if !supported(&rt) {
+        return;
+    }
+    let _net = private_net();
+    for (value, why) in [
+        ("300.1.2.3", "not an IPv4 or IPv6 address"),
+        ("127.1.0.2,127.1.0.2", "listed twice"),
+        ("127.1.0.2,,127.1.0.3", "empty entry"),
+        ("0.0.0.0", "unspecified"),
+        ("fe80::1", "link-local"),
+    ] {
+        let b = bound_bundle(value, "bad");
+        let id = unique_id("bind-bad");
+        let msg = assert_fails(&rt.create(&b, &id), value);
+        assert!(
+            msg.contains("org.vsrun.bind-ip") && msg.contains(why),
+            "{value}: {msg}"
+        );
+        assert_nothing_left(&rt, &id);
+    }
+}
