@@ -141,6 +141,29 @@ impl Container {
         Ok(Container { dir, lock })
     }
 
+    /// Remove `.creating-*` dirs of creates that were killed in the microseconds between
+    /// mkdir and rename. A live create holds its dir's flock, so only unlocked ones go.
+    pub fn sweep_abandoned(root: &Path) {
+        for e in fs::read_dir(root).into_iter().flatten().flatten() {
+            if !e.file_name().to_string_lossy().starts_with(".creating-") {
+                continue;
+            }
+            let Ok(f) = File::open(e.path()) else {
+                continue;
+            };
+            // SAFETY: flock on an fd we own; LOCK_NB never blocks.
+            if unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            } == 0
+            {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     /// Open an existing container and take its lock (waits for a concurrent lifecycle call).
     pub fn open(root: &Path, id: &str) -> Result<Container> {
         validate_id(id)?;

@@ -556,3 +556,32 @@ fn concurrent_creates_of_one_id_exactly_one_succeeds() {
     );
     delete_and_check(&rt, &id);
 }
+
+#[test]
+fn delete_force_of_a_missing_container_succeeds_and_clears_half_made_ones() {
+    let rt = Runtime::new();
+    // runc's rule: engines call `delete --force` after a failed create; it must not fail.
+    assert_success(
+        &rt.cmd(&["delete", "--force", "never-created"]),
+        "delete --force missing",
+    );
+    // A create killed before state.json: the dir exists without it.
+    let id = unique_id("half");
+    std::fs::create_dir_all(rt.state_dir(&id)).unwrap();
+    assert!(
+        !rt.cmd(&["delete", &id]).status.success(),
+        "plain delete must refuse"
+    );
+    assert_success(
+        &rt.cmd(&["delete", "--force", &id]),
+        "delete --force half-made",
+    );
+    assert!(!rt.state_dir(&id).exists());
+    // One killed between mkdir and rename leaves an unlocked `.creating-*` dir.
+    std::fs::create_dir_all(rt.root().join(".creating-1-1")).unwrap();
+    assert_success(
+        &rt.cmd(&["delete", "--force", "anything"]),
+        "delete --force sweeps",
+    );
+    assert!(!rt.root().join(".creating-1-1").exists());
+}

@@ -7,6 +7,15 @@ use crate::state::{Container, Status};
 use std::time::{Duration, Instant};
 
 pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
+    if args.force {
+        Container::sweep_abandoned(&g.root);
+    }
+    // runc: `delete --force` of a container that does not exist succeeds; engines call it
+    // to clean up after a failed create.
+    if args.force && !g.root.join(&args.id).is_dir() {
+        crate::state::validate_id(&args.id)?;
+        return Ok(0);
+    }
     let c = Container::open(&g.root, &args.id)?;
     let st = match c.load() {
         Ok(st) => st,
