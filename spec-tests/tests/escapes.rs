@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     struct stat myroot;
     stat("/", &myroot);
     pid_t me = getpid();
-    long scans = 0, seen = 0, exe_target = 0, exe_denied = 0, exe_write_opened = 0,
+    long scans = 0, seen = 0, runtime_seen = 0, exe_target = 0, exe_denied = 0, exe_write_opened = 0,
          root_foreign = 0, root_denied = 0, escaped = 0, ptrace_ok = 0, ptrace_after_exec = 0,
          ptrace_denied = 0, write_ok = 0;
     int held[64];
@@ -101,6 +101,18 @@ int main(int argc, char **argv) {
             pid_t pid = atoi(e->d_name);
             if (pid <= 1 || pid == me) continue;
             seen++;
+            /* comm needs no ptrace access: it tells that the runtime was seen at all. */
+            char comm[32] = {0};
+            snprintf(comm, sizeof comm, "/proc/%d/comm", pid);
+            int cf = open(comm, O_RDONLY | O_CLOEXEC);
+            if (cf >= 0) {
+                ssize_t n = read(cf, comm, sizeof comm - 1);
+                close(cf);
+                comm[n > 0 ? n : 0] = 0;
+                if (!strncmp(comm, "vsrun", 5) || !strncmp(comm, "runc", 4) ||
+                    !strncmp(comm, "crun", 4))
+                    runtime_seen++;
+            }
             int keep = -1;
             int t = exe_is_target(pid, &keep);
             if (t == 1) {
@@ -140,7 +152,9 @@ int main(int argc, char **argv) {
             if (t == 1 || t == -1) {
                 if (ptrace(PTRACE_SEIZE, pid, 0, 0) == 0) {
                     /* Attached: was it still the runtime, or already the exec'd program? */
-                    if (exe_is_target(pid, 0) == 0) ptrace_after_exec++; else ptrace_ok++;
+                    int now = exe_is_target(pid, 0);
+                    if (now == 0) ptrace_after_exec++;
+                    else if (now != -2) ptrace_ok++; /* -2: it exited meanwhile */
                     ptrace(PTRACE_INTERRUPT, pid, 0, 0);
                     for (int i = 0; i < 100; i++) {
                         if (waitpid(pid, 0, WNOHANG | __WALL) != 0) break;
@@ -164,10 +178,10 @@ int main(int argc, char **argv) {
             }
         }
     }
-    printf("{\"scans\":%ld,\"seen\":%ld,\"exe_target\":%ld,\"exe_denied\":%ld,"
+    printf("{\"scans\":%ld,\"seen\":%ld,\"runtime_seen\":%ld,\"exe_target\":%ld,\"exe_denied\":%ld,"
            "\"exe_write_opened\":%ld,\"root_foreign\":%ld,\"root_denied\":%ld,\"escaped\":%ld,"
            "\"ptrace_ok\":%ld,\"ptrace_after_exec\":%ld,\"ptrace_denied\":%ld,\"write_ok\":%ld}\n",
-           scans, seen, exe_target, exe_denied, exe_write_opened, root_foreign, root_denied,
+           scans, seen, runtime_seen, exe_target, exe_denied, exe_write_opened, root_foreign, root_denied,
            escaped, ptrace_ok, ptrace_after_exec, ptrace_denied, write_ok);
     fflush(stdout);
     return 0;
@@ -352,6 +366,15 @@ fn open_dir(p: &Path) -> fs::File {
 /// Exit 1 with one `vsrun: ` stderr line that contains `needle`.
 #[track_caller]
 fn assert_refused(o: &Output, needle: &str, what: &str) {
+    if reference_mode() {
+        // runc/crun word their errors differently: only the refusal itself is checked.
+        assert!(
+            !o.status.success(),
+            "{what}: not refused\n{}",
+            output_text(o)
+        );
+        return;
+    }
     let err = stderr_str(o);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(
@@ -558,8 +581,12 @@ fn runtime_race(ptrace_cap: bool, joiner: Joiner) -> RaceResult {
     }
 }
 
+/// `strict`: the container has no CAP_SYS_PTRACE, so it must not even open the runtime's exe
+/// or ptrace it. With CAP_SYS_PTRACE (in the runtime's user namespace) both are the kernel's
+/// rules and runc allows them too; what must hold is that the host binary is never written and
+/// the host's filesystem never reached.
 #[track_caller]
-fn assert_runtime_out_of_reach(r: &RaceResult, what: &str) {
+fn assert_runtime_out_of_reach(r: &RaceResult, strict: bool, what: &str) {
     let s = r.summary();
     eprintln!("{what}:\n{s}");
     let a = &r.attacker;
@@ -572,19 +599,21 @@ fn assert_runtime_out_of_reach(r: &RaceResult, what: &str) {
         "{what}: the container reached the host's filesystem through /proc/<runtime>/root \
          (CVE-2016-9962 class)\n{s}"
     );
-    assert_eq!(
-        count(a, "exe_target"),
-        0,
-        "{what}: the container opened the runtime's binary through /proc/<pid>/exe\n{s}"
-    );
-    assert_eq!(
-        count(a, "ptrace_ok"),
-        0,
-        "{what}: the container ptraced the runtime\n{s}"
-    );
+    if strict {
+        assert_eq!(
+            count(a, "exe_target"),
+            0,
+            "{what}: the container opened the runtime's binary through /proc/<pid>/exe\n{s}"
+        );
+        assert_eq!(
+            count(a, "ptrace_ok"),
+            0,
+            "{what}: the container ptraced the runtime\n{s}"
+        );
+    }
     // The race was really run: the attacker saw the runtime and was turned away.
     assert!(
-        count(a, "exe_denied") > 0,
+        count(a, "runtime_seen") > 0,
         "{what}: the attacker never saw the runtime inside the container (race not exercised)\n{s}"
     );
     assert!(
@@ -666,7 +695,11 @@ fn the_exe_attack_works_against_a_dumpable_joiner() {
 #[test]
 fn runtime_exe_and_root_are_out_of_reach_during_exec() {
     let r = runtime_race(false, Joiner::Exec);
-    assert_runtime_out_of_reach(&r, "exec into a container with the default capabilities");
+    assert_runtime_out_of_reach(
+        &r,
+        true,
+        "exec into a container with the default capabilities",
+    );
 }
 
 #[test]
@@ -674,6 +707,7 @@ fn runtime_exe_and_root_are_out_of_reach_during_create_in_a_shared_pid_namespace
     let r = runtime_race(false, Joiner::CreateInSharedPidNs);
     assert_runtime_out_of_reach(
         &r,
+        true,
         "create of a container joining the attacker's pid namespace (default capabilities)",
     );
 }
@@ -685,7 +719,7 @@ fn runtime_exe_and_root_are_out_of_reach_during_create_in_a_shared_pid_namespace
 #[test]
 fn runtime_exe_and_root_are_out_of_reach_during_exec_even_with_cap_sys_ptrace() {
     let r = runtime_race(true, Joiner::Exec);
-    assert_runtime_out_of_reach(&r, "exec into a container holding CAP_SYS_PTRACE");
+    assert_runtime_out_of_reach(&r, false, "exec into a container holding CAP_SYS_PTRACE");
 }
 
 #[test]
@@ -694,6 +728,7 @@ fn runtime_exe_and_root_are_out_of_reach_during_create_in_a_shared_pid_namespace
     let r = runtime_race(true, Joiner::CreateInSharedPidNs);
     assert_runtime_out_of_reach(
         &r,
+        false,
         "create of a container joining the pid namespace of a container holding CAP_SYS_PTRACE",
     );
 }
@@ -823,6 +858,18 @@ fn cwd_through_proc_self_fd_is_refused() {
     fs::write(host.path().join("host-file"), "host\n").expect("host file");
     let before = entries(host.path());
     let dir = open_dir(host.path());
+    // The unprotected path: a plain chdir through /proc/self/fd/7 by a process holding the
+    // leaked fd lands in the host directory.
+    let mut c = Command::new("sh");
+    c.args(["-c", "cd /proc/self/fd/7 && ls"])
+        .stdin(Stdio::null());
+    leak_dir_fds(&mut c, dir.as_raw_fd(), 7..=7);
+    let o = c.output().expect("sh");
+    assert!(
+        stdout_str(&o).contains("host-file"),
+        "demonstration: chdir through the leaked fd did not reach the host dir\n{}",
+        output_text(&o)
+    );
     let mut b = Bundle::new();
     std::os::unix::fs::symlink("/proc/self/fd/7", b.rootfs().join("fdlink")).expect("symlink");
     b.set_args(&["/probe"]);
@@ -832,7 +879,6 @@ fn cwd_through_proc_self_fd_is_refused() {
         "/proc/self/fd/7/..".to_string(),
         "/proc/thread-self/fd/7".to_string(),
         "/proc/1/fd/7".to_string(),
-        "/proc/self/cwd".to_string(),
         "/fdlink".to_string(),
         "/fdlink/sub".to_string(),
     ]);
@@ -958,7 +1004,12 @@ fn exec_cwd_through_proc_self_fd_is_refused_and_leaks_nothing() {
         let cwd = format!("/proc/self/fd/{n}");
         let o = exec(&mut d, &mut b, &mut problems, &["--cwd", &cwd, "/probe"]);
         let lines = stderr_str(&o).lines().count();
-        if o.status.code() != Some(1) || lines != 1 || !stderr_str(&o).contains("cwd") {
+        let refused = if reference_mode() {
+            !o.status.success()
+        } else {
+            o.status.code() == Some(1) && lines == 1 && stderr_str(&o).contains("cwd")
+        };
+        if !refused {
             problems.push(format!(
                 "exec --cwd {cwd}: not refused\n{}",
                 output_text(&o)
