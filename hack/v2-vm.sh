@@ -1,0 +1,132 @@
+#!/bin/bash
+# hack/v2-vm.sh [TEST-FILTER-AND-ARGS...]: run the cgroup spec-tests (spec-tests/tests/cgroups.rs)
+# on a pure cgroup v2 host: Debian's kernel booted under qemu's software emulation (KVM is not
+# usable here), with the host's /usr shared read-only and the workspace shared at its own path
+# (the test binary has the workspace path compiled in). Notes: ../shared/notes/cgroup-v2-vm.md.
+#
+# Installs qemu-system-x86, qemu-system-data, busybox-static and python3 when missing; downloads
+# the kernel package linux-image-amd64 depends on once into <target>/v2-vm/ (unpacked there with
+# dpkg -x, nothing goes to /boot). Builds vsrun, the static probe and the cgroups test binary,
+# boots with -smp 1, and exits with the tests' status (read back from a file in the shared
+# workspace). V2VM_TIMEOUT (seconds, default 540) bounds the VM. Exit status 77: skipped,
+# because the packages could not be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ws=$PWD
+if [ "$(id -u)" != 0 ]; then
+    echo "hack/v2-vm.sh: needs root (9p passthrough, and the spec-tests run as root)" >&2
+    exit 1
+fi
+start=$(date +%s)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for pkg in qemu-system-x86 qemu-system-data busybox-static python3; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "hack/v2-vm.sh: installing ${missing[*]}"
+    apt-get update -qq >/dev/null || true
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        echo "hack/v2-vm.sh: skipped: cannot install ${missing[*]}" >&2
+        exit 77
+    fi
+fi
+
+target=${CARGO_TARGET_DIR:-$ws/target}
+case $target in /*) ;; *) target=$ws/$target ;; esac
+vm=$target/v2-vm
+mkdir -p "$vm"
+
+# The kernel: the versioned package behind linux-image-amd64 (it changes with security
+# updates), unpacked once; vmlinux is the uncompressed ELF qemu boots through its PVH entry.
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+if [ -z "$kpkg" ]; then
+    apt-get update -qq >/dev/null
+    kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+fi
+kdir=$vm/$kpkg
+if [ ! -f "$kdir/vmlinux" ]; then
+    echo "== v2-vm: fetching $kpkg"
+    tmp=$(mktemp -d "$vm/kernel.XXXXXX")
+    (cd "$tmp" && apt-get download -qq "$kpkg" 2>/dev/null)
+    dpkg -x "$tmp"/*.deb "$tmp/x"
+    python3 hack/v2-vm/kernel.py vmlinux "$tmp"/x/boot/vmlinuz-* "$tmp/vmlinux"
+    mv "$tmp"/x/lib/modules/* "$tmp/modules"
+    rm -rf "$tmp/x" "$tmp"/*.deb
+    rm -rf "$kdir"
+    mv "$tmp" "$kdir"
+fi
+
+echo "== v2-vm: build"
+cargo build -q -p vsrun
+RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build -q -p probe --release --target x86_64-unknown-linux-gnu
+testbin=$(cargo test -q -p spec-tests --test cgroups --no-run --message-format=json |
+    python3 -c 'import json, sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "cgroups":
+        print(m["executable"])')
+[ -x "$testbin" ] || { echo "hack/v2-vm.sh: no cgroups test binary" >&2; exit 1; }
+# The harness makes the shared base rootfs (target/spec-rootfs-base) on first use: let one
+# quick test do that here, at native speed, rather than in the VM.
+"$testbin" -q --exact the_root_cgroup_is_refused >/dev/null
+
+# The initramfs: busybox, /init, the modules in load order, mount points, and symlinks into
+# the /usr that 9p brings (Debian's merged /usr).
+root=$vm/initramfs
+rm -rf "$root"
+mkdir -p "$root"/{proc,sys,dev,tmp,run,usr,etc,root,modules,newroot}
+cp /bin/busybox "$root/busybox"
+cp hack/v2-vm/init "$root/init"
+chmod 755 "$root/init"
+for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq |
+    while read -r ko; do
+        cp "$ko" "$root/modules/"
+        basename "$ko"
+    done >"$root/modules.order"
+out=$vm/out
+rm -rf "$out"
+mkdir -p "$out"
+extra_target=
+case $target/ in "$ws"/*) ;; *) extra_target=$target ;; esac
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+test_args="--test-threads=2"
+for a in "$@"; do test_args+=" $(q "$a")"; done
+{
+    echo "VM_WS=$(q "$ws")"
+    echo "VM_TARGET=$(q "$extra_target")"
+    echo "VM_OUT=$(q "$out")"
+    echo "VM_CMD=$(q "$(q "$testbin") $test_args")"
+    echo "export HOME=/root TMPDIR=/tmp RUST_BACKTRACE=1 VSRUN_TEST_TIMEOUT=300"
+    echo "export VSRUN_BIN=$(q "$target/debug/vsrun")"
+    echo "export PROBE_BIN=$(q "$target/x86_64-unknown-linux-gnu/release/probe")"
+    [ -z "${CARGO_TARGET_DIR:-}" ] || echo "export CARGO_TARGET_DIR=$(q "$target")"
+} >"$root/vm.env"
+(cd "$root" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$vm/initramfs.cpio"
+
+echo "== v2-vm: boot ($kpkg, pure cgroup v2), $(( $(date +%s) - start ))s so far"
+share=(-virtfs "local,path=/usr,mount_tag=usr,security_model=passthrough,readonly=on"
+    -virtfs "local,path=$ws,mount_tag=ws,security_model=passthrough")
+[ -z "$extra_target" ] ||
+    share+=(-virtfs "local,path=$extra_target,mount_tag=target,security_model=passthrough")
+set +e
+timeout "${V2VM_TIMEOUT:-540}" qemu-system-x86_64 \
+    -kernel "$kdir/vmlinux" -initrd "$vm/initramfs.cpio" -bios /usr/share/qemu/qboot.rom \
+    -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+    -append "console=ttyS0 quiet panic=-1 cryptomgr.notests" \
+    "${share[@]}" </dev/null
+qemu=$?
+set -e
+status=$(cat "$out/status" 2>/dev/null || echo "")
+echo "== v2-vm: done in $(( $(date +%s) - start ))s"
+if [ -z "$status" ]; then
+    echo "hack/v2-vm.sh: the VM ended without a test status (qemu exit $qemu)" >&2
+    exit 1
+fi
+exit "$status"
