@@ -149,6 +149,11 @@ enum Layout {
     V1 {
         hierarchies: Vec<Hierarchy>,
         hybrid: bool,
+        /// Named hierarchies without controllers (name=systemd): joined like runc does, so
+        /// the container's view of them is its own directory, not the host's root.
+        named: Vec<PathBuf>,
+        /// The hybrid cgroup2 mount (/sys/fs/cgroup/unified): joined too, by CLONE_INTO_CGROUP.
+        unified: Option<PathBuf>,
     },
 }
 
@@ -162,8 +167,22 @@ impl Layout {
         matches!(self, Layout::V2)
     }
 
-    /// The container's directory in every hierarchy: one on v2; on v1 one per controller
-    /// mount (named hierarchies such as name=systemd are left to their managers).
+    /// Where the container is a member, as (v1 dirs joined through `tasks`, the v2 dir
+    /// joined by CLONE_INTO_CGROUP): every controller and named hierarchy and, on a hybrid
+    /// host, the unified tree, as runc does.
+    fn member_dirs(&self, path: &Path) -> (Vec<PathBuf>, Option<PathBuf>) {
+        match self {
+            Layout::V2 => (Vec::new(), Some(Path::new(CGROUP_ROOT).join(rel(path)))),
+            Layout::V1 { named, unified, .. } => {
+                let mut v1 = self.dirs(path);
+                v1.extend(named.iter().map(|m| m.join(rel(path))));
+                (v1, unified.as_ref().map(|u| u.join(rel(path))))
+            }
+        }
+    }
+
+    /// The container's directory in every controller hierarchy: one on v2; on v1 one per
+    /// controller mount.
     fn dirs(&self, path: &Path) -> Vec<PathBuf> {
         match self {
             Layout::V2 => vec![Path::new(CGROUP_ROOT).join(rel(path))],
@@ -212,6 +231,8 @@ fn detect_layout() -> std::io::Result<Layout> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
     let mut hierarchies: Vec<Hierarchy> = Vec::new();
     let mut hybrid = false;
+    let mut named: Vec<PathBuf> = Vec::new();
+    let mut unified = None;
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
@@ -225,6 +246,7 @@ fn detect_layout() -> std::io::Result<Layout> {
         }
         if fstype == "cgroup2" {
             hybrid = true;
+            unified.get_or_insert_with(|| PathBuf::from(mount_point));
             continue;
         }
         if fstype != "cgroup" {
@@ -247,6 +269,12 @@ fn detect_layout() -> std::io::Result<Layout> {
             })
             .map(String::from)
             .collect();
+        if controllers.is_empty() && super_opts.split(',').any(|o| o.starts_with("name=")) {
+            if !named.iter().any(|m| m == Path::new(mount_point)) {
+                named.push(PathBuf::from(mount_point));
+            }
+            continue;
+        }
         if !controllers.is_empty() && !hierarchies.iter().any(|h| h.mount == *mount_point) {
             hierarchies.push(Hierarchy {
                 mount: PathBuf::from(mount_point),
@@ -258,6 +286,8 @@ fn detect_layout() -> std::io::Result<Layout> {
     Ok(Layout::V1 {
         hierarchies,
         hybrid,
+        named,
+        unified,
     })
 }
 
@@ -308,7 +338,8 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         return Ok(j);
     }
     let layout = layout()?;
-    let dirs = layout.dirs(&plan.path);
+    let (v1_dirs, v2_dir) = layout.member_dirs(&plan.path);
+    let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
     let new = plan.resources.is_some();
     let mut made = Vec::new();
     let made_all = (|| -> Result<()> {
@@ -327,7 +358,8 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
             } else {
                 made.push(dir.clone());
             }
-            make_dir(dir, !layout.is_v2()).step(|| format!("create cgroup {}", dir.display()))?;
+            make_dir(dir, Some(dir) != v2_dir.as_ref())
+                .step(|| format!("create cgroup {}", dir.display()))?;
         }
         if let Some(r) = &plan.resources {
             if layout.is_v2() {
@@ -343,13 +375,10 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         }
         return Err(e);
     }
-    for dir in dirs {
-        if layout.is_v2() {
-            let fd = std::fs::File::open(&dir).step(|| format!("open cgroup {}", dir.display()))?;
-            j.v2_dir = Some(fd.into());
-        } else {
-            j.tasks.push(dir.join("tasks"));
-        }
+    j.tasks = v1_dirs.iter().map(|d| d.join("tasks")).collect();
+    if let Some(dir) = v2_dir {
+        let fd = std::fs::File::open(&dir).step(|| format!("open cgroup {}", dir.display()))?;
+        j.v2_dir = Some(fd.into());
     }
     Ok(j)
 }
@@ -2168,7 +2197,8 @@ pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
     if rel(path).as_os_str().is_empty() {
         return Ok(());
     }
-    for dir in layout()?.dirs(path) {
+    let (v1, v2) = layout()?.member_dirs(path);
+    for dir in v1.into_iter().chain(v2) {
         remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display()))?;
     }
     Ok(())

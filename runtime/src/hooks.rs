@@ -84,10 +84,14 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    // `env` given: exactly that. Absent: vsrun's own environment, as runc passes it (docker's
+    // libnetwork-setkey hook has no `env` and relies on it).
+    if let Some(env) = h.env() {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     // Output goes to an anonymous file, not a pipe: a chatty hook can never block on a full

@@ -233,3 +233,22 @@ fn failing_poststart_hook_is_only_a_warning() {
         stderr_str(&out)
     );
 }
+
+#[test]
+fn hook_without_env_inherits_the_runtime_environment_like_runc() {
+    let rt = Runtime::new();
+    let log = tempfile::tempdir().unwrap();
+    let mut b = Bundle::new();
+    b.config["hooks"]["prestart"] = json!([{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("echo \"${{VSRUN_HOOK_MARK:-missing}}\" > {}/env", log.path().display())]
+    }]);
+    let id = unique_id("hook-noenv");
+    b.write();
+    let o = rt.cmd_with(&["create", "--bundle", b.path_str(), &id], |c| {
+        c.env("VSRUN_HOOK_MARK", "inherited");
+    });
+    assert_success(&o, "create");
+    let seen = std::fs::read_to_string(log.path().join("env")).unwrap();
+    assert_eq!(seen.trim(), "inherited");
+}

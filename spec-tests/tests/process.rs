@@ -628,3 +628,27 @@ fn socket_activation_passes_listen_fds_before_preserved_ones() {
     assert!(env.contains(&"LISTEN_FDS=1".to_string()), "{env:?}");
     assert!(env.contains(&"LISTEN_PID=1".to_string()), "{env:?}");
 }
+
+#[test]
+fn init_leads_its_own_session_and_joins_every_cgroup_hierarchy() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "30"]);
+    let id = unique_id("sid");
+    assert_success(&rt.run_detached(&b, &id), "run -d");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // fields 5 (pgrp) and 6 (session) in host pids: both the init itself, as with runc.
+    assert_eq!(
+        (f[2], f[3]),
+        (pid.to_string().as_str(), pid.to_string().as_str()),
+        "pgid/sid"
+    );
+    // Every hierarchy, named ones (name=systemd) and a hybrid's unified tree included.
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cg.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        assert!(path.ends_with(&id), "not in its own cgroup: {line}\n{cg}");
+    }
+}

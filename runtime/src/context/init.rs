@@ -43,6 +43,10 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     if let Some(t) = &cfg.terminal {
         let master = crate::terminal::setup_in_init(t.size, t.bind_console)?;
         sync::send(sock, &Msg::Pty(master))?;
+    } else {
+        // Its own session and process group, as with runc (a terminal sets them up above):
+        // otherwise both belong to a process outside the container's pid namespace.
+        nix::unistd::setsid().step(|| "setsid".into())?;
     }
     enter_cwd(cfg)?;
     // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: before the drop (runc).
@@ -157,10 +161,16 @@ fn enter_cwd(cfg: &InitConfig) -> Result<()> {
     let fd = match open() {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .create(cwd)
-                .step(step)?;
+            // Created one component at a time through fds, confined to the root with no magic
+            // links: a plain mkdir -p would follow `/proc/self/fd/N` to a leaked host dir.
+            let root = std::fs::File::open("/").step(step)?;
+            let rel = cwd.strip_prefix("/").unwrap_or(cwd);
+            crate::rootfs::resolve::open_or_create(
+                std::os::fd::AsFd::as_fd(&root),
+                rel,
+                crate::rootfs::resolve::Create::Dir,
+            )
+            .step(step)?;
             open().step(step)?
         }
         Err(e) => return Err(e).step(step),

@@ -258,7 +258,11 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
                 Ok(()) => Ok(init),
                 Err(e) => {
                     init.kill_and_reap();
-                    let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+                    // An exec'd process joins the container's cgroup: that one stays.
+                    if cfg.rootfs.is_some() {
+                        let _ =
+                            crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+                    }
                     if cfg.bind_ip.is_some() {
                         let _ = crate::net::remove(&cfg.id);
                     }

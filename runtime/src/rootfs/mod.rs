@@ -407,11 +407,32 @@ pub fn setup_with_hooks(plan: &Plan, hooks: &mut dyn FnMut() -> Result<()>) -> R
     hooks()?;
     paths::sysctl(plan, root.as_fd())?;
     paths::readonly(plan, root.as_fd())?;
-    paths::masked(plan, root.as_fd(), host.dev_null.as_ref())?;
+    let own_null = container_dev_null(plan, root.as_fd());
+    paths::masked(
+        plan,
+        root.as_fd(),
+        own_null.as_ref().or(host.dev_null.as_ref()),
+    )?;
     if plan.readonly_root {
         pivot::readonly_root(root.as_fd())?;
     }
     pivot::enter(plan, root)
+}
+
+/// The container's own /dev/null for masking files, as runc binds it: the host's would show
+/// the host's devtmpfs (and its size) in the container's mountinfo. Taken only when it is
+/// verifiably char 1:3 and not a symlink (CVE-2025-31133); otherwise the checked host node.
+fn container_dev_null(plan: &Plan, root: std::os::fd::BorrowedFd<'_>) -> Option<OwnedFd> {
+    if plan.masked_paths.is_empty() {
+        return None;
+    }
+    let fd =
+        resolve::open_flags(root, Path::new("dev/null"), libc::O_PATH | libc::O_NOFOLLOW).ok()?;
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).ok()?;
+    let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && nix::sys::stat::major(st.st_rdev) == 1
+        && nix::sys::stat::minor(st.st_rdev) == 3;
+    is_null.then_some(fd)
 }
 
 /// What is taken from the host before anything is mounted.
