@@ -8,7 +8,10 @@
 # and the engine bundles in bundles/. Crashes land in fuzz/artifacts/config/; the script
 # exits 1 and prints each crashing input when there is one.
 #
-# Env: FUZZ_JOBS (parallel workers, default 1), FUZZ_ARGS (extra libFuzzer flags).
+# Env: FUZZ_JOBS (parallel workers, default 1), FUZZ_ARGS (extra libFuzzer flags),
+# VSRUN_FUZZ_MULTILINE_OK=1 (keep hunting panics past a known multi-line error message).
+# Inputs that once failed are kept in fuzz/regressions/; replay one with
+#   cargo +nightly fuzz run --fuzz-dir fuzz config fuzz/regressions/FILE
 set -eu
 
 secs=${1:-60}

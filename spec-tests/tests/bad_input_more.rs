@@ -210,6 +210,9 @@ config_cases! {
     ambient_not_a_list: Create, "process.capabilities.ambient", [], |v| v["process"]["capabilities"]["ambient"] = json!("CAP_KILL");
     inheritable_capability_unknown: Create, "process.capabilities.inheritable[1]", [], |v| v["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL", "CAP_WIZARDRY"]);
     rlimit_soft_negative: Create, "process.rlimits[0].soft", [], |v| v["process"]["rlimits"][0]["soft"] = json!(-1);
+    // A newline in a value echoed by the message must not split the error line (log injection).
+    rlimit_type_with_newline: Create, "process.rlimits[0].type", [], |v| v["process"]["rlimits"][0]["type"] = json!("RLIMIT_\nvsrun: injected line");
+    namespace_type_with_newline: Create, "linux.namespaces[0].type", [], |v| v["linux"]["namespaces"][0]["type"] = json!("pid\r\nvsrun: injected line");
     rlimit_without_hard: Create, "process.rlimits[0]", [], |v| v["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 10 }]);
     oom_score_adj_below_range: Create, "process.oomScoreAdj", [], |v| v["process"]["oomScoreAdj"] = json!(-1001);
     oom_score_adj_below_range_run: Run, "process.oomScoreAdj", [], |v| v["process"]["oomScoreAdj"] = json!(-1001);
