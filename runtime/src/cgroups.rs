@@ -419,8 +419,10 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
         return Ok(());
     };
     let layout = layout()?;
-    apply_devices(layout, &plan.path, r.devices().as_deref())?;
-    apply_rest(layout, &plan.path, &normalize(r))
+    // After the rest: libcgroups' v1 manager rewrites its own default device list (which
+    // allows /dev/console, unlike runc) whenever it applies anything.
+    apply_rest(layout, &plan.path, &normalize(r))?;
+    apply_devices(layout, &plan.path, r.devices().as_deref())
 }
 
 /// Apply `linux.resources` to a running container (`update`). Fields not given stay as they
@@ -434,10 +436,34 @@ pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Resul
     let n = normalize(r);
     refuse_for_layout(&n, layout)?;
     check_host(&n, layout, path)?;
-    if let Some(d) = r.devices() {
-        apply_devices(layout, path, Some(d))?;
+    let before = v1_devices_list(layout, path);
+    apply_rest(layout, path, &n)?;
+    match r.devices() {
+        Some(d) => apply_devices(layout, path, Some(d)),
+        None => restore_console_rule(layout, path, before.as_deref()),
     }
-    apply_rest(layout, path, &n)
+}
+
+fn v1_devices_list(layout: &Layout, path: &Path) -> Option<String> {
+    let dir = layout.dir("devices", path)?;
+    std::fs::read_to_string(dir.join("devices.list")).ok()
+}
+
+/// An update without `devices` leaves the allowlist as it was; libcgroups' manager adds
+/// /dev/console (c 5:1) on its way through, so take that back unless it was there before.
+fn restore_console_rule(layout: &Layout, path: &Path, before: Option<&str>) -> Result<()> {
+    let (Some(before), Some(dir)) = (before, layout.dir("devices", path)) else {
+        return Ok(());
+    };
+    let had = before
+        .lines()
+        .any(|l| l.trim() == "c 5:1 rwm" || l.trim() == "a *:* rwm");
+    if !had {
+        std::fs::write(dir.join("devices.deny"), "c 5:1 rwm").step(|| {
+            "keep /dev/console out of the device allowlist (linux.resources.devices)".into()
+        })?;
+    }
+    Ok(())
 }
 
 fn make_dir(dir: &Path, v1: bool) -> std::io::Result<()> {

@@ -160,7 +160,8 @@ fn enter_cwd(cfg: &InitConfig) -> Result<()> {
     };
     let fd = match open() {
         Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+        // The container's first process gets a missing cwd created (runc); an exec'd one fails.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && cfg.rootfs.is_some() => {
             // Created one component at a time through fds, confined to the root with no magic
             // links: a plain mkdir -p would follow `/proc/self/fd/N` to a leaked host dir.
             let root = std::fs::File::open("/").step(step)?;
