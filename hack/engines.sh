@@ -1,0 +1,593 @@
+#!/bin/bash
+# hack/engines.sh [podman|containerd|docker|cri|all] ...
+#
+# Engine lanes: podman, containerd (ctr) and docker drive vsrun the way operators use them, and
+# a containerd with its CRI plugin loads the Kubernetes runtime entry of docs/kubernetes.md.
+# Installs the engines from Debian when missing, builds a busybox image without a registry,
+# starts containerd and dockerd with private roots, sockets and pid files, and stops them by
+# PID at the end. Every check prints PASS or FAIL; a lane whose engine cannot start is skipped
+# with a loud SKIP banner. Exit status: 0 when no check failed, 1 otherwise.
+#
+# Environment: VSRUN_BIN (default target/debug/vsrun, built when missing), ENGINES_KEEP=1 keeps
+# the work dir, ENGINES_TIMEOUT per-command timeout in seconds (default 60).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "hack/engines.sh: engines run as root" >&2
+    exit 1
+fi
+
+LANES=("$@")
+[ ${#LANES[@]} -eq 0 ] && LANES=(all)
+for l in "${LANES[@]}"; do
+    case $l in
+        all) LANES=(podman containerd docker cri) ;;
+        podman | containerd | docker | cri) ;;
+        *)
+            echo "usage: $0 [podman|containerd|docker|cri|all] ..." >&2
+            exit 2
+            ;;
+    esac
+done
+want() {
+    local x
+    for x in "${LANES[@]}"; do [ "$x" = "$1" ] && return 0; done
+    return 1
+}
+
+T=${ENGINES_TIMEOUT:-60}
+START=$(date +%s)
+
+# ---------------------------------------------------------------------------------------------
+# Packages
+
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(busybox-static curl bsdutils util-linux iproute2 procps)
+want podman && pkgs+=(podman conmon netavark aardvark-dns slirp4netns uidmap iptables)
+{ want containerd || want docker || want cri; } && pkgs+=(containerd)
+want docker && pkgs+=(docker.io iptables)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    # Debian's maintainer scripts would start the daemons on a systemd host; the lanes start
+    # their own, privately, so nothing is started here.
+    apt-get update -qq >/dev/null
+    RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        echo "hack/engines.sh: apt-get install ${missing[*]} failed; lanes without their engine are skipped" >&2
+fi
+
+# ---------------------------------------------------------------------------------------------
+# vsrun, work dir, cleanup
+
+if [ -n "${VSRUN_BIN:-}" ]; then
+    SRC_BIN=$VSRUN_BIN
+else
+    SRC_BIN=$REPO/target/debug/vsrun
+    if [ ! -x "$SRC_BIN" ]; then
+        echo "== cargo build -p vsrun"
+        cargo build -q -p vsrun || exit 1
+    fi
+fi
+[ -x "$SRC_BIN" ] || {
+    echo "hack/engines.sh: no vsrun binary at $SRC_BIN" >&2
+    exit 1
+}
+
+WORK=$(mktemp -d /tmp/vsrun-engines.XXXXXX)
+chmod 755 "$WORK"
+mkdir -p "$WORK/bin"
+# A private copy: a rebuild during the run must not swap the binary under the engines.
+cp "$SRC_BIN" "$WORK/bin/vsrun"
+VSRUN=$WORK/bin/vsrun
+echo "== vsrun: $("$VSRUN" --version | head -1) (copied from $SRC_BIN), work dir $WORK"
+
+PIDS_TO_STOP=()   # daemons we started, stopped in reverse order
+CLEANUPS=()       # commands run before the daemons stop
+
+stop_pid() { # pid name
+    local pid=$1 name=$2 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "   $name (pid $pid) ignored SIGTERM for 10 s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null
+}
+
+cleanup() {
+    local c i
+    trap - EXIT INT TERM
+    for c in "${CLEANUPS[@]}"; do eval "$c" >/dev/null 2>&1; done
+    for ((i = ${#PIDS_TO_STOP[@]} - 1; i >= 0; i--)); do
+        stop_pid ${PIDS_TO_STOP[$i]}
+    done
+    # Mounts our daemons left under the work dir (never anything outside it), deepest first.
+    local m
+    for m in $(awk -v w="$WORK/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done
+    if [ "${ENGINES_KEEP:-0}" = 1 ]; then
+        echo "== kept $WORK"
+    elif awk -v w="$WORK/" 'index($5, w) == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+        echo "== $WORK kept: still mounted under it"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+PASSED=0
+FAILED=0
+SKIPPED=()
+FAILURES=()
+LANE=
+pass() {
+    PASSED=$((PASSED + 1))
+    printf '  PASS  %-11s %s\n' "$LANE" "$1"
+}
+fail() { # name detail
+    FAILED=$((FAILED + 1))
+    FAILURES+=("$LANE: $1")
+    printf '  FAIL  %-11s %s\n' "$LANE" "$1"
+    [ -n "${2:-}" ] && printf '%s\n' "$2" | head -n 15 | sed 's/^/          | /'
+    return 0
+}
+skip_lane() { # lane reason
+    SKIPPED+=("$1")
+    echo
+    echo "################################################################################"
+    echo "### SKIPPED LANE: $1"
+    echo "### $2"
+    echo "################################################################################"
+    echo
+}
+
+# run_check NAME REGEX CMD...: CMD exits 0 and its output (stdout+stderr) matches REGEX
+# ("" = anything). The output is kept in $OUT.
+OUT=
+run_check() {
+    local name=$1 re=$2 rc
+    shift 2
+    OUT=$(timeout "$T" "$@" 2>&1)
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name" "exit $rc: $*
+$OUT"
+    elif [ -n "$re" ] && ! grep -Eq -- "$re" <<<"$OUT"; then
+        fail "$name" "output does not match /$re/: $*
+$OUT"
+    else
+        pass "$name"
+        return 0
+    fi
+    return 1
+}
+
+# code_check NAME WANT CMD...: CMD exits with status WANT.
+code_check() {
+    local name=$1 want=$2 rc
+    shift 2
+    OUT=$(timeout "$T" "$@" 2>&1)
+    rc=$?
+    if [ "$rc" = "$want" ]; then
+        pass "$name"
+    else
+        fail "$name" "exit $rc, wanted $want: $*
+$OUT"
+    fi
+}
+
+# The interactive commands wait a moment before they print: podman (conmon) attaches to the
+# terminal of `run -it` while the container already runs, and an instant exit can lose the output
+# (seen with runc as well: 1 run in 15).
+# tty_check NAME WANT_CODE REGEX CMD...: CMD under `script` (a real terminal of its own, 40x100);
+# its exit status is WANT_CODE and its output matches REGEX.
+tty_check() {
+    local name=$1 want=$2 re=$3 rc cmd
+    shift 3
+    cmd="stty rows 40 cols 100; exec $(printf '%q ' "$@")"
+    OUT=$(timeout "$T" script -qefc "$cmd" /dev/null </dev/null 2>&1 | tr -d '\r' | sed 's/\^@//g')
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" != "$want" ]; then
+        fail "$name" "exit $rc under script, wanted $want: $*
+$OUT"
+    elif ! grep -Eq -- "$re" <<<"$OUT"; then
+        fail "$name" "output does not match /$re/: $*
+$OUT"
+    else
+        pass "$name"
+    fi
+}
+
+# retry N CMD...: CMD until it succeeds, N times 0.25 s apart.
+retry() {
+    local n=$1 i
+    shift
+    for i in $(seq 1 "$n"); do
+        "$@" && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+podman_logs_grep() { podman logs "$1" 2>&1 | grep -q -- "$2"; }
+curl_grep() { curl -fsS --max-time 2 "http://127.0.0.1:$1/" 2>/dev/null | grep -q -- "$2"; }
+ctr_task_is() { ctr --address "$CTRD_SOCK" -n vsrun-lane task ls 2>/dev/null | grep -Eq "^$1 +[0-9]+ +$2"; }
+
+# Host view: the memory limit of a pid's cgroup (v1 memory.limit_in_bytes, v2 memory.max).
+memory_limit_of() {
+    local pid=$1 p
+    if grep -q '^0::' "/proc/$pid/cgroup" && [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+        p=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+        cat "/sys/fs/cgroup$p/memory.max"
+    else
+        p=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' "/proc/$pid/cgroup")
+        cat "/sys/fs/cgroup/memory$p/memory.limit_in_bytes"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# The image: a busybox rootfs, no registry
+
+IMAGE=docker.io/library/busybox:latest
+IMAGE_TAR=$WORK/busybox.tar
+make_image() {
+    [ -s "$IMAGE_TAR" ] && return 0
+    command -v podman >/dev/null || return 1
+    echo "== image: hack/mkrootfs + podman import/save ($IMAGE)"
+    local log=$WORK/image.log
+    { "$REPO/hack/mkrootfs" "$WORK/rootfs" &&
+        tar -C "$WORK/rootfs" -c . | podman import - localhost/busybox:latest &&
+        podman tag localhost/busybox:latest "$IMAGE" &&
+        podman save --format docker-archive -o "$IMAGE_TAR" "$IMAGE"; } >"$log" 2>&1 || {
+        tail -5 "$log" >&2
+        return 1
+    }
+}
+
+# podman with private storage and containers.conf (engines.md); the lane adds --runtime.
+PODMAN_DIR=$WORK/podman
+mkdir -p "$PODMAN_DIR"/{root,run,tmp,net}
+cat >"$PODMAN_DIR/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "$PODMAN_DIR/tmp"
+runtime_supports_json = ["crun", "runc", "vsrun"]
+
+[engine.runtimes]
+vsrun = ["$VSRUN"]
+
+[network]
+network_config_dir = "$PODMAN_DIR/net"
+EOF
+cat >"$PODMAN_DIR/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$PODMAN_DIR/root"
+runroot = "$PODMAN_DIR/run"
+EOF
+# Exported (not a wrapper function) so that `timeout` and `script` run podman with them too.
+export CONTAINERS_CONF=$PODMAN_DIR/containers.conf
+export CONTAINERS_STORAGE_CONF=$PODMAN_DIR/storage.conf
+
+# ---------------------------------------------------------------------------------------------
+# containerd (private root/state/socket; CRI plugin disabled)
+
+CTRD_DIR=$WORK/containerd
+CTRD_SOCK=$CTRD_DIR/containerd.sock
+CTRD_PID=
+start_containerd() {
+    [ -n "$CTRD_PID" ] && return 0
+    command -v containerd >/dev/null || return 1
+    mkdir -p "$CTRD_DIR"/{root,state,opt}
+    cat >"$CTRD_DIR/config.toml" <<EOF
+version = 2
+root = "$CTRD_DIR/root"
+state = "$CTRD_DIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CTRD_SOCK"
+
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CTRD_DIR/opt"
+EOF
+    containerd --config "$CTRD_DIR/config.toml" >"$CTRD_DIR/containerd.log" 2>&1 &
+    CTRD_PID=$!
+    echo "$CTRD_PID" >"$CTRD_DIR/containerd.pid"
+    PIDS_TO_STOP+=("$CTRD_PID containerd")
+    retry 80 ctr --address "$CTRD_SOCK" version >/dev/null 2>&1 || {
+        tail -5 "$CTRD_DIR/containerd.log" >&2
+        return 1
+    }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lane: podman
+
+lane_podman() {
+    LANE=podman
+    echo "== lane podman ($(podman --version 2>/dev/null))"
+    if ! command -v podman >/dev/null || ! command -v conmon >/dev/null; then
+        skip_lane podman "podman or conmon is not installed and could not be installed"
+        return
+    fi
+    if ! make_image || ! podman image exists "$IMAGE"; then
+        skip_lane podman "podman cannot import an image here (see podman info)"
+        return
+    fi
+    local P=(podman --runtime "$VSRUN")
+    CLEANUPS+=("podman rm -af -t 0")
+
+    run_check "run --rm" '^hello from vsrun$' "${P[@]}" run --rm "$IMAGE" echo hello from vsrun
+    OUT=$("${P[@]}" run --name rt-probe "$IMAGE" true 2>&1 && podman inspect -f '{{.OCIRuntime}}' rt-probe 2>&1)
+    podman rm -f rt-probe >/dev/null 2>&1
+    if grep -q vsrun <<<"$OUT"; then pass "inspect .OCIRuntime names vsrun"; else fail "inspect .OCIRuntime names vsrun" "$OUT"; fi
+    run_check "run --network none" '^lo$' "${P[@]}" run --rm --network none "$IMAGE" \
+        sh -c 'ls /sys/class/net'
+    if grep -qv '^lo$' <<<"$OUT"; then fail "run --network none: only lo" "$OUT"; fi
+    code_check "exit code propagates (run --rm, exit 42)" 42 "${P[@]}" run --rm "$IMAGE" sh -c 'exit 42'
+
+    local port=$((20000 + RANDOM % 20000))
+    if run_check "run -d -p 127.0.0.1:$port:80 httpd" "" "${P[@]}" run -d --name web \
+        -p "127.0.0.1:$port:80" "$IMAGE" \
+        sh -c 'mkdir -p /www && echo served-by-vsrun >/www/index.html && exec httpd -f -p 80 -h /www'; then
+        if retry 40 curl_grep "$port" served-by-vsrun; then
+            pass "curl from the host through -p"
+        else
+            fail "curl from the host through -p" "$(curl -sS --max-time 2 "http://127.0.0.1:$port/" 2>&1; podman logs web 2>&1 | tail -5)"
+        fi
+        run_check "exec" '^served-by-vsrun$' "${P[@]}" exec web cat /www/index.html
+        code_check "exec exit code" 7 "${P[@]}" exec web sh -c 'exit 7'
+        tty_check "exec -it" 0 '^/dev/pts/[0-9]+' "${P[@]}" exec -it web sh -c 'tty; sleep 1; stty size'
+        grep -q '^40 100$' <<<"$OUT" && pass "exec -it terminal size" ||
+            fail "exec -it terminal size" "$OUT"
+        run_check "pause" "" "${P[@]}" pause web &&
+            run_check "paused status" '^paused$' podman inspect -f '{{.State.Status}}' web
+        if curl -fsS --max-time 1 "http://127.0.0.1:$port/" >/dev/null 2>&1; then
+            fail "httpd frozen while paused" "curl got an answer from a paused container"
+        else
+            pass "httpd frozen while paused"
+        fi
+        run_check "unpause" "" "${P[@]}" unpause web &&
+            run_check "running after unpause" '^running$' podman inspect -f '{{.State.Status}}' web
+        retry 20 curl_grep "$port" served-by-vsrun &&
+            pass "httpd answers after unpause" || fail "httpd answers after unpause" ""
+        if run_check "update --memory 64m" "" "${P[@]}" update --memory 64m web; then
+            local pid lim
+            pid=$(podman inspect -f '{{.State.Pid}}' web)
+            lim=$(memory_limit_of "$pid" 2>&1)
+            [ "$lim" = 67108864 ] && pass "update --memory reaches the cgroup" ||
+                fail "update --memory reaches the cgroup" "memory limit of pid $pid: $lim"
+        fi
+        run_check "top" 'httpd' "${P[@]}" top web
+        run_check "stats --no-stream" 'web' "${P[@]}" stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.PIDs}}' web
+        run_check "stop" "" "${P[@]}" stop -t 2 web &&
+            run_check "exited after stop" '^exited$' podman inspect -f '{{.State.Status}}' web
+        run_check "rm" "" "${P[@]}" rm web
+        if podman container exists web 2>/dev/null; then fail "gone after rm" ""; else pass "gone after rm"; fi
+    fi
+
+    if run_check "run -d (USR1 trap)" "" "${P[@]}" run -d --name sig "$IMAGE" \
+        sh -c 'trap "echo got-usr1" USR1; echo ready; while true; do sleep 0.1; done'; then
+        retry 40 podman_logs_grep sig ready
+        run_check "kill -s USR1" "" "${P[@]}" kill -s USR1 sig
+        if retry 40 podman_logs_grep sig got-usr1; then
+            pass "USR1 delivered to the container"
+        else
+            fail "USR1 delivered to the container" "$(podman logs sig 2>&1 | tail -5)"
+        fi
+        run_check "rm -f" "" "${P[@]}" rm -f -t 0 sig
+    fi
+    tty_check "run -it" 3 '^/dev/pts/[0-9]+' "${P[@]}" run -it --rm "$IMAGE" sh -c 'sleep 0.5; tty; exit 3'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lane: containerd (ctr run --runc-binary)
+
+lane_containerd() {
+    LANE=containerd
+    echo "== lane containerd ($(containerd --version 2>/dev/null | awk '{print $3}'))"
+    if ! start_containerd; then
+        skip_lane containerd "containerd did not start (log: $CTRD_DIR/containerd.log)"
+        return
+    fi
+    if ! make_image; then
+        skip_lane containerd "no busybox image (podman is needed to build the docker-archive)"
+        return
+    fi
+    local C=(ctr --address "$CTRD_SOCK" -n vsrun-lane)
+    local R=(--runc-binary "$VSRUN" --runc-root "$CTRD_DIR/runc-root")
+    CLEANUPS+=("ctr --address $CTRD_SOCK -n vsrun-lane task kill -a -s KILL c2; sleep 0.3; ctr --address $CTRD_SOCK -n vsrun-lane task delete -f c2; ctr --address $CTRD_SOCK -n vsrun-lane container delete c2")
+    run_check "images import" "" "${C[@]}" images import "$IMAGE_TAR" || return
+
+    run_check "run --rm" '^hello from vsrun$' "${C[@]}" run --rm "${R[@]}" "$IMAGE" c1 echo hello from vsrun
+    code_check "run --rm exit code" 42 "${C[@]}" run --rm "${R[@]}" "$IMAGE" c1b sh -c 'exit 42'
+    run_check "run -d" "" "${C[@]}" run -d "${R[@]}" "$IMAGE" c2 sh -c 'while true; do sleep 0.1; done' || return
+    retry 20 ctr_task_is c2 RUNNING
+    run_check "task ls: RUNNING" 'c2 +[0-9]+ +RUNNING' "${C[@]}" task ls
+    run_check "task exec" '^in-exec$' "${C[@]}" task exec --exec-id e1 c2 echo in-exec
+    code_check "task exec exit code" 5 "${C[@]}" task exec --exec-id e2 c2 sh -c 'exit 5'
+    tty_check "task exec -t" 0 '^/dev/pts/[0-9]+' "${C[@]}" task exec -t --exec-id e3 c2 sh -c 'tty; sleep 1; stty size'
+    grep -q '^40 100$' <<<"$OUT" && pass "task exec -t terminal size" ||
+        fail "task exec -t terminal size" "$OUT"
+    run_check "task ps" '^[0-9]+' "${C[@]}" task ps c2
+    run_check "pause" "" "${C[@]}" task pause c2 &&
+        run_check "task ls: PAUSED" 'c2 +[0-9]+ +PAUSED' "${C[@]}" task ls
+    run_check "resume" "" "${C[@]}" task resume c2 &&
+        run_check "task ls: RUNNING again" 'c2 +[0-9]+ +RUNNING' "${C[@]}" task ls
+    run_check "kill -a" "" "${C[@]}" task kill -a -s KILL c2
+    if retry 40 ctr_task_is c2 STOPPED; then
+        pass "STOPPED after kill -a"
+    else
+        fail "STOPPED after kill -a" "$("${C[@]}" task ls 2>&1)"
+    fi
+    run_check "task delete" "" "${C[@]}" task delete c2
+    run_check "container delete" "" "${C[@]}" container delete c2
+    tty_check "run -t" 3 '^/dev/pts/[0-9]+' "${C[@]}" run --rm -t "${R[@]}" "$IMAGE" c3 sh -c 'sleep 0.5; tty; exit 3'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lane: docker (dockerd --add-runtime vsrun=...)
+
+lane_docker() {
+    LANE=docker
+    echo "== lane docker ($(dockerd --version 2>/dev/null))"
+    if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ]; then
+        skip_lane docker "dockerd or /usr/bin/docker is not installed and could not be installed"
+        return
+    fi
+    if ! start_containerd; then
+        skip_lane docker "containerd (used by dockerd) did not start"
+        return
+    fi
+    if ! make_image; then
+        skip_lane docker "no busybox image (podman is needed to build the docker-archive)"
+        return
+    fi
+    local DD=$WORK/docker
+    mkdir -p "$DD"/{root,exec}
+    echo '{}' >"$DD/daemon.json"
+    # No bridge and no iptables rules: the docker checks need no network, and the podman lane
+    # covers port publishing.
+    dockerd --config-file "$DD/daemon.json" --data-root "$DD/root" --exec-root "$DD/exec" \
+        --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
+        --containerd "$CTRD_SOCK" --containerd-namespace vsrun-docker \
+        --containerd-plugins-namespace vsrun-docker-plugins \
+        --add-runtime "vsrun=$VSRUN" --exec-opt native.cgroupdriver=cgroupfs \
+        --bridge none --iptables=false --ip6tables=false --ip-masq=false \
+        >"$DD/dockerd.log" 2>&1 &
+    local dpid=$!
+    PIDS_TO_STOP+=("$dpid dockerd")
+    local D=(/usr/bin/docker -H "unix://$DD/docker.sock")
+    if ! retry 120 "${D[@]}" version >/dev/null 2>&1; then
+        skip_lane docker "dockerd did not start: $(tail -3 "$DD/dockerd.log")"
+        return
+    fi
+    CLEANUPS=("${D[*]} rm -f d1" "${CLEANUPS[@]}")
+    run_check "load" "" "${D[@]}" load -i "$IMAGE_TAR" || return
+    local RT=(--runtime vsrun)
+
+    run_check "run --rm" '^hello from vsrun$' "${D[@]}" run --rm "${RT[@]}" "$IMAGE" echo hello from vsrun
+    code_check "run --rm exit code" 42 "${D[@]}" run --rm "${RT[@]}" "$IMAGE" sh -c 'exit 42'
+    if run_check "run -d" "" "${D[@]}" run -d "${RT[@]}" --name d1 "$IMAGE" \
+        sh -c 'trap "exit 0" TERM; while true; do sleep 0.1; done'; then
+        run_check "inspect: runtime vsrun" '^vsrun$' "${D[@]}" inspect -f '{{.HostConfig.Runtime}}' d1
+        run_check "exec" '^in-exec$' "${D[@]}" exec d1 echo in-exec
+        code_check "exec exit code" 6 "${D[@]}" exec d1 sh -c 'exit 6'
+        tty_check "exec -it" 0 '^/dev/pts/[0-9]+' "${D[@]}" exec -it d1 sh -c 'tty; sleep 1; stty size'
+        grep -q '^40 100$' <<<"$OUT" && pass "exec -it terminal size" ||
+            fail "exec -it terminal size" "$OUT"
+        run_check "pause" "" "${D[@]}" pause d1 &&
+            run_check "paused status" '^paused$' "${D[@]}" inspect -f '{{.State.Status}}' d1
+        run_check "unpause" "" "${D[@]}" unpause d1 &&
+            run_check "running after unpause" '^running$' "${D[@]}" inspect -f '{{.State.Status}}' d1
+        if run_check "update --memory 64m" "" "${D[@]}" update --memory 64m --memory-swap 128m d1; then
+            local pid lim
+            pid=$("${D[@]}" inspect -f '{{.State.Pid}}' d1)
+            lim=$(memory_limit_of "$pid" 2>&1)
+            [ "$lim" = 67108864 ] && pass "update reaches the cgroup" ||
+                fail "update reaches the cgroup" "memory limit of pid $pid: $lim"
+        fi
+        run_check "stats --no-stream" 'd1' "${D[@]}" stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.PIDs}}' d1
+        run_check "stop" "" "${D[@]}" stop -t 3 d1 &&
+            run_check "exited after stop" '^exited$' "${D[@]}" inspect -f '{{.State.Status}}' d1
+        run_check "rm" "" "${D[@]}" rm d1
+    fi
+    tty_check "run -it" 3 '^/dev/pts/[0-9]+' "${D[@]}" run -it --rm "${RT[@]}" "$IMAGE" sh -c 'sleep 0.5; tty; exit 3'
+    stop_pid "$dpid" dockerd
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lane: cri — the Kubernetes config of docs/kubernetes.md loads in containerd's CRI plugin
+
+lane_cri() {
+    LANE=cri
+    echo "== lane cri (docs/kubernetes.md: containerd CRI runtime entry)"
+    if ! command -v containerd >/dev/null; then
+        skip_lane cri "containerd is not installed and could not be installed"
+        return
+    fi
+    local CD=$WORK/cri
+    mkdir -p "$CD"/{root,state,opt}
+    # The config the doc shows, with private paths and vsrun's path filled in.
+    sed -e "s#@ROOT@#$CD/root#; s#@STATE@#$CD/state#; s#@SOCK@#$CD/containerd.sock#" \
+        -e "s#@OPT@#$CD/opt#; s#/usr/local/bin/vsrun#$VSRUN#" \
+        "$REPO/hack/engines/containerd-cri.toml" >"$CD/config.toml"
+    # The doc and the file must not drift apart: the doc carries the runtime section verbatim.
+    if awk '/^\[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vsrun\]/,/BinaryName/' \
+        "$REPO/hack/engines/containerd-cri.toml" | grep -vxFf "$REPO/docs/kubernetes.md" | grep -q .; then
+        fail "docs/kubernetes.md shows hack/engines/containerd-cri.toml's runtime entry" ""
+    else
+        pass "docs/kubernetes.md shows hack/engines/containerd-cri.toml's runtime entry"
+    fi
+    run_check "config dump has the vsrun runtime" "BinaryName = \"$VSRUN\"" \
+        containerd --config "$CD/config.toml" config dump
+    grep -q 'runtimes.vsrun\]' <<<"$OUT" && pass "config dump: runtimes.vsrun section" ||
+        fail "config dump: runtimes.vsrun section" "$OUT"
+    containerd --config "$CD/config.toml" --log-level debug >"$CD/containerd.log" 2>&1 &
+    local cpid=$!
+    PIDS_TO_STOP+=("$cpid containerd-cri")
+    if ! retry 80 ctr --address "$CD/containerd.sock" version >/dev/null 2>&1; then
+        fail "containerd with the CRI plugin starts" "$(tail -5 "$CD/containerd.log")"
+        return
+    fi
+    pass "containerd with the CRI plugin starts"
+    run_check "CRI plugin loaded (ctr plugins ls)" 'io\.containerd\.grpc\.v1 +cri +.* ok' \
+        ctr --address "$CD/containerd.sock" plugins ls
+    # The CRI plugin logs its whole config at start: the vsrun handler with runc's shim and
+    # BinaryName must be in it.
+    if retry 40 grep -q 'Start cri plugin with config' "$CD/containerd.log"; then
+        local line
+        line=$(grep 'Start cri plugin with config' "$CD/containerd.log" | head -1)
+        if grep -q "vsrun:{Type:io.containerd.runc.v2" <<<"$line" &&
+            grep -q "BinaryName:$VSRUN" <<<"$line"; then
+            pass "CRI config has runtime handler vsrun (io.containerd.runc.v2, BinaryName)"
+        else
+            fail "CRI config has runtime handler vsrun (io.containerd.runc.v2, BinaryName)" \
+                "$(grep -o 'Runtimes:map\[[^]]*' <<<"$line" | head -c 1500)"
+        fi
+    else
+        fail "CRI plugin logged its config" "$(tail -5 "$CD/containerd.log")"
+    fi
+    stop_pid "$cpid" containerd-cri
+}
+
+# ---------------------------------------------------------------------------------------------
+
+want podman && lane_podman
+want containerd && lane_containerd
+want docker && lane_docker
+want cri && lane_cri
+
+echo
+echo "== engines: $PASSED passed, $FAILED failed, skipped lanes: ${SKIPPED[*]:-none}, $(($(date +%s) - START))s"
+for f in "${FAILURES[@]}"; do echo "   FAILED: $f"; done
+[ ${#SKIPPED[@]} -gt 0 ] && echo "   !!! SKIPPED LANES: ${SKIPPED[*]} (their engine could not start on this machine)"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
