@@ -206,6 +206,8 @@ fn pause_freezes_every_process_and_resume_thaws_them() {
     assert_success(&rt.cmd(&["pause", &c.id]), "pause");
     assert_eq!(rt.status(&c.id).as_deref(), Some("paused"));
     assert!(frozen(c.pid), "the freezer does not read frozen");
+    // The loop's short sleeps come and go until the freeze: take the members once frozen.
+    let members = cgroup_procs(c.pid);
     // every member (including ones that were sleeping) is frozen
     let deadline = Instant::now() + Duration::from_secs(5);
     for p in &members {
