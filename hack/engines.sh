@@ -54,10 +54,10 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
-    # Debian's maintainer scripts would start the daemons on a systemd host; the lanes start
-    # their own, privately, so nothing is started here.
+    # The lanes never use a daemon the packages may start (on a systemd host, or where
+    # policy-rc.d allows it): they start their own with private roots and sockets.
     apt-get update -qq >/dev/null
-    RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
         echo "hack/engines.sh: apt-get install ${missing[*]} failed; lanes without their engine are skipped" >&2
 fi
 
