@@ -96,7 +96,7 @@ mkdir -p "$out"
 extra_target=
 case $target/ in "$ws"/*) ;; *) extra_target=$target ;; esac
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
-test_args="--test-threads=2"
+test_args="--test-threads=2 --color never"
 for a in "$@"; do test_args+=" $(q "$a")"; done
 {
     echo "VM_WS=$(q "$ws")"
