@@ -430,6 +430,37 @@ fn update_resources_from_stdin_as_docker_sends_them() {
 }
 
 #[test]
+fn update_takes_dockers_update_json_with_zeroes_for_unset() {
+    // What dockerd 20.10 pipes to `update --resources -` for `docker update --memory 64m
+    // --memory-swap 128m` (captured from the docker lane): 0 means "not set", as in runc.
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["resources"] = json!({ "cpu": { "shares": 512 } });
+    let c = start_busy(&rt, &mut b);
+    let quota_before = cpu_quota(c.pid);
+    let input = b.path().join("stdin.json");
+    fs::write(
+        &input,
+        r#"{"memory":{"limit":67108864,"reservation":0,"swap":134217728,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#,
+    )
+    .unwrap();
+    let f = fs::File::open(&input).unwrap();
+    let o = rt.cmd_with(&["update", "--resources", "-", &c.id], |cmd| {
+        cmd.stdin(f);
+    });
+    assert_success(&o, "update --resources - with docker's JSON");
+    assert_eq!(memory_limit(c.pid), Some(64 << 20));
+    let (got, want) = cpu_weight_or_shares(c.pid, 512);
+    assert_eq!(got, want, "cpu shares 0 must leave the shares alone");
+    assert_eq!(
+        cpu_quota(c.pid),
+        quota_before,
+        "quota/period 0 must leave them alone"
+    );
+    finish(&rt, &c.id);
+}
+
+#[test]
 fn update_leaves_unmentioned_limits_alone() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
