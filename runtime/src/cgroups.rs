@@ -436,12 +436,54 @@ pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Resul
     let n = normalize(r);
     refuse_for_layout(&n, layout)?;
     check_host(&n, layout, path)?;
+    check_cpuset_within_host(r, layout)?;
     let before = v1_devices_list(layout, path);
     apply_rest(layout, path, &n)?;
     match r.devices() {
         Some(d) => apply_devices(layout, path, Some(d)),
         None => restore_console_rule(layout, path, before.as_deref()),
     }
+}
+
+/// cpus and mems the host does not have are only found by the kernel, after earlier fields
+/// were already written; checked first so that a bad update changes nothing (runc rolls back).
+fn check_cpuset_within_host(r: &LinuxResources, layout: &Layout) -> Result<()> {
+    let Some(cpu) = r.cpu() else { return Ok(()) };
+    let root = Path::new(CGROUP_ROOT);
+    let host = |v1: &str, v2: &str| {
+        let file = if layout.is_v2() {
+            root.join(v2)
+        } else {
+            root.join("cpuset").join(v1)
+        };
+        std::fs::read_to_string(file).ok()
+    };
+    for (field, want, have) in [
+        (
+            "linux.resources.cpu.cpus",
+            cpu.cpus(),
+            host("cpuset.cpus", "cpuset.cpus.effective"),
+        ),
+        (
+            "linux.resources.cpu.mems",
+            cpu.mems(),
+            host("cpuset.mems", "cpuset.mems.effective"),
+        ),
+    ] {
+        let (Some(want), Some(have)) = (want.as_deref().filter(|w| !w.is_empty()), have) else {
+            continue;
+        };
+        let have = crate::task::cpu_list(field, have.trim()).unwrap_or_default();
+        for n in crate::task::cpu_list(field, want)? {
+            if !have.contains(&n) {
+                return Err(config(
+                    field,
+                    format!("{want:?}: {n} is not among the host's"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn v1_devices_list(layout: &Layout, path: &Path) -> Option<String> {

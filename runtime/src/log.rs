@@ -48,8 +48,11 @@ fn write(level: &str, msg: &str) {
     }
 }
 
+/// One line, always: a config value echoed in a message may carry a newline, and engines
+/// (and people) read the first line only.
 pub fn error(msg: &str) {
-    write("error", msg);
+    let msg = msg.replace('\r', "\\r").replace('\n', "\\n");
+    write("error", &msg);
     eprintln!("vsrun: {msg}");
 }
 

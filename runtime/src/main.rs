@@ -12,8 +12,12 @@ fn main() {
         Err(e) => {
             // One line, like every other vsrun error; clap's usage block goes to --help.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("vsrun: {}", first.trim_start_matches("error: "));
+            let msg: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            eprintln!("vsrun: {}", msg.join(" ").trim_start_matches("error: "));
             std::process::exit(1);
         }
     };

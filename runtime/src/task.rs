@@ -165,7 +165,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
 }
 
 /// "0-3,7" → [0,1,2,3,7].
-fn cpu_list(field: &str, s: &str) -> Result<Vec<usize>> {
+pub(crate) fn cpu_list(field: &str, s: &str) -> Result<Vec<usize>> {
     let bad = || config(field, format!("{s:?}: expected a list like 0-3,7"));
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {

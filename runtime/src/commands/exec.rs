@@ -81,7 +81,7 @@ fn process_for(args: &ExecArgs, st: &crate::state::State) -> Result<Process> {
     if let Some(path) = &args.process {
         let data = std::fs::read(path)
             .map_err(|e| config("--process", format!("{}: {e}", path.display())))?;
-        let p: Process = bundle::parse_json(&data, "process.json")?;
+        let p: Process = bundle::parse_process(&data)?;
         if p.args().as_deref().unwrap_or_default().is_empty() {
             return Err(config("process.args", "must name an executable"));
         }
@@ -99,7 +99,20 @@ fn process_for(args: &ExecArgs, st: &crate::state::State) -> Result<Process> {
     p.set_args(Some(args.command.clone()));
     p.set_terminal(Some(args.tty));
     if let Some(cwd) = &args.cwd {
+        if !cwd.is_absolute() {
+            return Err(config(
+                "--cwd",
+                format!("{}: must be an absolute path", cwd.display()),
+            ));
+        }
         p.set_cwd(cwd.clone());
+    }
+    if let Some(bad) = args
+        .env
+        .iter()
+        .find(|e| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
+    {
+        return Err(config("--env", format!("{bad:?}: expected KEY=VALUE")));
     }
     let mut env = p.env().clone().unwrap_or_default();
     for e in &args.env {

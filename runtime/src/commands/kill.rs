@@ -87,7 +87,9 @@ pub fn signal_pid(pid: i32, start: u64, sig: i32) -> Result<()> {
 pub fn signal_all(st: &State, sig: i32) -> Result<()> {
     let (path, systemd) = (&st.cgroup_path, st.systemd_cgroup);
     // A paused container stays paused; otherwise freeze for the duration and thaw after.
-    let frozen = !crate::cgroups::is_frozen(path, systemd)
+    // SIGKILL thaws even a paused one: frozen tasks cannot die.
+    let was_paused = crate::cgroups::is_frozen(path, systemd);
+    let frozen = (sig == libc::SIGKILL || !was_paused)
         && crate::cgroups::freeze(path, systemd, &st.id, true).is_ok();
     let result = (|| {
         for pid in crate::cgroups::pids(path, systemd, &st.id)? {
