@@ -240,8 +240,12 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
             joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
         )
     }
-    .step(|| "clone3 the container init".into())?
-    {
+    .step(|| "clone3 the container init".into())
+    .inspect_err(|_| {
+        if cfg.rootfs.is_some() {
+            let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+        }
+    })? {
         None => {
             drop(parent_sock);
             init::run(cfg, &joining, child_sock)
