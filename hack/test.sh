@@ -41,6 +41,13 @@ timeout 900 cargo test -p vsrun || status=1
 echo "== spec tests (cargo test -p spec-tests), $(( $(date +%s) - start ))s so far"
 timeout 1200 cargo test --no-fail-fast -p spec-tests -- --test-threads=4 || status=1
 
+# --- engine lanes (issue 5): podman, containerd (ctr), docker and containerd's CRI plugin
+# running on the built vsrun; each lane says loudly when its engine cannot start.
+if [ "${VSRUN_SKIP_ENGINES:-0}" != 1 ]; then
+    echo "== engine lanes (hack/engines.sh all), $(( $(date +%s) - start ))s so far"
+    timeout 900 bash hack/engines.sh all || status=1
+fi
+
 # --- cgroup v2 lane (added by the cgroups work, issue 4): the cgroup spec-tests on a pure v2
 # kernel under qemu; 77 = qemu not installable, skipped. VSRUN_SKIP_V2_VM=1 leaves it out.
 if [ "${VSRUN_SKIP_V2_VM:-0}" != 1 ]; then

@@ -829,6 +829,9 @@ fn normalize(r: &LinuxResources) -> LinuxResources {
         m.set_limit(nz_i(m.limit()));
         m.set_reservation(nz_i(m.reservation()));
         m.set_swap(nz_i(m.swap()));
+        // docker 20.10 sends `"kernel": 0` in every update: 0 means unset, as for runc.
+        m.set_kernel(nz_i(m.kernel()));
+        m.set_kernel_tcp(nz_i(m.kernel_tcp()));
         m.set_disable_oom_killer(m.disable_oom_killer().filter(|d| *d));
         m.set_use_hierarchy(m.use_hierarchy().filter(|u| !*u));
         m.set_check_before_update(

@@ -6,6 +6,7 @@ use crate::error::{config, state, Result};
 use crate::state::{Container, Status};
 use libcgroups::stats::{BlkioDeviceStat, MemoryData, Stats};
 use serde_json::{json, Map, Value};
+use std::io::Write;
 use std::time::Duration;
 
 pub fn run(g: &GlobalOpts, args: &EventsArgs) -> Result<i32> {
@@ -17,10 +18,12 @@ pub fn run(g: &GlobalOpts, args: &EventsArgs) -> Result<i32> {
             return Err(state(format!("container {:?} is stopped", args.id)));
         }
         let s = crate::cgroups::stats(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
-        println!(
-            "{}",
-            json!({"type": "stats", "id": st.id, "data": data(&s)})
-        );
+        let line = json!({"type": "stats", "id": st.id, "data": data(&s)});
+        // A reader that went away (`| head`) ends the stream quietly instead of a panic.
+        let mut out = std::io::stdout();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return Ok(0);
+        }
         if args.stats {
             return Ok(0);
         }
