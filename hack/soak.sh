@@ -22,6 +22,9 @@ if [ ! -x "$vsrun" ]; then
 fi
 
 work=$(mktemp -d /tmp/vsrun-soak.XXXXXX)
+# One binary for the whole run, even if target/debug/vsrun is rebuilt meanwhile.
+cp "$vsrun" "$work/vsrun"
+vsrun=$work/vsrun
 state=$work/state
 bundle=$work/bundle
 mkdir -p "$state" "$bundle"
