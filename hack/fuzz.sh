@@ -34,7 +34,7 @@ seed() {
         cp "$f" "$corpus/seed-$(sha1sum "$f" | cut -c1-16)"
     done
 }
-seed "$root"/../shared/engine-configs/*.json fuzz/seeds/*.json bundles/*/config.json bundles/*.json
+seed spec-tests/fixtures/engine-configs/*.json fuzz/seeds/*.json bundles/*/config.json bundles/*.json
 
 before=$(ls "$artifacts" | wc -l)
 jobs=${FUZZ_JOBS:-1}

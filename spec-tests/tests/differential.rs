@@ -271,7 +271,8 @@ fn allowed(case: &str, key: &str, runc: &str, vsrun: &str) -> Option<&'static Al
 fn configs_dir() -> PathBuf {
     match std::env::var_os("ENGINE_CONFIGS") {
         Some(d) => PathBuf::from(d),
-        None => workspace_root().join("../shared/engine-configs"),
+        // A copy of ../shared/engine-configs, so a fresh clone has them.
+        None => workspace_root().join("spec-tests/fixtures/engine-configs"),
     }
 }
 
@@ -279,8 +280,8 @@ fn load(name: &str) -> Value {
     let p = configs_dir().join(name);
     let text = fs::read_to_string(&p).unwrap_or_else(|e| {
         panic!(
-            "read {} ({e}); the engine files live in ../shared/engine-configs (or set \
-             ENGINE_CONFIGS)",
+            "read {} ({e}); the engine files live in spec-tests/fixtures/engine-configs \
+             (or set ENGINE_CONFIGS)",
             p.display()
         )
     });

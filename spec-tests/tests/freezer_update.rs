@@ -381,10 +381,8 @@ fn update_resources_file_as_podman_writes_it() {
     let mut b = Bundle::new();
     let c = start_busy(&rt, &mut b);
     // podman update --memory 200m --memory-swap 400m --cpus 1: the file podman wrote.
-    let fixture = workspace_root()
-        .parent()
-        .unwrap()
-        .join("shared/engine-configs/podman-3-resources.json");
+    let fixture =
+        workspace_root().join("spec-tests/fixtures/engine-configs/podman-3-resources.json");
     let path = b.path().join("resources.json");
     let text = fs::read(&fixture).unwrap_or_else(|_| {
         serde_json::to_vec(&json!({
