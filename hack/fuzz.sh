@@ -9,7 +9,8 @@
 # exits 1 and prints each crashing input when there is one.
 #
 # Env: FUZZ_JOBS (parallel workers, default 1), FUZZ_ARGS (extra libFuzzer flags),
-# VSRUN_FUZZ_MULTILINE_OK=1 (keep hunting panics past a known multi-line error message).
+# VSRUN_FUZZ_STRICT_LINES=1 (also require the library's error text to be one line; what
+# vsrun prints is made one line by log::error).
 # Inputs that once failed are kept in fuzz/regressions/; replay one with
 #   cargo +nightly fuzz run --fuzz-dir fuzz config fuzz/regressions/FILE
 set -eu
