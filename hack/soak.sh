@@ -2,7 +2,7 @@
 # hack/soak.sh [N]   (default 100)
 # Leak and kill -9 resistance (issue 6): N cycles of create / start / kill -9 / delete, and in
 # every fourth cycle vsrun itself is killed -9 at a random point of `create` (run in the
-# background, a random 0-20 ms later `kill -9` of that vsrun's pid), then `delete --force`.
+# background, a random 0-8 ms later `kill -9` of that vsrun's pid), then `delete --force`.
 # Then twenty concurrent `create` of one id: exactly one may succeed, the others must fail
 # cleanly (exit 1, one stderr line). At the end nothing may remain: no state dir, no cgroup
 # (/sys/fs/cgroup/*/vsrun/<id>), no mount mentioning the bundle, no process rooted in the
@@ -97,7 +97,7 @@ for i in $(seq 1 "$n"); do
         # Not through v(): $! must be vsrun's own pid, not a subshell's.
         "$vsrun" --root "$state" create --bundle "$bundle" "$id" >/dev/null 2>"$work/create.err" &
         pid=$!
-        sleep "0.$(printf '%06d' $(((RANDOM * 32768 + RANDOM) % 20000)))"
+        sleep "0.$(printf '%06d' $(((RANDOM * 32768 + RANDOM) % 8000)))"
         if kill -9 "$pid" 2>/dev/null; then
             crash_killed=$((crash_killed + 1))
         else
