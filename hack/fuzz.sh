@@ -3,7 +3,7 @@
 # Fuzz vsrun's config / process.json / resources parsing and validation with cargo-fuzz
 # (fuzz/fuzz_targets/config.rs) for SECONDS of wall time. Needs the nightly toolchain;
 # installs cargo-fuzz when it is missing. The corpus lives in fuzz/corpus/config (kept between
-# runs) and is seeded from ../shared/engine-configs, fuzz/seeds (the bad-input corpus, written
+# runs) and is seeded from spec-tests/fixtures/engine-configs, fuzz/seeds (the bad-input corpus, written
 # by `VSRUN_FUZZ_SEEDS=fuzz/seeds cargo test -p spec-tests --test bad_input_more dump_fuzz_seeds`)
 # and the engine bundles in bundles/. Crashes land in fuzz/artifacts/config/; the script
 # exits 1 and prints each crashing input when there is one.
