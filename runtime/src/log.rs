@@ -51,7 +51,18 @@ fn write(level: &str, msg: &str) {
 /// One line, always: a config value echoed in a message may carry a newline, and engines
 /// (and people) read the first line only.
 pub fn error(msg: &str) {
-    let msg = msg.replace('\r', "\\r").replace('\n', "\\n");
+    // Every control character is escaped, not only newlines: an echoed config value must not
+    // be able to drive the reader's terminal (ESC sequences) either.
+    let msg: String = msg
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
     write("error", &msg);
     eprintln!("vsrun: {msg}");
 }
