@@ -88,6 +88,16 @@ pub enum Command {
     Stat(StatArgs),
 }
 
+impl Command {
+    /// create, run and exec clone vsrun into a container's namespaces.
+    pub fn enters_a_container(&self) -> bool {
+        matches!(
+            self,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        )
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct IdArg {
     pub id: String,

@@ -21,7 +21,18 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Commands that put a copy of vsrun into a container first make its binary unwritable
+    // (security/sealed_exe.rs, CVE-2019-5736); this may re-execute vsrun once.
+    let sealed = if cli.command.as_ref().is_some_and(|c| c.enters_a_container()) {
+        vsrun::security::sealed_exe::ensure()
+    } else {
+        Ok(())
+    };
     vsrun::log::init(&cli.global);
+    if let Err(err) = sealed {
+        vsrun::log::error(&err.to_string());
+        std::process::exit(1);
+    }
     match vsrun::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {

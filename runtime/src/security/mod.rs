@@ -5,6 +5,7 @@
 pub mod caps;
 pub mod labels;
 pub mod rlimits;
+pub mod sealed_exe;
 pub mod seccomp;
 pub mod user;
 
