@@ -7,6 +7,13 @@
 # /sys/fs/cgroup/unified, so the whole measurement runs inside a private mount namespace
 # where that mount (only that copy of it) is unmounted; all three runtimes see the same.
 #
+# A fourth entry, vsrun-ro, is the same vsrun binary on a read-only bind mount: it needs no
+# re-exec to seal itself (runtime/src/security/sealed_exe.rs), so vsrun minus vsrun-ro is what
+# the CVE-2019-5736 seal costs.
+#
+# Then the bound-IP benchmark (hack/bench-bindip.sh): connect/accept and UDP round trips with
+# and without the org.vsrun.bind-ip programs. BENCH_BINDIP=0 leaves it out.
+#
 # Env: RUNS (default 30), WARMUP (default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,11 +94,14 @@ leftovers() { # one command for all three (hyperfine takes a single --cleanup)
 cat >"$tmp/inner.sh" <<INNER
 set -e
 umount /sys/fs/cgroup/unified 2>/dev/null || true
+mkdir -p $tmp/ro-bin && cp $vsrun $tmp/ro-bin/vsrun && mount --bind -o ro $tmp/ro-bin $tmp/ro-bin
+mount -o remount,bind,ro $tmp/ro-bin
 for sc in plain seccomp; do
     b=$bundle; [ \$sc = seccomp ] && b=$tmp/bundle-seccomp
     hyperfine --warmup $warmup --runs $runs --export-json $tmp/hyperfine-\$sc.json \\
         --cleanup '$(leftovers)' \\
         -n vsrun "$(bin_of vsrun) --root $tmp/root-vsrun run --bundle \$b b\\\$\\\$ >/dev/null" \\
+        -n vsrun-ro "$tmp/ro-bin/vsrun --root $tmp/root-vsrun run --bundle \$b r\\\$\\\$ >/dev/null" \\
         -n runc "$(bin_of runc) --root $tmp/root-runc run --bundle \$b b\\\$\\\$ >/dev/null" \\
         -n crun "$(bin_of crun) --root $tmp/root-crun run --bundle \$b b\\\$\\\$ >/dev/null"
 done
@@ -115,8 +125,16 @@ for sc, title in (("plain", "run /bin/true"), ("seccomp", "run /bin/true with do
     print()
     print(f"== {title}")
     print(f"{'runtime':8} {'median ms':>10} {'peak RSS KiB':>13}")
-    for rt in ("vsrun", "runc", "crun"):
-        print(f"{rt:8} {med[rt]:10.2f} {rss[rt] if rss[rt] is not None else '?':>13}")
+    for rt in ("vsrun", "vsrun-ro", "runc", "crun"):
+        r = rss.get(rt)
+        print(f"{rt:8} {med[rt]:10.2f} {r if r is not None else '-':>13}")
     print(f"vsrun/crun median ratio: {med['vsrun'] / med['crun']:.2f}")
     print(f"vsrun/runc median ratio: {med['vsrun'] / med['runc']:.2f}")
+    print(f"cost of sealing the binary (vsrun - vsrun-ro): {med['vsrun'] - med['vsrun-ro']:.2f} ms")
 PY
+
+if [ "${BENCH_BINDIP:-1}" != 0 ]; then
+    echo
+    echo "== bound IP (hack/bench-bindip.sh)"
+    sh "$repo/hack/bench-bindip.sh"
+fi
