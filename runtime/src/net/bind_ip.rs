@@ -151,12 +151,31 @@ pub fn plan(annotations: &HashMap<String, String>, net: NetStack<'_>) -> Result<
         )
     })?;
     let progs = generate(&addrs)?;
+    check_kernel_has_cgroup_bpf()?;
     Ok(Some(Plan {
         addrs,
         progs,
         base: layout.base(),
         layout,
     }))
+}
+
+/// The real programs load only after the clone (the container must never inherit their fds),
+/// so a kernel without cgroup BPF (no CONFIG_BPF_SYSCALL or CONFIG_CGROUP_BPF: ENOSYS or
+/// EINVAL) is found here first, with a trivial program that is closed again at once.
+fn check_kernel_has_cgroup_bpf() -> Result<()> {
+    let hook = Hook::ALL[0];
+    let mut a = super::asm::Asm::new();
+    a.mov64_imm(super::asm::Reg::R0, 1).exit();
+    let insns = a.finish().map_err(|e| config(field(), e.to_string()))?;
+    sys::prog_load(hook.prog_type(), hook as u32, "vsrun_probe", &insns)
+        .map(drop)
+        .map_err(|e| {
+            config(
+                field(),
+                format!("this kernel cannot attach cgroup BPF programs (loading a cgroup sock_addr program: {e})"),
+            )
+        })
 }
 
 fn check_assigned(addrs: &Addrs, net: &NetStack<'_>) -> Result<()> {
