@@ -43,6 +43,13 @@ pub struct State {
     /// Bound-IP mode: a cgroup v2 directory with sock_addr programs to remove on delete.
     #[serde(default)]
     pub bind_ip: bool,
+    /// No mount namespace of its own: the id of the rootfs bind that holds every mount the
+    /// container made in the shared namespace; `delete` detaches it (rootfs/shared.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_root_mount: Option<u64>,
+    /// That shared namespace, when it was joined by path (linux.namespaces[].path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_join_path: Option<PathBuf>,
     /// The config's hooks: `start` runs poststart, `delete` runs poststop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,

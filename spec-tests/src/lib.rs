@@ -876,9 +876,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<HostMount> {
     v
 }
 
-/// The test process's (the host's) mount table.
+/// The calling thread's mount table (the host's, unless the test thread entered a mount
+/// namespace of its own: /proc/self would show the main thread's).
 pub fn host_mounts() -> Vec<HostMount> {
-    parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo"))
+    parse_mountinfo(&fs::read_to_string("/proc/thread-self/mountinfo").expect("read mountinfo"))
 }
 
 fn is_under(p: &str, dir: &Path) -> bool {

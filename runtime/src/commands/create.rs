@@ -62,10 +62,7 @@ pub fn create(
             Ok(()) => Ok((container, init)),
             Err(e) => {
                 init.kill_and_reap();
-                let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
-                if cfg.bind_ip.is_some() {
-                    let _ = crate::net::remove(&cfg.id);
-                }
+                context::undo(&cfg);
                 let _ = container.destroy();
                 Err(e)
             }
@@ -138,6 +135,8 @@ fn start_init(
             systemd_cgroup: cfg.cgroup.systemd,
             hooks: b.spec.hooks().clone(),
             bind_ip: cfg.bind_ip.is_some(),
+            shared_root_mount: shared_root_mount(cfg, init.pid)?,
+            mount_join_path: cfg.ns.mount_join_path.clone(),
         };
         container.save(&st)?;
         if let Some(p) = &args.pid_file {
@@ -147,13 +146,23 @@ fn start_init(
     };
     if let Err(e) = record() {
         init.kill_and_reap();
-        let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
-        if cfg.bind_ip.is_some() {
-            let _ = crate::net::remove(&cfg.id);
-        }
+        context::undo(cfg);
         return Err(e);
     }
     Ok(init)
+}
+
+/// In a shared mount namespace: the init's root is the bind `delete` detaches; its id, seen
+/// through the init's /proc/<pid>/root (which works for a joined namespace too).
+fn shared_root_mount(cfg: &InitConfig, pid: i32) -> Result<Option<u64>> {
+    if cfg.shared_mount_before.is_none() {
+        return Ok(None);
+    }
+    let root = format!("/proc/{pid}/root");
+    let fd = crate::rootfs::resolve::open_host(&root, libc::O_PATH | libc::O_DIRECTORY)
+        .step(|| format!("open {root}"))?;
+    let (id, _) = crate::syscall::statx_mount(fd.as_raw_fd()).step(|| format!("statx {root}"))?;
+    Ok(Some(id))
 }
 
 fn make_exec_fifo(path: &Path) -> Result<std::fs::File> {

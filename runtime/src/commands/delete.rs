@@ -55,7 +55,23 @@ pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
         crate::net::remove(&st.id)?;
     }
     st.run_hooks_warn("poststop", "stopped");
+    if let Some(id) = st.shared_root_mount {
+        detach_shared_mounts(st, id)?;
+    }
     c.destroy()
+}
+
+/// A container without a mount namespace of its own mounted in a shared one, all below one
+/// bind of its rootfs: detach that. A joined namespace that is gone took the mounts with it.
+fn detach_shared_mounts(st: &crate::state::State, id: u64) -> Result<()> {
+    let ns = match &st.mount_join_path {
+        None => None,
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Some(std::os::fd::OwnedFd::from(f)),
+            Err(_) => return Ok(()),
+        },
+    };
+    crate::rootfs::shared::detach(ns.as_ref().map(std::os::fd::AsFd::as_fd), &st.rootfs, id)
 }
 
 fn kill_and_wait(st: &crate::state::State) -> Result<()> {

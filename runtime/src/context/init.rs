@@ -34,6 +34,7 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     };
     namespaces::enter(&cfg.ns)?;
     namespaces::become_userns_root(&cfg.ns)?;
+    namespaces::enter_container_root(&cfg.ns)?;
     crate::task::apply_early(&cfg.task)?;
     join_session_keyring(cfg)?;
     set_names(cfg)?;

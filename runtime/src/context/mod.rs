@@ -55,6 +55,9 @@ pub struct InitConfig {
     pub hooks: Option<oci_spec::runtime::Hooks>,
     pub bundle: PathBuf,
     pub annotations: std::collections::HashMap<String, String>,
+    /// The rootfs is set up in a mount namespace shared with others: the top mount on the
+    /// rootfs before the clone, so a failed create can find the init's bind (rootfs/shared.rs).
+    pub shared_mount_before: Option<u64>,
 }
 
 pub struct Terminal {
@@ -140,8 +143,17 @@ impl InitConfig {
             crate::rootfs::PlanOptions {
                 no_pivot: opts.no_pivot,
                 userns: ns.new_user,
+                shared_mount_ns: !ns.new_mount,
             },
         )?;
+        let shared_mount_before = if ns.new_mount {
+            None
+        } else {
+            Some(crate::rootfs::shared::top_mount(
+                ns.joined_mount_fd(),
+                &rootfs.rootfs,
+            )?)
+        };
         Ok(InitConfig {
             id: opts.id.to_string(),
             cgroup: crate::cgroups::plan(spec, opts.id, opts.systemd_cgroup)?,
@@ -169,6 +181,7 @@ impl InitConfig {
             hooks: spec.hooks().clone(),
             bundle: opts.bundle.to_path_buf(),
             annotations: spec.annotations().clone().unwrap_or_default(),
+            shared_mount_before,
         })
     }
 }
@@ -210,6 +223,7 @@ impl InitConfig {
             hooks: None,
             bundle: PathBuf::new(),
             annotations: Default::default(),
+            shared_mount_before: None,
         })
     }
 }
@@ -241,11 +255,8 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
         )
     }
     .step(|| "clone3 the container init".into())
-    .inspect_err(|_| {
-        if cfg.rootfs.is_some() {
-            let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
-        }
-    })? {
+    .inspect_err(|_| undo(cfg))?
+    {
         None => {
             drop(parent_sock);
             init::run(cfg, &joining, child_sock)
@@ -262,17 +273,28 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
                 Ok(()) => Ok(init),
                 Err(e) => {
                     init.kill_and_reap();
-                    // An exec'd process joins the container's cgroup: that one stays.
-                    if cfg.rootfs.is_some() {
-                        let _ =
-                            crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
-                    }
-                    if cfg.bind_ip.is_some() {
-                        let _ = crate::net::remove(&cfg.id);
-                    }
+                    undo(cfg);
                     Err(e)
                 }
             }
+        }
+    }
+}
+
+/// After a failed create (the init is dead): remove what it made on the host, its cgroup,
+/// bound-IP programs and, in a shared mount namespace, its mounts on the rootfs. An exec'd
+/// process joined the container's cgroup and mounts: those stay.
+pub fn undo(cfg: &InitConfig) {
+    let Some(rootfs) = &cfg.rootfs else { return };
+    let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
+    if cfg.bind_ip.is_some() {
+        let _ = crate::net::remove(&cfg.id);
+    }
+    if let Some(before) = cfg.shared_mount_before {
+        if let Err(e) =
+            crate::rootfs::shared::undo(cfg.ns.joined_mount_fd(), &rootfs.rootfs, before)
+        {
+            crate::log::warn(&e.to_string());
         }
     }
 }

@@ -37,6 +37,27 @@ pub struct Plan {
     pub gid_map: String,
     /// Contents for /proc/self/timens_offsets.
     pub time_offsets: String,
+    /// The mount namespace is created by this clone (or unshare). Without it the rootfs is
+    /// set up in a namespace shared with others (the caller's, or one joined by path), where
+    /// pivot_root would re-root every process that shares it.
+    pub new_mount: bool,
+    /// `linux.namespaces[].path` of a joined mount namespace.
+    pub mount_join_path: Option<std::path::PathBuf>,
+    /// `exec`: the container init's root (/proc/<pid>/root, opened from the host), entered with
+    /// chroot after every setns. With a mount namespace of its own that is its "/" anyway;
+    /// without one, setns leaves the new process at the host's root.
+    pub container_root: Option<OwnedFd>,
+}
+
+impl Plan {
+    /// The mount namespace joined by path, if any.
+    pub fn joined_mount_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.init_joins
+            .iter()
+            .find(|j| j.nstype == libc::CLONE_NEWNS)
+            .map(|j| j.fd.as_fd())
+    }
 }
 
 fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
@@ -94,6 +115,9 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
                     nstype,
                     fd: OwnedFd::from(f),
                 };
+                if nstype == libc::CLONE_NEWNS {
+                    p.mount_join_path = Some(path.clone());
+                }
                 match nstype {
                     libc::CLONE_NEWUSER | libc::CLONE_NEWNS => {
                         user_join |= nstype == libc::CLONE_NEWUSER;
@@ -113,6 +137,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
     p.new_user = new_flags & libc::CLONE_NEWUSER as u64 != 0;
     p.new_pid = new_flags & libc::CLONE_NEWPID as u64 != 0;
     p.new_net = new_flags & libc::CLONE_NEWNET as u64 != 0;
+    p.new_mount = new_flags & libc::CLONE_NEWNS as u64 != 0;
     if user_join {
         if p.new_pid {
             return Err(config(
@@ -177,7 +202,24 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
         }
     }
     p.init_joins.sort_by_key(|j| join_rank(j.nstype));
+    let root = format!("/proc/{pid}/root");
+    p.container_root = Some(
+        crate::rootfs::resolve::open_host(
+            std::path::Path::new(&root),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )
+        .step(|| format!("open {root} (the container's root)"))?,
+    );
     Ok(p)
+}
+
+/// `exec`: after the setns calls, take the container's root as ours (see `container_root`).
+pub fn enter_container_root(plan: &Plan) -> Result<()> {
+    let Some(root) = &plan.container_root else {
+        return Ok(());
+    };
+    nix::unistd::fchdir(root.as_raw_fd()).step(|| "chdir into the container's root".into())?;
+    nix::unistd::chroot(".").step(|| "chroot into the container's root".into())
 }
 
 fn id_map(field: &str, maps: Option<&[LinuxIdMapping]>) -> Result<String> {

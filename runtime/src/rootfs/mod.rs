@@ -16,6 +16,7 @@ pub mod options;
 mod paths;
 mod pivot;
 pub mod resolve;
+pub mod shared;
 
 use crate::error::{config, Result, StepExt};
 use libc::c_ulong;
@@ -28,12 +29,21 @@ pub struct PlanOptions {
     pub no_pivot: bool,
     /// The init runs in a new user namespace: mknod is not allowed, devices are bound.
     pub userns: bool,
+    /// The mount namespace is not new (no `mount` entry, or one joined by path): see
+    /// `Plan::shared`.
+    pub shared_mount_ns: bool,
 }
 
 /// Everything `setup` needs, decided before the clone.
 pub struct Plan {
     pub rootfs: PathBuf,
     pub no_pivot: bool,
+    /// The mount namespace is shared with other processes (the caller's, or one joined by
+    /// path). Then nothing outside the rootfs is touched: no propagation change on "/" or on
+    /// the rootfs's parent, no pivot_root (it would re-root every process there) but a chroot,
+    /// and everything mounted hangs off one bind of the rootfs onto itself, which `delete`
+    /// (or a failed create) detaches (shared.rs).
+    pub shared: bool,
     userns: bool,
     /// The config asks for a cgroup namespace: `cgroup` mounts are new cgroup mounts.
     cgroupns: bool,
@@ -152,6 +162,12 @@ pub fn plan_in_bundle(
             "[r]private is not safe without pivot_root (--no-pivot)",
         ));
     }
+    if opts.shared_mount_ns && root_propagation_explicit {
+        return Err(config(
+            "linux.rootfsPropagation",
+            "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
+        ));
+    }
     let mounts = plan_mounts(spec, bundle)?;
     let setup_dev = !mounts
         .iter()
@@ -162,6 +178,7 @@ pub fn plan_in_bundle(
     Ok(Plan {
         rootfs: rootfs.to_path_buf(),
         no_pivot: opts.no_pivot,
+        shared: opts.shared_mount_ns,
         userns: opts.userns,
         cgroupns,
         root_propagation,
@@ -395,7 +412,9 @@ pub fn setup(plan: &Plan) -> Result<()> {
 /// prestart and createContainer hooks (a hook may still add mounts under the rootfs).
 pub fn setup_with_hooks(plan: &Plan, hooks: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let host = HostFds::open(plan)?;
-    pivot::prepare_root(plan)?;
+    if !plan.shared {
+        pivot::prepare_root(plan)?;
+    }
     let root = pivot::bind_rootfs(plan)?;
     for m in &plan.mounts {
         mounts::mount(plan, root.as_fd(), m)?;

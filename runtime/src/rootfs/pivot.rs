@@ -36,7 +36,9 @@ pub fn bind_rootfs(plan: &Plan) -> Result<OwnedFd> {
     let shown = plan.rootfs.display();
     let fd = resolve::open_host(&plan.rootfs, libc::O_PATH | libc::O_DIRECTORY)
         .step(|| format!("open the rootfs {shown}"))?;
-    parent_private(fd.as_fd())?;
+    if !plan.shared {
+        parent_private(fd.as_fd())?;
+    }
     let tree = kmount::clone_tree(fd.as_fd(), true).step(|| format!("clone the rootfs {shown}"))?;
     kmount::attach(tree.as_fd(), fd.as_fd())
         .step(|| format!("bind the rootfs {shown} onto itself"))?;
@@ -80,6 +82,13 @@ pub fn readonly_root(root: BorrowedFd<'_>) -> Result<()> {
 /// Make `root` the process's "/" and cwd.
 pub fn enter(plan: &Plan, root: OwnedFd) -> Result<()> {
     nix::unistd::fchdir(root.as_raw_fd()).step(|| "chdir into the rootfs".into())?;
+    if plan.shared {
+        // pivot_root would move the root of every process in this namespace, the caller's
+        // included (runc also only chroots here).
+        nix::unistd::chroot(".")
+            .step(|| "chroot into the rootfs (no new mount namespace)".into())?;
+        return nix::unistd::chdir("/").step(|| "chdir to / in the container".into());
+    }
     if plan.no_pivot {
         crate::syscall::move_mount_to_path(root.as_raw_fd(), std::path::Path::new("/"))
             .step(|| "move the rootfs onto / (--no-pivot)".into())?;

@@ -24,6 +24,7 @@ fn try_plan(json: serde_json::Value) -> Result<Plan> {
         PlanOptions {
             no_pivot: false,
             userns: false,
+            shared_mount_ns: false,
         },
     )
 }
@@ -234,6 +235,7 @@ fn relative_bind_source_is_relative_to_the_bundle() {
         PlanOptions {
             no_pivot: false,
             userns: false,
+            shared_mount_ns: false,
         },
     )
     .unwrap();
