@@ -188,6 +188,48 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
+/// A static program built from C `source` with `cc -static ARGS`, once per source text (cached
+/// by its hash under target/spec-helpers). The tests that need more than the probe use these.
+pub fn static_program(name: &str, source: &str, cc_args: &[&str]) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (source, cc_args).hash(&mut h);
+    let dir = target_dir().join("spec-helpers");
+    fs::create_dir_all(&dir).expect("create target/spec-helpers");
+    let out = dir.join(format!("{name}-{:016x}", h.finish()));
+    if out.is_file() {
+        return out;
+    }
+    let tag = unique_id(name);
+    let src = dir.join(format!("{tag}.c"));
+    let tmp = dir.join(format!("{tag}.tmp"));
+    fs::write(&src, source).expect("write helper source");
+    let o = Command::new("cc")
+        .args(["-static", "-O2", "-Wall"])
+        .args(cc_args)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src)
+        .output()
+        .expect("run cc (the spec tests need gcc and libc6-dev for static helpers)");
+    assert!(
+        o.status.success(),
+        "cc {name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    fs::rename(&tmp, &out).expect("move helper into place");
+    let _ = fs::remove_file(&src);
+    out
+}
+
+/// Copy a program into the bundle's rootfs as /NAME, mode 0755.
+pub fn install_program(b: &Bundle, name: &str, program: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let dst = b.rootfs().join(name);
+    fs::copy(program, &dst).expect("copy program into the rootfs");
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod program");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bundle
 

@@ -138,6 +138,34 @@ pub fn final_env(prog: &Program, uid: u32) -> Vec<CString> {
     env
 }
 
-pub fn execve(path: &CString, prog: &Program, env: &[CString]) -> Result<std::convert::Infallible> {
-    nix::unistd::execve(path, &prog.args, env).step(|| format!("exec {:?} (process.args[0])", path))
+/// execve's arguments as the kernel takes them, built before the seccomp filter: after it
+/// only the execve itself may run, and building the pointer arrays could allocate (brk/mmap).
+pub struct Call<'a> {
+    path: &'a CString,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+pub fn prepare<'a>(path: &'a CString, prog: &'a Program, env: &'a [CString]) -> Call<'a> {
+    let ptrs = |v: &[CString]| {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    Call {
+        path,
+        argv: ptrs(&prog.args),
+        envp: ptrs(env),
+    }
+}
+
+impl Call<'_> {
+    pub fn execve(&self) -> Result<std::convert::Infallible> {
+        // SAFETY: path, argv and envp point to NUL-terminated strings owned by the Program and
+        // the env, which outlive this call; both arrays end with a null pointer.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        Err(std::io::Error::last_os_error())
+            .step(|| format!("exec {:?} (process.args[0])", self.path))
+    }
 }

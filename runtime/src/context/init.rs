@@ -50,20 +50,23 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
         nix::unistd::setsid().step(|| "setsid".into())?;
     }
     enter_cwd(cfg)?;
-    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: before the drop (runc).
-    if !cfg.security.no_new_privs {
-        load_seccomp(cfg, sock)?;
-    }
-    crate::security::drop_to(&cfg.security)?;
+    // Everything the init itself needs is done before the filter; the filter is the last step
+    // before execve, so a profile listing only the program's own syscalls works (design.md).
+    crate::security::drop_to_user(&cfg.security)?;
     let env = exec::final_env(&cfg.program, cfg.security.user.uid);
     let path = exec::find_executable(&cfg.program)?;
+    let call = exec::prepare(&path, &cfg.program, &env);
+    let kept = crate::security::set_capabilities(&cfg.security, cfg.seccomp.is_some())?;
     crate::security::set_no_new_privs(&cfg.security)?;
     crate::security::labels::apply(&cfg.security.labels)?;
     exec::reset_signals()?;
     exec::seal_fds(cfg.preserve_fds)?;
-    // With it, as late as possible: the last kernel step before "ready" (design.md).
-    if cfg.security.no_new_privs {
+    // A NOTIFY listener must reach the agent (through vsrun) during create: then the filter
+    // comes before "ready", and the profile must allow handing it over (as with runc).
+    let notify = cfg.seccomp.as_ref().is_some_and(|f| f.uses_notify());
+    if notify {
         load_seccomp(cfg, sock)?;
+        crate::security::drop_kept(&cfg.security, kept)?;
     }
     sync::send(sock, &Msg::Ready)?;
     if let StartGate::Fifo(fifo) = &cfg.gate {
@@ -73,7 +76,11 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
         .replace("\"status\":\"creating\"", "\"status\":\"created\"");
     crate::hooks::run(cfg.hooks.as_ref(), "startContainer", created.as_bytes())?;
     crate::task::apply_final(&cfg.task)?;
-    exec::execve(&path, &cfg.program, &env)?;
+    if !notify {
+        load_seccomp(cfg, sock)?;
+        crate::security::drop_kept(&cfg.security, kept)?;
+    }
+    call.execve()?;
     Ok(())
 }
 

@@ -72,13 +72,27 @@ pub fn drop_bounding(plan: &CapPlan) -> Result<()> {
     Ok(())
 }
 
-/// One capset for effective, permitted and inheritable, then ambient (which needs each cap
-/// in both permitted and inheritable).
-pub fn set_sets(plan: &CapPlan) -> Result<()> {
-    let mask = |set: &CapsHashSet| set.iter().fold(0u64, |m, c| m | c.bitmask());
+/// The config's effective set (masked by what is permitted), permitted and inheritable as
+/// they are: `drop_to_user`'s state, in which access checks see the final effective set.
+pub fn set_effective(plan: &CapPlan) -> Result<()> {
+    let permitted = caps::read(None, CapSet::Permitted).step(|| "read the permitted set".into())?;
+    let effective: CapsHashSet = plan.effective.intersection(&permitted).copied().collect();
+    caps::set(None, CapSet::Effective, &effective)
+        .step(|| "capset effective (process.capabilities.effective)".into())
+}
+
+fn mask(set: &CapsHashSet) -> u64 {
+    set.iter().fold(0u64, |m, c| m | c.bitmask())
+}
+
+/// One capset for effective, permitted and inheritable (plus `keep` in effective and
+/// permitted, for a seccomp load that needs it), then ambient (which needs each cap in both
+/// permitted and inheritable; dropping `keep` later leaves these alone).
+pub fn set_sets(plan: &CapPlan, keep: Option<Capability>) -> Result<()> {
+    let extra = keep.map_or(0, |c| c.bitmask());
     crate::syscall::capset(
-        mask(&plan.effective),
-        mask(&plan.permitted),
+        mask(&plan.effective) | extra,
+        mask(&plan.permitted) | extra,
         mask(&plan.inheritable),
     )
     .step(|| "capset effective/permitted/inheritable (process.capabilities)".into())?;
@@ -88,4 +102,14 @@ pub fn set_sets(plan: &CapPlan) -> Result<()> {
             .step(|| format!("raise ambient capability {cap} (process.capabilities.ambient)"))?;
     }
     Ok(())
+}
+
+/// The three sets exactly, with nothing else: after the seccomp load.
+pub fn capset_exact(plan: &CapPlan) -> Result<()> {
+    crate::syscall::capset(
+        mask(&plan.effective),
+        mask(&plan.permitted),
+        mask(&plan.inheritable),
+    )
+    .step(|| "capset effective/permitted/inheritable (process.capabilities)".into())
 }

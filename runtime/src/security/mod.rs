@@ -45,19 +45,41 @@ pub fn plan(process: &Process) -> Result<Plan> {
     })
 }
 
-/// Drop from the init's full privileges to exactly what the config grants. Order matters:
-/// rlimits while CAP_SYS_RESOURCE is held, the bounding set while CAP_SETPCAP is held,
-/// the uid switch with KEEPCAPS so permitted survives it, then the sets themselves.
-pub fn drop_to(plan: &Plan) -> Result<()> {
+/// First half of the drop, while the init still holds everything: rlimits while
+/// CAP_SYS_RESOURCE is held, the bounding set while CAP_SETPCAP is held, then the uid/gid switch
+/// with KEEPCAPS so permitted survives it, and the config's effective set. From here on the
+/// init checks files (args[0], /etc/passwd) with the credentials execve will use, yet can still
+/// load a seccomp filter without no_new_privs (`finish`).
+pub fn drop_to_user(plan: &Plan) -> Result<()> {
     rlimits::apply(&plan.rlimits)?;
     caps::drop_bounding(&plan.caps)?;
     crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 1).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     user::switch(&plan.user)?;
     crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 0).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
-    caps::set_sets(&plan.caps)?;
+    caps::set_effective(&plan.caps)?;
     if let Some(mask) = plan.umask {
         // SAFETY: umask cannot fail.
         unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    Ok(())
+}
+
+/// The config's exact sets, as the last privileged step before the filter. Without
+/// no_new_privs the kernel loads a filter only for a holder of CAP_SYS_ADMIN: when a filter
+/// follows and the config does not grant it, it is kept in effective and permitted, and
+/// `drop_kept` takes it away right after the load (the one capset that follows the filter,
+/// as in runc and crun). Returns whether `drop_kept` is due.
+pub fn set_capabilities(plan: &Plan, filter_follows: bool) -> Result<bool> {
+    let admin = ::caps::Capability::CAP_SYS_ADMIN;
+    let keep = filter_follows && !plan.no_new_privs && !plan.caps.effective.contains(&admin);
+    caps::set_sets(&plan.caps, keep.then_some(admin))?;
+    Ok(keep)
+}
+
+/// After the filter: the sets exactly as the config has them (see `set_capabilities`).
+pub fn drop_kept(plan: &Plan, due: bool) -> Result<()> {
+    if due {
+        caps::capset_exact(&plan.caps)?;
     }
     Ok(())
 }
