@@ -14,7 +14,13 @@ const DEVPTS_MAJOR_MAX: u32 = 143;
 
 /// Init side, after pivot_root: open a pty pair in the container's devpts, make the slave the
 /// controlling terminal and stdio, bind it on /dev/console when asked, return the master.
-pub fn setup_in_init(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd> {
+/// With `controlling` false the slave only becomes fds 0-2: the process that execs (forked
+/// later into a joined pid namespace) makes it its controlling terminal (`become_controlling`).
+pub fn setup_in_init(
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+    controlling: bool,
+) -> Result<OwnedFd> {
     let master = open_confined("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
         .step(|| "open /dev/ptmx in the container".into())?;
     let mut unlock: libc::c_int = 0;
@@ -46,17 +52,33 @@ pub fn setup_in_init(size: Option<(u16, u16)>, bind_console: bool) -> Result<Own
         // /dev/console resolved inside the root without following symlinks.
         crate::rootfs::mount_console(slave.as_fd())?;
     }
-    nix::unistd::setsid().step(|| "setsid for the container terminal".into())?;
-    // SAFETY: TIOCSCTTY with arg 0 on a terminal fd we own.
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .step(|| "make the pty the controlling terminal".into());
+    if controlling {
+        nix::unistd::setsid().step(|| "setsid for the container terminal".into())?;
+        make_controlling(slave.as_raw_fd())?;
     }
     for target in 0..3 {
         nix::unistd::dup2(slave.as_raw_fd(), target)
             .step(|| format!("dup2 pty slave to fd {target}"))?;
     }
     Ok(master)
+}
+
+fn make_controlling(fd: std::os::fd::RawFd) -> Result<()> {
+    // SAFETY: TIOCSCTTY with arg 0 on a terminal fd.
+    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .step(|| "make the pty the controlling terminal".into());
+    }
+    Ok(())
+}
+
+/// A new session of its own, with the pty on fd 0 (if any) as its controlling terminal.
+pub fn become_session_leader(terminal: bool) -> Result<()> {
+    nix::unistd::setsid().step(|| "setsid".into())?;
+    if terminal {
+        make_controlling(0)?;
+    }
+    Ok(())
 }
 
 fn open_confined(path: &str, flags: i32) -> std::io::Result<OwnedFd> {

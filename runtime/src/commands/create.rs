@@ -135,7 +135,7 @@ fn start_init(
             systemd_cgroup: cfg.cgroup.systemd,
             hooks: b.spec.hooks().clone(),
             bind_ip: cfg.bind_ip.is_some(),
-            shared_root_mount: shared_root_mount(cfg, init.pid)?,
+            shared_root_mount: shared_root_mount(cfg)?,
             mount_join_path: cfg.ns.mount_join_path.clone(),
         };
         container.save(&st)?;
@@ -152,17 +152,17 @@ fn start_init(
     Ok(init)
 }
 
-/// In a shared mount namespace: the init's root is the bind `delete` detaches; its id, seen
-/// through the init's /proc/<pid>/root (which works for a joined namespace too).
-fn shared_root_mount(cfg: &InitConfig, pid: i32) -> Result<Option<u64>> {
-    if cfg.shared_mount_before.is_none() {
+/// In a shared mount namespace: the bind the init left on top of the rootfs, which `delete`
+/// detaches (it stays after the init exits, so this holds for a `run` that is already over).
+fn shared_root_mount(cfg: &InitConfig) -> Result<Option<u64>> {
+    let Some(before) = cfg.shared_mount_before else {
         return Ok(None);
-    }
-    let root = format!("/proc/{pid}/root");
-    let fd = crate::rootfs::resolve::open_host(&root, libc::O_PATH | libc::O_DIRECTORY)
-        .step(|| format!("open {root}"))?;
-    let (id, _) = crate::syscall::statx_mount(fd.as_raw_fd()).step(|| format!("statx {root}"))?;
-    Ok(Some(id))
+    };
+    let Some(rootfs) = &cfg.rootfs else {
+        return Ok(None);
+    };
+    let now = crate::rootfs::shared::top_mount(cfg.ns.joined_mount_fd(), &rootfs.rootfs)?;
+    Ok((now != before).then_some(now))
 }
 
 fn make_exec_fifo(path: &Path) -> Result<std::fs::File> {

@@ -41,15 +41,17 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     if let Some(plan) = &cfg.rootfs {
         crate::rootfs::setup_with_hooks(plan, &mut || create_hooks(cfg, sock, &hook_state))?;
     }
+    let handover = cfg.ns.pid_join.is_some();
     if let Some(t) = &cfg.terminal {
-        let master = crate::terminal::setup_in_init(t.size, t.bind_console)?;
+        let master = crate::terminal::setup_in_init(t.size, t.bind_console, !handover)?;
         sync::send(sock, &Msg::Pty(master))?;
-    } else {
+    } else if !handover {
         // Its own session and process group, as with runc (a terminal sets them up above):
         // otherwise both belong to a process outside the container's pid namespace.
         nix::unistd::setsid().step(|| "setsid".into())?;
     }
     enter_cwd(cfg)?;
+    namespaces::enter_pid_for_children(&cfg.ns)?;
     // Everything the init itself needs is done before the filter; the filter is the last step
     // before execve, so a profile listing only the program's own syscalls works (design.md).
     crate::security::drop_to_user(&cfg.security)?;
@@ -62,26 +64,82 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     exec::reset_signals()?;
     exec::seal_fds(cfg.preserve_fds)?;
     // A NOTIFY listener must reach the agent (through vsrun) during create: then the filter
-    // comes before "ready", and the profile must allow handing it over (as with runc).
+    // comes before "ready", and the profile must allow handing it over (as with runc). So
+    // must a filter that needs CAP_SYS_ADMIN to load when a child in a joined pid namespace
+    // execs: that child never holds more than the final credentials.
     let notify = cfg.seccomp.as_ref().is_some_and(|f| f.uses_notify());
-    if notify {
+    let load_here = notify || (handover && !cfg.security.no_new_privs);
+    if load_here {
         load_seccomp(cfg, sock)?;
         crate::security::drop_kept(&cfg.security, kept)?;
     }
+    if handover {
+        return hand_over(cfg, sock, &hook_state, &call, !load_here);
+    }
     sync::send(sock, &Msg::Ready)?;
+    wait_and_exec(cfg, &hook_state, &call, !load_here, kept)
+}
+
+/// The rest, in the process that execs: wait for `start`, startContainer hooks, the last task
+/// attributes, the filter (unless loaded already), execve.
+fn wait_and_exec(
+    cfg: &InitConfig,
+    hook_state: &[u8],
+    call: &exec::Call<'_>,
+    load_filter: bool,
+    kept: bool,
+) -> Result<()> {
     if let StartGate::Fifo(fifo) = &cfg.gate {
         wait_for_start(fifo)?;
     }
-    let created = String::from_utf8_lossy(&hook_state)
+    let created = String::from_utf8_lossy(hook_state)
         .replace("\"status\":\"creating\"", "\"status\":\"created\"");
     crate::hooks::run(cfg.hooks.as_ref(), "startContainer", created.as_bytes())?;
     crate::task::apply_final(&cfg.task)?;
-    if !notify {
-        load_seccomp(cfg, sock)?;
+    if load_filter {
+        if let Some(filter) = &cfg.seccomp {
+            crate::security::seccomp::install(filter)?;
+        }
         crate::security::drop_kept(&cfg.security, kept)?;
     }
     call.execve()?;
     Ok(())
+}
+
+/// A joined pid namespace (exec, or create with a pid namespace path): every process already
+/// there can see a newcomer and, granted CAP_SYS_PTRACE, ptrace it and reach the host through
+/// its /proc/<pid>/root while it is privileged. So the init stayed outside and did every
+/// privileged step there; now, holding only the final credentials, rooted in the container and
+/// with no fd of vsrun's but the exec fifo, a child is forked into the namespace (as a child
+/// of vsrun, which waits for it), the init reports its pid and exits.
+fn hand_over(
+    cfg: &InitConfig,
+    sock: &mut UnixStream,
+    hook_state: &[u8],
+    call: &exec::Call<'_>,
+    load_filter: bool,
+) -> Result<()> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    // SAFETY: the init is single-threaded; the child leaves through execve or _exit.
+    let pid = unsafe { crate::syscall::fork_sibling() }
+        .step(|| "fork the container process into its pid namespace".into())?;
+    if pid == 0 {
+        // SAFETY: the child's copy of the sync socket: the container must not hold it.
+        unsafe { libc::close(sock.as_raw_fd()) };
+        let r = crate::terminal::become_session_leader(cfg.terminal.is_some())
+            .and_then(|()| wait_and_exec(cfg, hook_state, call, load_filter, false));
+        if let Err(e) = r {
+            let _ = writeln!(std::io::stderr(), "vsrun: {e}");
+        }
+        // SAFETY: leave without running vsrun's destructors.
+        unsafe { libc::_exit(127) }
+    }
+    // Written from a stack buffer: a filter may already be loaded here.
+    sock.write_all(&sync::handover_bytes(pid))
+        .step(|| "write to the init's sync socket".into())?;
+    // SAFETY: the init's work is done; _exit skips vsrun's destructors.
+    unsafe { libc::_exit(0) }
 }
 
 /// A fresh session keyring per container, as runc makes unless --no-new-keyring: otherwise

@@ -136,7 +136,7 @@ impl InitConfig {
                 ),
             ));
         }
-        let rootfs = crate::rootfs::plan_in_bundle(
+        let mut rootfs = crate::rootfs::plan_in_bundle(
             spec,
             opts.rootfs,
             opts.bundle,
@@ -146,6 +146,10 @@ impl InitConfig {
                 shared_mount_ns: !ns.new_mount,
             },
         )?;
+        rootfs.proc_pid_ns = ns
+            .pid_join
+            .as_ref()
+            .map(|j| std::os::fd::AsRawFd::as_raw_fd(&j.fd));
         let shared_mount_before = if ns.new_mount {
             None
         } else {
@@ -349,14 +353,15 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
             None => return Err(Error::Child("container init exited during setup".into())),
         }
     }
-    expect_ready(cfg, init.pid, sock)
+    expect_ready(cfg, init, sock)
 }
 
-fn expect_ready(cfg: &InitConfig, pid: i32, sock: &mut UnixStream) -> Result<()> {
+fn expect_ready(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<()> {
     loop {
         match sync::recv(sock)? {
             Some(Msg::Ready) => return Ok(()),
-            Some(Msg::SeccompListener(fd)) => send_to_seccomp_agent(cfg, pid, &fd)?,
+            Some(Msg::Handover(pid)) => return init.hand_over(pid),
+            Some(Msg::SeccompListener(fd)) => send_to_seccomp_agent(cfg, init.pid, &fd)?,
             Some(Msg::Error(e)) => return Err(Error::Child(e)),
             Some(m) => {
                 return Err(Error::Child(format!(
@@ -387,6 +392,18 @@ fn send_to_seccomp_agent(cfg: &InitConfig, pid: i32, fd: &OwnedFd) -> Result<()>
 }
 
 impl Init {
+    /// The init forked the process that execs into a joined pid namespace (init.rs,
+    /// `hand_over`) and exits: reap it and follow that process, vsrun's child by CLONE_PARENT
+    /// (so its pid cannot be reused before vsrun reaps it).
+    fn hand_over(&mut self, pid: i32) -> Result<()> {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+        let pidfd = crate::syscall::pidfd_open(pid)
+            .step(|| format!("pidfd_open the container process {pid}"))?;
+        self.pid = pid;
+        self.pidfd = pidfd;
+        Ok(())
+    }
+
     /// For `run`: after ready, EOF on the socket means execve succeeded.
     pub fn wait_exec(&mut self) -> Result<()> {
         match sync::recv(&mut self.sock)? {

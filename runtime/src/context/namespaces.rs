@@ -47,6 +47,11 @@ pub struct Plan {
     /// chroot after every setns. With a mount namespace of its own that is its "/" anyway;
     /// without one, setns leaves the new process at the host's root.
     pub container_root: Option<OwnedFd>,
+    /// A pid namespace that is someone else's (the running container's for `exec`, one given
+    /// by path for `create`). Its processes can see and, holding CAP_SYS_PTRACE, ptrace every
+    /// newcomer, so the init does not enter it: it does its privileged steps outside, drops to
+    /// the final credentials, then forks the real process into it (init.rs, `hand_over`).
+    pub pid_join: Option<Join>,
 }
 
 impl Plan {
@@ -123,6 +128,10 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
                         user_join |= nstype == libc::CLONE_NEWUSER;
                         p.init_joins.push(join);
                     }
+                    // Its /proc must show that namespace, which a process outside it can only
+                    // mount with proc's `pidns` option (Linux 6.15+). Older kernels: the init
+                    // is born inside, as before (README, Security).
+                    libc::CLONE_NEWPID if proc_takes_pidns(&join.fd) => p.pid_join = Some(join),
                     _ => p.parent_joins.push(join),
                 }
             }
@@ -198,6 +207,7 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
         };
         match nstype {
             libc::CLONE_NEWUSER | libc::CLONE_NEWNS => p.init_joins.push(join),
+            libc::CLONE_NEWPID => p.pid_join = Some(join),
             _ => p.parent_joins.push(join),
         }
     }
@@ -211,6 +221,25 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
         .step(|| format!("open {root} (the container's root)"))?,
     );
     Ok(p)
+}
+
+/// Does this kernel's proc take a `pidns` fd (a proc mount for a pid namespace the mounter
+/// is not in)?
+fn proc_takes_pidns(ns: &OwnedFd) -> bool {
+    crate::syscall::fsopen("proc")
+        .and_then(|fs| crate::syscall::fsconfig_set_fd(fs.as_raw_fd(), "pidns", ns.as_raw_fd()))
+        .is_ok()
+}
+
+/// Init side, after the privileged steps: the processes it forks from now on are born in the
+/// joined pid namespace (setns(CLONE_NEWPID) moves only the children). Needs CAP_SYS_ADMIN,
+/// so it comes before the drop.
+pub fn enter_pid_for_children(plan: &Plan) -> Result<()> {
+    let Some(j) = &plan.pid_join else {
+        return Ok(());
+    };
+    crate::syscall::setns(j.fd.as_raw_fd(), j.nstype)
+        .step(|| format!("setns into {} namespace", j.name))
 }
 
 /// `exec`: after the setns calls, take the container's root as ours (see `container_root`).

@@ -20,6 +20,9 @@ pub enum Msg {
     Pty(std::os::fd::OwnedFd),
     /// init → parent: the SCMP_ACT_NOTIFY listener, for the seccomp agent (SCM_RIGHTS).
     SeccompListener(std::os::fd::OwnedFd),
+    /// init → parent, instead of Ready, when the pid namespace is joined: the process that
+    /// will exec (a child of vsrun's, by CLONE_PARENT) has this pid; the init exits next.
+    Handover(i32),
 }
 
 const GO: u8 = 1;
@@ -28,6 +31,15 @@ const ERROR: u8 = 3;
 const PTY: u8 = 4;
 const HOOKS: u8 = 5;
 const SECCOMP_LISTENER: u8 = 6;
+const HANDOVER: u8 = 7;
+
+/// The Handover message as bytes, built without allocating: it may be written after the
+/// seccomp filter, where only write(2) is sure to be allowed.
+pub fn handover_bytes(pid: i32) -> [u8; 9] {
+    let mut b = [HANDOVER, 4, 0, 0, 0, 0, 0, 0, 0];
+    b[5..].copy_from_slice(&pid.to_le_bytes());
+    b
+}
 
 pub fn pair() -> Result<(UnixStream, UnixStream)> {
     UnixStream::pair().step(|| "socketpair for the init".into())
@@ -38,6 +50,11 @@ pub fn send(sock: &mut UnixStream, msg: &Msg) -> Result<()> {
         Msg::Go(state) => (GO, state.as_slice()),
         Msg::Hooks => (HOOKS, b""),
         Msg::Ready => (READY, b""),
+        Msg::Handover(pid) => {
+            return sock
+                .write_all(&handover_bytes(*pid))
+                .step(|| "write to the init's sync socket".into())
+        }
         Msg::Error(s) => (ERROR, s.as_bytes()),
         Msg::Pty(fd) => {
             let head = [PTY, 0, 0, 0, 0];
@@ -75,6 +92,9 @@ pub fn recv(sock: &mut UnixStream) -> Result<Option<Msg>> {
         GO => Ok(Some(Msg::Go(body))),
         HOOKS => Ok(Some(Msg::Hooks)),
         READY => Ok(Some(Msg::Ready)),
+        HANDOVER if body.len() == 4 => Ok(Some(Msg::Handover(i32::from_le_bytes([
+            body[0], body[1], body[2], body[3],
+        ])))),
         ERROR => Ok(Some(Msg::Error(
             String::from_utf8_lossy(&body).into_owned(),
         ))),

@@ -8,7 +8,7 @@ use super::options::MountOptions;
 use crate::syscall::{self, MountAttr, AT_RECURSIVE, OPEN_TREE_CLONE};
 use libc::c_ulong;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// A failed new-file-system mount: the OS error plus what the file system logged about it.
 #[derive(Debug)]
@@ -45,6 +45,18 @@ pub fn new_fs(
     data: &[String],
     attr_flags: u64,
 ) -> Result<OwnedFd, FsError> {
+    new_fs_with(fstype, source, sb_flags, data, attr_flags, None)
+}
+
+/// `new_fs`, plus `fd_params` given as file descriptors (proc's `pidns`).
+pub fn new_fs_with(
+    fstype: &str,
+    source: Option<&str>,
+    sb_flags: &[&str],
+    data: &[String],
+    attr_flags: u64,
+    fd_param: Option<(&str, RawFd)>,
+) -> Result<OwnedFd, FsError> {
     let fs = syscall::fsopen(fstype).map_err(|err| FsError {
         err,
         log: String::new(),
@@ -66,18 +78,22 @@ pub fn new_fs(
         };
         syscall::fsconfig_set(fs.as_raw_fd(), k, v).map_err(fail)?;
     }
+    if let Some((k, fd)) = fd_param {
+        syscall::fsconfig_set_fd(fs.as_raw_fd(), k, fd).map_err(fail)?;
+    }
     syscall::fsconfig_create(fs.as_raw_fd()).map_err(fail)?;
     syscall::fsmount(fs.as_raw_fd(), attr_flags).map_err(fail)
 }
 
-/// A new file system with the flags and data of a config mount.
+/// A new file system with the flags and data of a config mount (and an fd parameter).
 pub fn new_fs_for(
     fstype: &str,
     source: Option<&str>,
     o: &MountOptions,
+    fd_param: Option<(&str, RawFd)>,
 ) -> Result<OwnedFd, FsError> {
     let sb: Vec<&str> = o.sb_flags().collect();
-    new_fs(fstype, source, &sb, &o.data, o.fsmount_attr())
+    new_fs_with(fstype, source, &sb, &o.data, o.fsmount_attr(), fd_param)
 }
 
 /// A detached copy of the mount (tree) at `src`: the source of a bind mount.

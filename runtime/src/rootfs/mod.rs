@@ -44,6 +44,9 @@ pub struct Plan {
     /// and everything mounted hangs off one bind of the rootfs onto itself, which `delete`
     /// (or a failed create) detaches (shared.rs).
     pub shared: bool,
+    /// The container's pid namespace when the init stays outside it (a pid namespace joined by
+    /// path, context/namespaces.rs `pid_join`): proc mounts are made for it with `pidns`.
+    pub proc_pid_ns: Option<std::os::fd::RawFd>,
     userns: bool,
     /// The config asks for a cgroup namespace: `cgroup` mounts are new cgroup mounts.
     cgroupns: bool,
@@ -179,6 +182,7 @@ pub fn plan_in_bundle(
         rootfs: rootfs.to_path_buf(),
         no_pivot: opts.no_pivot,
         shared: opts.shared_mount_ns,
+        proc_pid_ns: None,
         userns: opts.userns,
         cgroupns,
         root_propagation,

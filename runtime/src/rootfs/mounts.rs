@@ -15,7 +15,7 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<()> {
     let mnt = match &m.kind {
         MountKind::Bind { source } => bind(root, m, source)?,
-        MountKind::Fs { fstype, source } => new_fs(root, m, fstype, source.as_deref())?,
+        MountKind::Fs { fstype, source } => new_fs(plan, root, m, fstype, source.as_deref())?,
         MountKind::Cgroup => cgroup::mount(plan, root, m)?,
     };
     for &p in &m.opts.propagation {
@@ -98,6 +98,7 @@ fn set_options(mnt: BorrowedFd<'_>, m: &MountStep) -> std::io::Result<()> {
 }
 
 fn new_fs(
+    plan: &Plan,
     root: BorrowedFd<'_>,
     m: &MountStep,
     fstype: &str,
@@ -106,7 +107,12 @@ fn new_fs(
     let i = m.index;
     let target = target(root, m, Create::Dir)?;
     let what = || format!("mount {fstype} on {}", shown(&m.dest));
-    let mnt = match kmount::new_fs_for(fstype, source, &m.opts) {
+    // A proc for a pid namespace the init is not in (rootfs/mod.rs, `proc_pid_ns`).
+    let pidns = plan
+        .proc_pid_ns
+        .filter(|_| fstype == "proc")
+        .map(|fd| ("pidns", fd));
+    let mnt = match kmount::new_fs_for(fstype, source, &m.opts, pidns) {
         Ok(mnt) => mnt,
         // A sysfs belongs to a network namespace; in a user namespace without its own one the
         // kernel refuses a new sysfs: bind the host's, as runc does.
