@@ -338,7 +338,9 @@ fn pivot_root_leaves_no_host_proc_or_sysfs() {
 
 /// The detach must never propagate to the host: with `rootfsPropagation: rshared` the
 /// container's mounts are peers of the caller's. Run inside a sandbox mount namespace made
-/// rshared (standing in for a systemd host) and check its /proc and /sys survive.
+/// rshared (standing in for a systemd host) and check its /proc and /sys survive. The bundle
+/// is a mount of its own there, so "/" (the parent of /proc and /sys) stays shared in the
+/// container's namespace rather than being made private as the rootfs's parent.
 #[test]
 fn no_pivot_detach_does_not_propagate_to_the_caller() {
     let rt = Runtime::new();
@@ -348,7 +350,7 @@ fn no_pivot_detach_does_not_propagate_to_the_caller() {
     let id = unique_id("fresh-shared");
     rt.remember_bundle(&id, b.path());
     let o: Output = unprotected_sh(&format!(
-        "mount --make-rshared /; {v} --root {root} run --no-pivot --bundle {b} {id} || echo RUN-FAILED; \
+        "mount --bind {b} {b}; mount --make-rshared /; {v} --root {root} run --no-pivot --bundle {b} {id} || echo RUN-FAILED; \
          mountpoint -q /proc && echo PROC-KEPT; mountpoint -q /sys && echo SYS-KEPT; \
          mountpoint -q /sys/fs/cgroup && echo CGROUP-KEPT",
         v = sh_quote(&vsrun_bin()),
