@@ -1191,3 +1191,73 @@ pub fn shell_code(st: &ExitStatus) -> i32 {
         .or_else(|| st.signal().map(|s| 128 + s))
         .unwrap_or(-1)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config edits and refusals shared by the escape tests
+
+/// Append an entry to `mounts`.
+pub fn add_mount(b: &mut Bundle, m: Value) {
+    b.config["mounts"].as_array_mut().expect("mounts").push(m);
+}
+
+/// Add capabilities to the bounding, effective and permitted sets (what `docker --cap-add`
+/// gives a root container).
+pub fn add_caps(b: &mut Bundle, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        let list = b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("capability set");
+        for c in caps {
+            list.push(json!(c));
+        }
+    }
+}
+
+/// A path quoted for `sh`.
+pub fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// `sh -euc SCRIPT` in a private mount namespace: the deliberately unprotected path of an
+/// escape test (a plain path-based mount from the host). What it mounts dies with it.
+pub fn unprotected_sh(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-euc", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare")
+}
+
+/// Exit 1 with exactly one non-empty stderr line, containing every one of `needles` (in
+/// reference mode only the refusal is checked: runc words its errors differently).
+#[track_caller]
+pub fn assert_refused_naming(o: &Output, needles: &[&str], what: &str) {
+    if reference_mode() {
+        assert!(
+            !o.status.success(),
+            "{what}: not refused\n{}",
+            output_text(o)
+        );
+        return;
+    }
+    let err = stderr_str(o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        o.status.code() == Some(1)
+            && lines.len() == 1
+            && needles.iter().all(|n| lines[0].contains(n)),
+        "{what}: expected exit 1 and one stderr line naming {needles:?}\n{}",
+        output_text(o)
+    );
+}
+
+/// The container's cgroup directories that exist on the host (`/vsrun/<id>` below every
+/// mounted hierarchy, the default when the config has no cgroupsPath).
+pub fn cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
+    host_mounts()
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| Path::new(&m.mount_point).join("vsrun").join(id))
+        .filter(|p| p.exists())
+        .collect()
+}

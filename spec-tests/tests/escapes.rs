@@ -1784,8 +1784,9 @@ fn proc_writes_cannot_be_redirected_by_mounts() {
     assert_refused(&o, "mounts[6]", "a bind onto a symlink into /proc/sys");
     assert_nothing_left(&rt, &id);
 
-    // Allowed mounts in /proc (lxcfs style) and an image whose /proc is a symlink to a dir of
-    // decoys: the write still goes to the real procfs file.
+    // Allowed mounts in /proc (lxcfs style) and an image with decoys in its /proc directory:
+    // the write still goes to the real procfs file. (An image whose /proc is a symlink is
+    // refused: escapes_mounts.rs, proc_on_a_symlinked_proc_is_refused.)
     let mut b = Bundle::new();
     sysctl(&mut b);
     b.config["process"]["oomScoreAdj"] = json!(123);
@@ -1794,14 +1795,8 @@ fn proc_writes_cannot_be_redirected_by_mounts() {
         json!({ "destination": "/proc/sys/kernel/ns_last_pid", "type": "bind",
             "source": decoy_s, "options": ["bind"] }),
     );
-    fs::remove_dir(b.rootfs().join("proc")).unwrap();
-    fs::create_dir_all(b.rootfs().join("fakeproc/sys/net/ipv4")).unwrap();
-    fs::write(
-        b.rootfs().join("fakeproc/sys/net/ipv4/ip_forward"),
-        "decoy\n",
-    )
-    .unwrap();
-    std::os::unix::fs::symlink("/fakeproc", b.rootfs().join("proc")).unwrap();
+    fs::create_dir_all(b.rootfs().join("proc/sys/net/ipv4")).unwrap();
+    fs::write(b.rootfs().join("proc/sys/net/ipv4/ip_forward"), "decoy\n").unwrap();
     let lines = rt.probe_lines(
         &mut b,
         &[
@@ -1828,7 +1823,7 @@ fn proc_writes_cannot_be_redirected_by_mounts() {
         "the decoy was written"
     );
     assert_eq!(
-        fs::read_to_string(b.rootfs().join("fakeproc/sys/net/ipv4/ip_forward")).unwrap(),
+        fs::read_to_string(b.rootfs().join("proc/sys/net/ipv4/ip_forward")).unwrap(),
         "decoy\n",
         "the image's decoy under /proc was written"
     );

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountInfo {
     pub id: u64,
+    /// The id of the mount this one is mounted on.
+    pub parent: u64,
     /// major:minor of the file system.
     pub dev: String,
     pub root: String,
@@ -49,7 +51,7 @@ fn unescape(s: &str) -> String {
 pub fn parse_line(line: &str) -> Option<MountInfo> {
     let mut f = line.split(' ');
     let id = f.next()?.parse().ok()?;
-    let _parent = f.next()?;
+    let parent = f.next()?.parse().ok()?;
     let dev = f.next()?.to_string();
     let root = unescape(f.next()?);
     let mount_point = PathBuf::from(unescape(f.next()?));
@@ -72,6 +74,7 @@ pub fn parse_line(line: &str) -> Option<MountInfo> {
         .collect();
     Some(MountInfo {
         id,
+        parent,
         dev,
         root,
         mount_point,

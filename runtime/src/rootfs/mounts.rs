@@ -11,6 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<()> {
     let mnt = match &m.kind {
@@ -47,8 +48,16 @@ pub fn target(root: BorrowedFd<'_>, m: &MountStep, create: Create) -> Result<Own
             shown(&m.dest)
         )
     })?;
+    refuse_in_proc(fd.as_fd(), m)?;
+    Ok(fd)
+}
+
+/// A destination that resolved into a procfs must be one of the few files that may be
+/// mounted over (a symlink like `rootfs/x -> /proc/sys` would otherwise defeat the plan-time
+/// check).
+fn refuse_in_proc(fd: BorrowedFd<'_>, m: &MountStep) -> Result<()> {
     let in_proc =
-        is_procfs(fd.as_fd()).step(|| format!("mounts[{}]: statfs {}", m.index, shown(&m.dest)))?;
+        is_procfs(fd).step(|| format!("mounts[{}]: statfs {}", m.index, shown(&m.dest)))?;
     if in_proc && !super::proc_mount_allowed(&m.dest) {
         return Err(config(
             format!("mounts[{}].destination", m.index),
@@ -58,7 +67,73 @@ pub fn target(root: BorrowedFd<'_>, m: &MountStep, create: Create) -> Result<Own
             ),
         ));
     }
+    Ok(())
+}
+
+/// Whether the destination's last component must be the real thing, never a symlink: for a
+/// procfs or sysfs (new or bound) and for the files under /proc that may be mounted over.
+/// runc's "must be mounted on ordinary directory" (CVE-2019-19921): a proc that lands anywhere
+/// but /proc escapes the masks put on /proc. A `cgroup` mount follows a symlink inside the
+/// rootfs, as runc's does.
+fn needs_leaf(m: &MountStep, pseudo_fs: bool) -> bool {
+    pseudo_fs || m.dest.starts_with("proc")
+}
+
+/// The destination for a mount that `needs_leaf`: the parent resolved (and created) confined
+/// to the root as for any mount, then the last component opened in that parent without
+/// following it, and refused if it is a symlink (or, for a directory, not one). The fd is what
+/// is mounted on, so swapping the name for a symlink afterwards redirects nothing.
+pub fn leaf_target(root: BorrowedFd<'_>, m: &MountStep, create: Create) -> Result<OwnedFd> {
+    let i = m.index;
+    let field = || format!("mounts[{i}].destination {:?}", shown(&m.dest));
+    let (parent, name) = resolve::split(&m.dest)
+        .ok_or_else(|| config(field(), "is the root, not a mount destination"))?;
+    let dir = resolve::open_or_create(root, parent, Create::Dir)
+        .step(|| format!("mounts[{i}]: resolve {} in the rootfs", shown(parent)))?;
+    let fd = resolve::open_leaf(dir.as_fd(), name, create)
+        .step(|| format!("mounts[{i}]: open destination {}", shown(&m.dest)))?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .step(|| format!("mounts[{i}]: stat destination {}", shown(&m.dest)))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => {
+            return Err(config(
+                field(),
+                "is a symlink in the rootfs; proc, sysfs and files under /proc are mounted only \
+                 on the real directory or file, never through a symlink (CVE-2019-19921)",
+            ))
+        }
+        libc::S_IFDIR => {}
+        _ if create == Create::Dir => {
+            return Err(config(
+                field(),
+                "is not a directory; proc and sysfs are mounted only on an ordinary directory",
+            ))
+        }
+        _ => {}
+    }
+    refuse_in_proc(fd.as_fd(), m)?;
     Ok(fd)
+}
+
+/// `target` or `leaf_target`, as `needs_leaf` says.
+fn destination(
+    root: BorrowedFd<'_>,
+    m: &MountStep,
+    create: Create,
+    pseudo_fs: bool,
+) -> Result<OwnedFd> {
+    if needs_leaf(m, pseudo_fs) {
+        leaf_target(root, m, create)
+    } else {
+        target(root, m, create)
+    }
+}
+
+/// A procfs or sysfs, by its superblock (a bind source is judged by what it is, not its name).
+fn is_pseudo_fs(fd: BorrowedFd<'_>) -> bool {
+    nix::sys::statfs::fstatfs(fd)
+        .map(|s| matches!(s.filesystem_type().0 as i64, PROC_SUPER_MAGIC | SYSFS_MAGIC))
+        .unwrap_or(false)
 }
 
 pub fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
@@ -81,7 +156,8 @@ fn bind(root: BorrowedFd<'_>, m: &MountStep, source: &Path) -> Result<OwnedFd> {
             ),
         ));
     }
-    let target = target(root, m, if is_dir { Create::Dir } else { Create::File })?;
+    let create = if is_dir { Create::Dir } else { Create::File };
+    let target = destination(root, m, create, is_pseudo_fs(src.as_fd()))?;
     let what = || format!("bind {} on {}", source.display(), shown(&m.dest));
     let tree = kmount::clone_tree(src.as_fd(), m.opts.recursive_bind())
         .step(|| format!("mounts[{i}]: clone {}", source.display()))?;
@@ -105,7 +181,8 @@ fn new_fs(
     source: Option<&str>,
 ) -> Result<OwnedFd> {
     let i = m.index;
-    let target = target(root, m, Create::Dir)?;
+    let pseudo_fs = matches!(fstype, "proc" | "sysfs");
+    let target = destination(root, m, Create::Dir, pseudo_fs)?;
     let what = || format!("mount {fstype} on {}", shown(&m.dest));
     // A proc for a pid namespace the init is not in (rootfs/mod.rs, `proc_pid_ns`).
     let pidns = plan

@@ -2,11 +2,13 @@
 //! the switch into the new root (pivot_root, or MS_MOVE + chroot with --no-pivot).
 
 use super::kmount;
-use super::mountinfo;
+use super::mountinfo::{self, MountInfo};
 use super::resolve;
 use super::Plan;
 use crate::error::{Error, Result, StepExt};
-use crate::syscall::MOUNT_ATTR_RDONLY;
+use crate::syscall::{
+    statx_mount, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+};
 use nix::mount::{MntFlags, MsFlags};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -81,6 +83,9 @@ pub fn readonly_root(root: BorrowedFd<'_>) -> Result<()> {
 
 /// Make `root` the process's "/" and cwd.
 pub fn enter(plan: &Plan, root: OwnedFd) -> Result<()> {
+    if plan.no_pivot {
+        hide_caller_pseudo_fs(root.as_fd())?;
+    }
     nix::unistd::fchdir(root.as_raw_fd()).step(|| "chdir into the rootfs".into())?;
     if plan.shared {
         // pivot_root would move the root of every process in this namespace, the caller's
@@ -123,4 +128,95 @@ pub fn enter(plan: &Plan, root: OwnedFd) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// --no-pivot: MS_MOVE + chroot keep the caller's mounts in the container's mount namespace,
+/// below the rootfs. A fully visible proc or sysfs among them lets the container mount a fresh,
+/// unmasked one in a user namespace of its own (fs/namespace.c mount_too_revealing looks for
+/// one anywhere in the namespace, reachable or not). So, in this new namespace and before the
+/// move, every proc and sysfs not under the rootfs is detached, or covered with an empty
+/// read-only tmpfs where the kernel refuses (locked by a more privileged namespace), as runc's
+/// msMoveRoot does.
+fn hide_caller_pseudo_fs(root: BorrowedFd<'_>) -> Result<()> {
+    let step = || "find the caller's proc and sysfs mounts (--no-pivot)".to_string();
+    let (root_id, _) = statx_mount(root.as_raw_fd()).step(step)?;
+    let infos = mountinfo::read().step(step)?;
+    let Some(rootfs) = infos.iter().find(|m| m.id == root_id) else {
+        return Err(Error::Child(format!(
+            "{}: the rootfs's mount (id {root_id}) is not in /proc/self/mountinfo",
+            step()
+        )));
+    };
+    let mut pseudo: Vec<&MountInfo> = infos
+        .iter()
+        .filter(|m| matches!(m.fstype.as_str(), "proc" | "sysfs"))
+        .filter(|m| !m.mount_point.starts_with(&rootfs.mount_point))
+        .collect();
+    // Parents first: detaching one takes its submounts along.
+    pseudo.sort_by_key(|m| m.mount_point.components().count());
+    for m in pseudo {
+        hide_mount(&infos, m)?;
+    }
+    Ok(())
+}
+
+/// Detach one of the caller's proc/sysfs mounts (through its fd), or cover it.
+fn hide_mount(infos: &[MountInfo], m: &MountInfo) -> Result<()> {
+    let step = || {
+        format!(
+            "hide the caller's {} on {} (--no-pivot)",
+            m.fstype,
+            m.mount_point.display()
+        )
+    };
+    let fd = match resolve::open_host(&m.mount_point, libc::O_PATH | libc::O_DIRECTORY) {
+        // Gone with a parent detached before it.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        other => other.step(step)?,
+    };
+    if statx_mount(fd.as_raw_fd()).step(step)? != (m.id, true) {
+        // The path now leads elsewhere: the mount went with a detached parent.
+        return Ok(());
+    }
+    stop_propagation(infos, m, fd.as_fd()).step(step)?;
+    match detach(fd.as_fd()) {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) => {
+            cover(fd.as_fd()).step(step)
+        }
+        Err(e) => Err(e).step(step),
+    }
+}
+
+/// Nothing done to `m` may reach the caller's namespace: its own tree stops sending events
+/// (rslave), and so does its parent if shared, since an unmount propagates through the
+/// parent's peers (fs/pnode.c propagate_umount). Only "stop sending": the container's own
+/// mounts, under the rootfs, keep the propagation the config gave them.
+fn stop_propagation(infos: &[MountInfo], m: &MountInfo, fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    kmount::set_propagation(fd, libc::MS_SLAVE | libc::MS_REC)?;
+    let Some(parent) = infos.iter().find(|p| p.id == m.parent && p.is_shared()) else {
+        return Ok(());
+    };
+    let pfd = resolve::open_host(&parent.mount_point, libc::O_PATH | libc::O_DIRECTORY)?;
+    if statx_mount(pfd.as_raw_fd())? != (parent.id, true) {
+        // Covered: its propagation cannot be changed through a path; do not unmount below it.
+        return Err(std::io::Error::from_raw_os_error(libc::EBUSY));
+    }
+    kmount::set_propagation(pfd.as_fd(), libc::MS_SLAVE)
+}
+
+/// umount2(MNT_DETACH) of the mount whose root `fd` is, named as "." from it: no path string
+/// is looked up again.
+fn detach(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    nix::unistd::fchdir(fd.as_raw_fd())?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH)?;
+    Ok(())
+}
+
+/// An empty read-only tmpfs on top of `fd`: a proc or sysfs with a locked mount over its
+/// root is no longer "fully visible" to the kernel in a namespace the container creates.
+fn cover(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let flags = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    let tmpfs = kmount::new_fs("tmpfs", Some("tmpfs"), &[], &[], flags).map_err(|e| e.err)?;
+    kmount::attach(tmpfs.as_fd(), fd)
 }

@@ -107,6 +107,34 @@ pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, create: Create) -> io::
     Ok(parent)
 }
 
+/// Open `name` in the directory `dir` as O_PATH without following it (a symlink is returned as
+/// itself, for the caller to refuse), creating it first when missing as `create` says.
+pub fn open_leaf(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    create: Create,
+) -> io::Result<OwnedFd> {
+    let made = match create {
+        Create::Nothing => Ok(()),
+        Create::Dir => {
+            nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
+                .map_err(io::Error::from)
+        }
+        Create::File => openat(
+            dir,
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o644,
+        )
+        .map(drop),
+    };
+    match made {
+        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+        _ => {}
+    }
+    openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+}
+
 /// The components of a relative or absolute path, keeping `..` for the kernel to resolve
 /// against the real directory (a lexical `..` would be wrong after a symlink).
 fn components(p: &Path) -> VecDeque<OsString> {
