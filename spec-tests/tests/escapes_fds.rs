@@ -61,17 +61,19 @@ impl CallerFds {
     }
 
     /// In the spawned vsrun, our fds appear (inheritable) at their chosen numbers and nothing
-    /// else besides stdio: std opens everything O_CLOEXEC, and the staging copies are too.
+    /// else besides stdio. Whatever this test process itself inherited without O_CLOEXEC (a
+    /// shell's fd 10 on /dev/null, say) is closed, so the caller is exactly what the test says.
     fn hand_to(&self, c: &mut Command) {
         let pairs: Vec<(RawFd, RawFd)> = self
             .fds
             .iter()
             .map(|(n, fd, _)| (fd.as_raw_fd(), *n))
             .collect();
-        // SAFETY: fcntl/dup2 only (async-signal-safe), in the forked child before exec.
+        // SAFETY: fcntl/dup2/close_range only (async-signal-safe), in the forked child.
         unsafe {
             c.pre_exec(move || {
-                // Staged above every target first, so a source never sits on another's target.
+                // Staged at 1000 and up (close-on-exec), so a source never sits on another's
+                // target and closing 3..1000 keeps them.
                 let mut staged = Vec::with_capacity(pairs.len());
                 for &(src, _) in &pairs {
                     let s = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, 1000);
@@ -79,6 +81,13 @@ impl CallerFds {
                         return Err(std::io::Error::last_os_error());
                     }
                     staged.push(s);
+                }
+                if libc::syscall(libc::SYS_close_range, 3u32, 999u32, 0u32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let cloexec = libc::CLOSE_RANGE_CLOEXEC as u32;
+                if libc::syscall(libc::SYS_close_range, 1000u32, u32::MAX, cloexec) < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
                 for (&s, &(_, dst)) in staged.iter().zip(&pairs) {
                     if libc::dup2(s, dst) < 0 {
@@ -271,14 +280,17 @@ fn run_with_a_large_preserve_fds_and_no_caller_fds_passes_only_stdio() {
     let b = probe_bundle();
     let caller = CallerFds::new(&[]);
     let id = unique_id("fdsnone");
-    let o = rt.cmd(&[
-        "run",
-        "--preserve-fds",
-        RANGE,
-        "--bundle",
-        b.path_str(),
-        &id,
-    ]);
+    let o = rt.cmd_with(
+        &[
+            "run",
+            "--preserve-fds",
+            RANGE,
+            "--bundle",
+            b.path_str(),
+            &id,
+        ],
+        |c| caller.hand_to(c),
+    );
     let seen = report_of(&o, "run --preserve-fds 100 from a caller with only stdio");
     assert_only_the_callers_fds(&seen, &caller, &rt, "run --preserve-fds 100, stdio only");
 }
