@@ -21,13 +21,20 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // Commands that put a copy of vsrun into a container first make its binary unwritable
+    // First, before vsrun opens any fd: claim the preserved range (--preserve-fds, LISTEN_FDS)
+    // so that only the caller's fds can be in it (context/preserved.rs, CVE-2024-21626 class).
+    let reserved = cli.command.as_ref().map_or(Ok(()), |c| {
+        vsrun::context::preserved::reserve(vsrun::context::preserved::range_len(c))
+    });
+    // Commands that put a copy of vsrun into a container then make its binary unwritable
     // (security/sealed_exe.rs, CVE-2019-5736); this may re-execute vsrun once.
-    let sealed = if cli.command.as_ref().is_some_and(|c| c.enters_a_container()) {
-        vsrun::security::sealed_exe::ensure()
-    } else {
-        Ok(())
-    };
+    let sealed = reserved.and_then(|()| {
+        if cli.command.as_ref().is_some_and(|c| c.enters_a_container()) {
+            vsrun::security::sealed_exe::ensure()
+        } else {
+            Ok(())
+        }
+    });
     vsrun::log::init(&cli.global);
     if let Err(err) = sealed {
         vsrun::log::error(&err.to_string());

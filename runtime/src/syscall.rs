@@ -175,6 +175,50 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     check(r).map(|_| ())
 }
 
+/// F_GETFD: the fd's flags, or EBADF when the number is not open.
+pub fn fd_flags(fd: RawFd) -> io::Result<i32> {
+    // SAFETY: no pointers; F_GETFD on any number is harmless.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFD) } as libc::c_long).map(|r| r as i32)
+}
+
+/// Set or clear FD_CLOEXEC on `fd`.
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: no pointers; F_SETFD only changes the fd's flags.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } as libc::c_long).map(|_| ())
+}
+
+/// F_DUPFD_CLOEXEC: a close-on-exec duplicate of `fd` on the lowest free number >= `min`.
+/// The caller owns the returned number (it is deliberately not an OwnedFd: placeholders stay
+/// open until execve).
+pub fn dup_cloexec_from(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
+    // SAFETY: no pointers; the new number is returned to the caller to own.
+    check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)
+        .map(|r| r as RawFd)
+}
+
+/// (st_dev, st_ino) of what `fd` refers to: enough to tell whether a number still holds the
+/// same open file (sockets and pipes have unique inodes in their pseudo filesystems too).
+pub fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is a valid out pointer of the right type; fstat fills it on success.
+    check(unsafe { libc::fstat(fd, st.as_mut_ptr()) } as libc::c_long)?;
+    // SAFETY: fstat succeeded, so st is initialised.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The soft RLIMIT_NOFILE: no fd of this process can get a number at or above it.
+pub fn nofile_soft_limit() -> io::Result<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: rl is a valid out pointer.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } as libc::c_long)?;
+    Ok(rl.rlim_cur)
+}
+
 pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
     // SAFETY: no pointers.
     check(unsafe { libc::setns(fd, nstype) } as libc::c_long).map(|_| ())

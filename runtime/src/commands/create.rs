@@ -47,7 +47,7 @@ pub fn create(
             rootfs: &b.rootfs,
             bundle: &b.dir,
             no_pivot: args.no_pivot,
-            preserve_fds: listen_fds + args.preserve_fds,
+            preserve_fds: listen_fds.saturating_add(args.preserve_fds),
             gate: StartGate::Immediate,
             lock_fd: None,
             keyring_name: (!args.no_new_keyring)
@@ -201,13 +201,10 @@ pub fn log_ignored_ambient(caps: &crate::security::caps::CapPlan) {
 /// fds 3..3+N stay open in the container (before the --preserve-fds ones) and the process gets
 /// LISTEN_FDS=N and LISTEN_PID=1.
 fn socket_activation(spec: &mut oci_spec::runtime::Spec) -> u32 {
-    let n: u32 = match std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(n) if n > 0 => n,
-        _ => return 0,
-    };
+    let n = context::preserved::listen_fds();
+    if n == 0 {
+        return 0;
+    }
     if let Some(p) = spec.process_mut() {
         let mut env = p.env().clone().unwrap_or_default();
         env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));

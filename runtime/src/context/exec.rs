@@ -88,14 +88,12 @@ fn check_executable(p: &Path) -> std::result::Result<(), i32> {
     }
 }
 
-/// Only stdio and the preserved fds (3 .. 3+preserve) may cross exec (CVE-2024-21626 class):
-/// everything else, including fds the caller leaked to us, is marked close-on-exec.
+/// Only stdio and the preserved fds (3 .. 3+preserve) may cross exec (CVE-2024-21626 class),
+/// and of those only the ones the caller passed: everything else, including fds the caller
+/// leaked to us and vsrun's own fds, is marked close-on-exec (see `preserved`: the range was
+/// reserved when vsrun started, so vsrun's own fds are above it).
 pub fn seal_fds(preserve: u32) -> Result<()> {
-    for fd in 3..3 + preserve as i32 {
-        // SAFETY: F_SETFD on an fd number; harmless if it is not open.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
-    crate::syscall::cloexec_from(3 + preserve).step(|| "close_range(CLOEXEC)".into())
+    super::preserved::seal(preserve)
 }
 
 /// Rust ignores SIGPIPE and vsrun blocks signals it forwards; an ignored or blocked signal

@@ -6,6 +6,7 @@
 pub mod exec;
 mod init;
 pub mod namespaces;
+pub mod preserved;
 pub mod sync;
 
 use crate::error::{Error, Result, StepExt};
