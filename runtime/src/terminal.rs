@@ -196,6 +196,20 @@ impl Drop for RawMode {
 }
 
 /// Copy the caller's terminal size onto the pty (initially and on SIGWINCH).
+/// The caller's terminal size (rows, cols), when stdin is a terminal: a foreground pty gets it
+/// before the container's program runs, or `stty size` there could read 0 0.
+pub fn stdin_size() -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct.
+    let ok = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
 pub fn copy_size_from_stdin(master: RawFd) {
     let mut ws: libc::winsize = libc::winsize {
         ws_row: 0,

@@ -128,14 +128,14 @@ fn exec_needs_only_the_programs_own_syscalls_after_the_filter() {
     for (name, nnp, uid, sys_admin, extra) in shapes() {
         let mut b = tiny_bundle();
         configure(&mut b, nnp, uid, sys_admin, &extra);
-        b.set_args(&["/tiny", "wait"]);
-        let id = unique_id(name);
-        assert_success(&rt.run_detached(&b, &id), &format!("run -d ({name})"));
         if !nnp && !sys_admin {
             let mut extra = extra.clone();
             extra.push("clone");
             b.config["linux"]["seccomp"] = only(&extra);
         }
+        b.set_args(&["/tiny", "wait"]);
+        let id = unique_id(name);
+        assert_success(&rt.run_detached(&b, &id), &format!("run -d ({name})"));
         let nnp_flag: &[&str] = if nnp { &["--no-new-privs"] } else { &[] };
         let mut args = vec!["exec"];
         args.extend_from_slice(nnp_flag);

@@ -56,6 +56,7 @@ pub fn create(
         },
     )?;
     log_ignored_ambient(&cfg.security.caps);
+    foreground_terminal_size(&mut cfg, detached, args.console_socket.as_deref());
     let container = Container::create(&g.root, &args.id)?;
     match start_init(&container, &mut cfg, gate, &b, args) {
         Ok(mut init) => match hand_over_pty(&mut init, args.console_socket.as_deref()) {
@@ -71,6 +72,17 @@ pub fn create(
             let _ = container.destroy();
             Err(e)
         }
+    }
+}
+
+/// A foreground pty (vsrun proxies it) starts with the caller's terminal size, set by the init
+/// when it allocates the pty: copying it later races the container's first ioctl.
+pub fn foreground_terminal_size(cfg: &mut InitConfig, detached: bool, socket: Option<&Path>) {
+    if detached || socket.is_some() {
+        return;
+    }
+    if let (Some(t), Some(size)) = (cfg.terminal.as_mut(), crate::terminal::stdin_size()) {
+        t.size = Some(size);
     }
 }
 

@@ -58,6 +58,7 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         cfg.annotations = st.annotations.clone();
     }
     super::create::log_ignored_ambient(&cfg.security.caps);
+    super::create::foreground_terminal_size(&mut cfg, args.detach, args.console_socket.as_deref());
     let forwarded = super::run::forwarded_signals();
     if !args.detach {
         forwarded.thread_block().step(|| "block signals".into())?;

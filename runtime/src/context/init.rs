@@ -68,7 +68,8 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     // must a filter that needs CAP_SYS_ADMIN to load when a child in a joined pid namespace
     // execs: that child never holds more than the final credentials.
     let notify = cfg.seccomp.as_ref().is_some_and(|f| f.uses_notify());
-    let load_here = notify || (handover && !cfg.security.no_new_privs);
+    let load_here =
+        notify || (handover && !crate::security::loads_with_final_credentials(&cfg.security));
     if load_here {
         load_seccomp(cfg, sock)?;
         crate::security::drop_kept(&cfg.security, kept)?;
@@ -109,9 +110,11 @@ fn wait_and_exec(
 /// A joined pid namespace (exec, or create with a pid namespace path): every process already
 /// there can see a newcomer and, granted CAP_SYS_PTRACE, ptrace it and reach the host through
 /// its /proc/<pid>/root while it is privileged. So the init stayed outside and did every
-/// privileged step there; now, holding only the final credentials, rooted in the container and
-/// with no fd of vsrun's but the exec fifo, a child is forked into the namespace (as a child
-/// of vsrun, which waits for it), the init reports its pid and exits.
+/// privileged step there; now, holding only the final credentials and rooted in the
+/// container, it forks the process that execs into the namespace (as a child of vsrun, which
+/// waits for it), reports its pid and exits. The child keeps the close-on-exec sync socket so
+/// that vsrun still reads EOF as "exec succeeded" and gets its errors; ptracing it, a container
+/// could only make its own exec fail.
 fn hand_over(
     cfg: &InitConfig,
     sock: &mut UnixStream,
@@ -119,25 +122,32 @@ fn hand_over(
     call: &exec::Call<'_>,
     load_filter: bool,
 ) -> Result<()> {
-    use std::io::Write;
     use std::os::fd::AsRawFd;
     // SAFETY: the init is single-threaded; the child leaves through execve or _exit.
     let pid = unsafe { crate::syscall::fork_sibling() }
         .step(|| "fork the container process into its pid namespace".into())?;
     if pid == 0 {
-        // SAFETY: the child's copy of the sync socket: the container must not hold it.
-        unsafe { libc::close(sock.as_raw_fd()) };
-        let r = crate::terminal::become_session_leader(cfg.terminal.is_some())
-            .and_then(|()| wait_and_exec(cfg, hook_state, call, load_filter, false));
-        if let Err(e) = r {
-            let _ = writeln!(std::io::stderr(), "vsrun: {e}");
+        // A session of its own, as runc gives a container's init and a terminal's process;
+        // a plain exec stays in the caller's session (runc's setns init does the same).
+        let own_session = cfg.terminal.is_some() || cfg.rootfs.is_some();
+        let r = if own_session {
+            crate::terminal::become_session_leader(cfg.terminal.is_some())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = r.and_then(|()| wait_and_exec(cfg, hook_state, call, load_filter, false)) {
+            let _ = sync::send(sock, &Msg::Error(e.to_string()));
         }
         // SAFETY: leave without running vsrun's destructors.
-        unsafe { libc::_exit(127) }
+        unsafe { libc::_exit(1) }
     }
-    // Written from a stack buffer: a filter may already be loaded here.
-    sock.write_all(&sync::handover_bytes(pid))
-        .step(|| "write to the init's sync socket".into())?;
+    // Written from a stack buffer with write(2): a filter may already be loaded here.
+    let msg = sync::handover_bytes(pid);
+    // SAFETY: msg is a live buffer of msg.len() bytes.
+    let n = unsafe { libc::write(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    if n != msg.len() as isize {
+        return Err(std::io::Error::last_os_error()).step(|| "report the container process".into());
+    }
     // SAFETY: the init's work is done; _exit skips vsrun's destructors.
     unsafe { libc::_exit(0) }
 }

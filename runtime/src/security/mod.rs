@@ -70,10 +70,22 @@ pub fn drop_to_user(plan: &Plan) -> Result<()> {
 /// `drop_kept` takes it away right after the load (the one capset that follows the filter,
 /// as in runc and crun). Returns whether `drop_kept` is due.
 pub fn set_capabilities(plan: &Plan, filter_follows: bool) -> Result<bool> {
-    let admin = ::caps::Capability::CAP_SYS_ADMIN;
-    let keep = filter_follows && !plan.no_new_privs && !plan.caps.effective.contains(&admin);
-    caps::set_sets(&plan.caps, keep.then_some(admin))?;
+    let keep = filter_follows && !loads_with_final_credentials(plan);
+    caps::set_sets(
+        &plan.caps,
+        keep.then_some(::caps::Capability::CAP_SYS_ADMIN),
+    )?;
     Ok(keep)
+}
+
+/// Can a process holding exactly the config's credentials load a seccomp filter? With
+/// no_new_privs, or with CAP_SYS_ADMIN granted.
+pub fn loads_with_final_credentials(plan: &Plan) -> bool {
+    plan.no_new_privs
+        || plan
+            .caps
+            .effective
+            .contains(&::caps::Capability::CAP_SYS_ADMIN)
 }
 
 /// After the filter: the sets exactly as the config has them (see `set_capabilities`).
