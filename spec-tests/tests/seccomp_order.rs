@@ -10,7 +10,7 @@
 //! again) must follow the filter, as in runc and crun (which also setuid after it). For `exec`
 //! (a joined pid namespace) the filter is then loaded outside the container's pid namespace
 //! and the process that execs is forked into it afterwards: clone (and the write that reports
-//! its pid) follow the filter too, so that no process holding CAP_SYS_ADMIN is ever visible
+//! its pid, and the setsid of the forked process) follow the filter too, so that no process holding CAP_SYS_ADMIN is ever visible
 //! to the container (escapes.rs, CAP_SYS_PTRACE).
 
 use serde_json::{json, Value};
@@ -130,7 +130,7 @@ fn exec_needs_only_the_programs_own_syscalls_after_the_filter() {
         configure(&mut b, nnp, uid, sys_admin, &extra);
         if !nnp && !sys_admin {
             let mut extra = extra.clone();
-            extra.push("clone");
+            extra.extend(["clone", "setsid"]);
             b.config["linux"]["seccomp"] = only(&extra);
         }
         b.set_args(&["/tiny", "wait"]);

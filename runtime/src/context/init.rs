@@ -127,14 +127,9 @@ fn hand_over(
     let pid = unsafe { crate::syscall::fork_sibling() }
         .step(|| "fork the container process into its pid namespace".into())?;
     if pid == 0 {
-        // A session of its own, as runc gives a container's init and a terminal's process;
-        // a plain exec stays in the caller's session (runc's setns init does the same).
-        let own_session = cfg.terminal.is_some() || cfg.rootfs.is_some();
-        let r = if own_session {
-            crate::terminal::become_session_leader(cfg.terminal.is_some())
-        } else {
-            Ok(())
-        };
+        // A session and process group of its own, as runc gives every container process
+        // (the init stayed in vsrun's).
+        let r = crate::terminal::become_session_leader(cfg.terminal.is_some());
         if let Err(e) = r.and_then(|()| wait_and_exec(cfg, hook_state, call, load_filter, false)) {
             let _ = sync::send(sock, &Msg::Error(e.to_string()));
         }
