@@ -6,7 +6,8 @@
 # Installs the engines from Debian when missing, builds a busybox image without a registry,
 # starts containerd and dockerd with private roots, sockets and pid files, and stops them by
 # PID at the end. Every check prints PASS or FAIL; a lane whose engine cannot start is skipped
-# with a loud SKIP banner. Exit status: 0 when no check failed, 1 otherwise.
+# with a loud SKIP banner and fails the run unless ENGINES_ALLOW_SKIP=1. Exit status: 0 when
+# no check failed and no lane was skipped, 1 otherwise.
 #
 # Environment: VSRUN_BIN (default target/debug/vsrun, built when missing), ENGINES_KEEP=1 keeps
 # the work dir, ENGINES_TIMEOUT per-command timeout in seconds (default 60).
@@ -590,4 +591,6 @@ echo "== engines: $PASSED passed, $FAILED failed, skipped lanes: ${SKIPPED[*]:-n
 for f in "${FAILURES[@]}"; do echo "   FAILED: $f"; done
 [ ${#SKIPPED[@]} -gt 0 ] && echo "   !!! SKIPPED LANES: ${SKIPPED[*]} (their engine could not start on this machine)"
 echo "$PASSED passed, $FAILED failed"
+# A lane that could not run is a failure, not a pass: ENGINES_ALLOW_SKIP=1 accepts it on purpose.
+[ ${#SKIPPED[@]} -eq 0 ] || [ "${ENGINES_ALLOW_SKIP:-0}" = 1 ] || exit 1
 [ "$FAILED" -eq 0 ]

@@ -1,15 +1,20 @@
 #!/bin/bash
-# hack/v2-vm.sh [TEST-FILTER-AND-ARGS...]: run the cgroup spec-tests (spec-tests/tests/cgroups.rs)
-# on a pure cgroup v2 host: Debian's kernel booted under qemu's software emulation (KVM is not
-# usable here), with the host's /usr shared read-only and the workspace shared at its own path
-# (the test binary has the workspace path compiled in). Notes: ../shared/notes/cgroup-v2-vm.md.
+# hack/v2-vm.sh [TEST-ARGS...]: run the spec-tests on a pure cgroup v2 host: Debian's kernel
+# booted under qemu's software emulation (KVM is not usable here), with the host's /usr shared
+# read-only and the workspace shared at its own path (the test binaries have the workspace path
+# compiled in). Notes: ../shared/notes/cgroup-v2-vm.md.
 #
-# Installs qemu-system-x86, qemu-system-data, busybox-static and python3 when missing; downloads
-# the kernel package linux-image-amd64 depends on once into <target>/v2-vm/ (unpacked there with
-# dpkg -x, nothing goes to /boot). Builds vsrun, the static probe and the cgroups test binary,
-# boots with -smp 1, and exits with the tests' status (read back from a file in the shared
-# workspace). V2VM_TIMEOUT (seconds, default 540) bounds the VM. Exit status 77: skipped,
-# because the packages could not be installed.
+# Which test files: V2VM_TESTS (space-separated names of spec-tests/tests/*.rs, default: all of
+# them). TEST-ARGS go to every test binary (a name filter, --exact, ...).
+#
+# Installs qemu-system-x86 and qemu-system-data from bookworm-backports (the machine's
+# qemu-utils comes from there, and bookworm's qemu-system-x86 conflicts with it; the
+# backports source is added when missing), busybox-static and python3; downloads the kernel
+# package linux-image-amd64 depends on once into <target>/v2-vm/ (unpacked there with dpkg -x,
+# nothing goes to /boot). Builds vsrun, the static probe and the test binaries, boots with
+# -smp 1, and exits with the tests' status (read back from a file in the shared workspace).
+# V2VM_TIMEOUT (seconds, default 1500) bounds the VM. Exit status 77: the lane cannot run
+# here (packages not installable); hack/test.sh counts that as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ws=$PWD
@@ -20,16 +25,25 @@ fi
 start=$(date +%s)
 
 export DEBIAN_FRONTEND=noninteractive
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+backports=/etc/apt/sources.list.d/bookworm-backports.sources
 missing=()
-for pkg in qemu-system-x86 qemu-system-data busybox-static python3; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "hack/v2-vm.sh: installing ${missing[*]}"
+for pkg in busybox-static python3; do installed "$pkg" || missing+=("$pkg"); done
+qemu=()
+for pkg in qemu-system-x86 qemu-system-data; do installed "$pkg" || qemu+=("$pkg"); done
+if [ ${#missing[@]} -gt 0 ] || [ ${#qemu[@]} -gt 0 ]; then
+    echo "hack/v2-vm.sh: installing ${missing[*]} ${qemu[*]}"
+    if [ ${#qemu[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' >"$backports"
+    fi
     apt-get update -qq >/dev/null || true
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
-        echo "hack/v2-vm.sh: skipped: cannot install ${missing[*]}" >&2
+    if [ ${#missing[@]} -gt 0 ] && ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        echo "hack/v2-vm.sh: cannot install ${missing[*]}" >&2
+        exit 77
+    fi
+    if [ ${#qemu[@]} -gt 0 ] &&
+        ! apt-get install -y -qq --no-install-recommends -t bookworm-backports "${qemu[@]}" >/dev/null; then
+        echo "hack/v2-vm.sh: cannot install ${qemu[*]} from bookworm-backports" >&2
         exit 77
     fi
 fi
@@ -63,16 +77,25 @@ echo "== v2-vm: build"
 cargo build -q -p vsrun
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build -q -p probe --release --target x86_64-unknown-linux-gnu
-testbin=$(cargo test -q -p spec-tests --test cgroups --no-run --message-format=json |
-    python3 -c 'import json, sys
+wanted=${V2VM_TESTS:-$(cd spec-tests/tests && ls *.rs | sed 's/\.rs$//' | tr '\n' ' ')}
+testbins=$(cargo test -q -p spec-tests --tests --no-run --message-format=json |
+    WANTED="$wanted" python3 -c 'import json, os, sys
+want = os.environ["WANTED"].split()
+found = {}
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "cgroups":
-        print(m["executable"])')
-[ -x "$testbin" ] || { echo "hack/v2-vm.sh: no cgroups test binary" >&2; exit 1; }
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        found[m["target"]["name"]] = m["executable"]
+for w in want:
+    print(w, found.get(w, "-"))')
+if echo "$testbins" | grep -q ' -$'; then
+    echo "hack/v2-vm.sh: no test binary for: $(echo "$testbins" | awk '$2 == "-" {print $1}')" >&2
+    exit 1
+fi
 # The harness makes the shared base rootfs (target/spec-rootfs-base) on first use: let one
 # quick test do that here, at native speed, rather than in the VM.
-"$testbin" -q --exact the_root_cgroup_is_refused >/dev/null
+"$(echo "$testbins" | awk '$1 == "cgroups" {print $2}')" -q --exact the_root_cgroup_is_refused >/dev/null ||
+    "$(echo "$testbins" | head -1 | cut -d' ' -f2)" -q --list >/dev/null
 
 # The initramfs: busybox, /init, the modules in load order, mount points, and symlinks into
 # the /usr that 9p brings (Debian's merged /usr).
@@ -98,11 +121,21 @@ case $target/ in "$ws"/*) ;; *) extra_target=$target ;; esac
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 test_args="--test-threads=2 --color never"
 for a in "$@"; do test_args+=" $(q "$a")"; done
+# One binary after the other; the lane's status is the first failure's, with a summary line
+# per file (the serial console shows the rest).
+runner=$out/run-tests.sh
+{
+    echo 'status=0'
+    echo "$testbins" | while read -r name bin; do
+        echo "echo \"== v2-vm: $name\"; $(q "$bin") $test_args; r=\$?; echo \"== v2-vm: $name exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
+    done
+    echo 'exit $status'
+} >"$runner"
 {
     echo "VM_WS=$(q "$ws")"
     echo "VM_TARGET=$(q "$extra_target")"
     echo "VM_OUT=$(q "$out")"
-    echo "VM_CMD=$(q "$(q "$testbin") $test_args")"
+    echo "VM_CMD=$(q "sh $(q "$runner")")"
     echo "export HOME=/root TMPDIR=/tmp RUST_BACKTRACE=1 VSRUN_TEST_TIMEOUT=300"
     echo "export VSRUN_BIN=$(q "$target/debug/vsrun")"
     echo "export PROBE_BIN=$(q "$target/x86_64-unknown-linux-gnu/release/probe")"
@@ -116,7 +149,7 @@ share=(-virtfs "local,path=/usr,mount_tag=usr,security_model=passthrough,readonl
 [ -z "$extra_target" ] ||
     share+=(-virtfs "local,path=$extra_target,mount_tag=target,security_model=passthrough")
 set +e
-timeout "${V2VM_TIMEOUT:-540}" qemu-system-x86_64 \
+timeout "${V2VM_TIMEOUT:-1500}" qemu-system-x86_64 \
     -kernel "$kdir/vmlinux" -initrd "$vm/initramfs.cpio" -bios /usr/share/qemu/qboot.rom \
     -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
     -append "console=ttyS0 quiet panic=-1 cryptomgr.notests" \
@@ -125,6 +158,7 @@ qemu=$?
 set -e
 status=$(cat "$out/status" 2>/dev/null || echo "")
 echo "== v2-vm: done in $(( $(date +%s) - start ))s"
+cat "$out/summary" 2>/dev/null
 if [ -z "$status" ]; then
     echo "hack/v2-vm.sh: the VM ended without a test status (qemu exit $qemu)" >&2
     exit 1
