@@ -188,6 +188,14 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
+/// cpu.shares → cgroup v2 cpu.weight as vsrun writes it: libcgroups' (and runc 1.3's, crun's)
+/// mapping, which keeps the default 1024 at the default 100 (runc 1.1's linear one gave 39).
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let l = (shares as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    (10f64.powf(exponent).ceil() as u64).clamp(1, 10000)
+}
+
 /// A static program built from C `source` with `cc -static ARGS`, once per source text (cached
 /// by its hash under target/spec-helpers). The tests that need more than the probe use these.
 pub fn static_program(name: &str, source: &str, cc_args: &[&str]) -> PathBuf {

@@ -379,13 +379,6 @@ fn memory_check_before_update() {
 // ---------------------------------------------------------------------------------------------
 // cpu
 
-/// libcgroups' (and runc 1.3's) cpu.shares → cpu.weight mapping.
-fn shares_to_weight(shares: u64) -> u64 {
-    let l = (shares as f64).log2();
-    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
-    (10f64.powf(exponent).ceil() as u64).clamp(1, 10000)
-}
-
 #[test]
 fn cpu_shares() {
     let c = Ctr::create(json!({"cpu": {"shares": 512}}));

@@ -13,17 +13,15 @@
 
 use serde_json::{json, Value};
 use spec_tests::*;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static RACE_LOCK: Mutex<()> = Mutex::new(());
@@ -238,46 +236,14 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Compile a static helper once per test run (cached by source hash under the target tmpdir).
+/// Compile a static helper once per source text (lib.rs `static_program`).
 fn helper(name: &str, source: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = map.get(name) {
-        return p.clone();
-    }
-    let mut h = DefaultHasher::new();
-    source.hash(&mut h);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("escape-helpers");
-    fs::create_dir_all(&dir).expect("create helper dir");
-    let out = dir.join(format!("{name}-{:016x}", h.finish()));
-    if !out.is_file() {
-        let src = dir.join(format!("{name}-{}.c", std::process::id()));
-        fs::write(&src, source).expect("write helper source");
-        let tmp = dir.join(format!("{name}-{}.tmp", std::process::id()));
-        let o = Command::new("cc")
-            .args(["-static", "-O2", "-Wall", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .output()
-            .expect("run cc (the escape tests need gcc and libc6-dev for static helpers)");
-        assert!(
-            o.status.success(),
-            "cc {name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        fs::rename(&tmp, &out).expect("move helper into place");
-        let _ = fs::remove_file(&src);
-    }
-    map.insert(name.to_string(), out.clone());
-    out
+    static_program(name, source, &[])
 }
 
 /// Copy a helper into the rootfs as /NAME, executable.
 fn install(b: &Bundle, name: &str, source: &str) {
-    let dst = b.rootfs().join(name);
-    fs::copy(helper(name, source), &dst).expect("copy helper into the rootfs");
-    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod helper");
+    install_program(b, name, &helper(name, source));
 }
 
 // ---------------------------------------------------------------------------------------------

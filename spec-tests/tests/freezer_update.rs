@@ -87,7 +87,7 @@ fn pids_max(pid: i32) -> String {
 /// cpu.shares on v1; on v2 cpu.weight converted back the way runc converts it forward.
 fn cpu_weight_or_shares(pid: i32, shares: u64) -> (String, String) {
     if unified() {
-        let want = 1 + ((shares - 2) * 9999) / 262142;
+        let want = shares_to_weight(shares);
         (read(pid, "cpu", "cpu.weight"), want.to_string())
     } else {
         (read(pid, "cpu", "cpu.shares"), shares.to_string())

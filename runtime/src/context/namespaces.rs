@@ -206,7 +206,12 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
             fd: OwnedFd::from(f),
         };
         match nstype {
-            libc::CLONE_NEWUSER | libc::CLONE_NEWNS => p.init_joins.push(join),
+            // cgroup: the init enters it once it is in the container's cgroup. From inside
+            // the namespace, cgroup v2 with nsdelegate refuses (ENOENT) to move a process in
+            // from a cgroup outside it, which CLONE_INTO_CGROUP from vsrun's cgroup would be.
+            libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP => {
+                p.init_joins.push(join)
+            }
             libc::CLONE_NEWPID => p.pid_join = Some(join),
             _ => p.parent_joins.push(join),
         }
@@ -327,8 +332,19 @@ pub fn enter(plan: &Plan) -> Result<()> {
             std::fs::write("/proc/self/timens_offsets", &plan.time_offsets)
                 .step(|| "write timens_offsets (linux.timeOffsets)".into())?;
         }
+        enter_own_time_namespace()?;
     }
     Ok(())
+}
+
+/// unshare(CLONE_NEWTIME) moves only the children. Kernels since 6.2 also move a process at
+/// execve; older ones (Debian 12's 6.1) never would, so the init enters the namespace itself,
+/// once its offsets are written (a single-threaded process may setns into a time namespace).
+/// `exec` then finds it in /proc/<init>/ns/time and joins it.
+fn enter_own_time_namespace() -> Result<()> {
+    let step = || "enter the new time namespace (linux.timeOffsets)".to_string();
+    let f = File::open("/proc/self/ns/time_for_children").step(step)?;
+    crate::syscall::setns(f.as_raw_fd(), libc::CLONE_NEWTIME).step(step)
 }
 
 /// In a fresh user namespace the init is "nobody" until it switches to the mapped root; files
