@@ -156,6 +156,34 @@ fn binding_an_unlisted_address_is_eperm() {
     }
 }
 
+/// Linux treats all of 127/8 on `lo` (and AnyIP routes) as local and lets a plain process bind
+/// them: so does a bound context, with no address added (VServer's chbind to any local IP).
+#[test]
+fn an_address_local_by_route_is_bound_without_being_assigned() {
+    let rt = Runtime::new();
+    if !supported(&rt) {
+        return;
+    }
+    let _net = private_net();
+    let mut b = bound_bundle("127.1.0.9", "ctx-r");
+    sh(&mut b, "nc -ll -p 8080 -e /bin/hostname");
+    let id = unique_id("bindip");
+    assert_success(&rt.run_detached(&b, &id), "run -d nc -l on 127.1.0.9");
+    let mut s = connect_retry("127.1.0.9:8080");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    assert_eq!(got.trim(), "ctx-r");
+    for elsewhere in ["127.0.0.1:8080", "127.1.0.2:8080", "127.1.0.10:8080"] {
+        assert!(
+            TcpStream::connect(elsewhere).is_err(),
+            "the context also listens on {elsewhere}"
+        );
+    }
+    rt.delete_force(&id);
+    assert_nothing_left(&rt, &id);
+}
+
 #[test]
 fn two_contexts_serve_the_same_port_each_on_its_own_address() {
     let rt = Runtime::new();
@@ -331,7 +359,7 @@ fn addresses_are_checked_in_a_joined_network_namespace() {
             "-n",
             "sh",
             "-c",
-            "ip link set lo up && ip addr add 127.1.0.7/32 dev lo && echo ready && exec sleep 60",
+            "ip link set lo up && ip addr add 192.0.2.7/32 dev lo && echo ready && exec sleep 60",
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -344,18 +372,20 @@ fn addresses_are_checked_in_a_joined_network_namespace() {
         .read_exact(&mut ready)
         .unwrap();
     let ns = format!("/proc/{}/ns/net", holder.id());
-    let mut b = bound_bundle("127.1.0.7", "ctx-j");
+    let mut b = bound_bundle("192.0.2.7", "ctx-j");
     b.set_namespace("network", Some(&ns));
     let seen = rt.probe(&mut b, &["bind-tcp", "0.0.0.0:8080"]);
-    assert_eq!(seen["addr"], "127.1.0.7:8080");
-    b.config["annotations"][ANNOTATION] = "127.1.0.2".into();
+    assert_eq!(seen["addr"], "192.0.2.7:8080");
+    // Assigned in the test's own namespace, neither assigned nor routed in the joined one.
+    ip("addr add 192.0.2.2/32 dev lo");
+    b.config["annotations"][ANNOTATION] = "192.0.2.2".into();
     let id = unique_id("bindip");
     let err = assert_fails(
         &rt.create(&b, &id),
-        "127.1.0.2 is not in the joined namespace",
+        "192.0.2.2 is not in the joined namespace",
     );
     assert!(
-        err.contains("127.1.0.2 is not assigned to any interface"),
+        err.contains("192.0.2.2 is not assigned to any interface"),
         "{err}"
     );
     let _ = holder.kill();

@@ -143,7 +143,7 @@ pub fn plan(annotations: &HashMap<String, String>, net: NetStack<'_>) -> Result<
         return Ok(None);
     };
     let addrs = parse(value).map_err(|m| config(field(), m))?;
-    check_assigned(&addrs, &net)?;
+    check_local(&addrs, &net)?;
     let layout = cgroup2::layout().ok_or_else(|| {
         config(
             field(),
@@ -178,45 +178,62 @@ fn check_kernel_has_cgroup_bpf() -> Result<()> {
         })
 }
 
-fn check_assigned(addrs: &Addrs, net: &NetStack<'_>) -> Result<()> {
-    let local = match net {
-        NetStack::Current => sys::local_addrs().step(|| "list interface addresses".into())?,
-        NetStack::Joined(fd) => addrs_in(*fd)?,
-        NetStack::New => {
-            return Err(config(
-                field(),
-                "needs the host's network stack or a joined network namespace, but the config \
-                 creates a new network namespace (remove it from linux.namespaces)",
-            ))
-        }
-    };
-    let wanted = addrs
+/// Every listed address must be one the container's network stack lets a plain process bind:
+/// assigned to an interface, or local by a route (all of 127/8 on `lo`, AnyIP routes), as
+/// Linux treats them. Checked on the stack the container will use.
+fn check_local(addrs: &Addrs, net: &NetStack<'_>) -> Result<()> {
+    let wanted: Vec<IpAddr> = addrs
         .v4
         .iter()
         .map(|a| IpAddr::V4(*a))
-        .chain(addrs.v6.iter().map(|a| IpAddr::V6(*a)));
+        .chain(addrs.v6.iter().map(|a| IpAddr::V6(*a)))
+        .collect();
+    match net {
+        NetStack::Current => check_each_local(&wanted),
+        NetStack::Joined(fd) => in_netns(*fd, || check_each_local(&wanted)),
+        NetStack::New => Err(config(
+            field(),
+            "needs the host's network stack or a joined network namespace, but the config \
+             creates a new network namespace (remove it from linux.namespaces)",
+        )),
+    }
+}
+
+fn check_each_local(wanted: &[IpAddr]) -> Result<()> {
+    let assigned = sys::local_addrs().step(|| "list interface addresses".into())?;
     for a in wanted {
-        if !local.contains(&a) {
+        if !assigned.contains(a) && !local_by_route(*a) {
             return Err(config(
                 field(),
-                format!("{a} is not assigned to any interface"),
+                format!("{a} is not assigned to any interface, nor local by a route"),
             ));
         }
     }
     Ok(())
 }
 
-/// The addresses of another network namespace: enter it, list, come back. The parent is
+/// The kernel's own answer: a bind to the address succeeds only when its routing table makes
+/// it local, unless non-local binds are allowed, where a bind proves nothing.
+fn local_by_route(a: IpAddr) -> bool {
+    let sysctl = match a {
+        IpAddr::V4(_) => "/proc/sys/net/ipv4/ip_nonlocal_bind",
+        IpAddr::V6(_) => "/proc/sys/net/ipv6/ip_nonlocal_bind",
+    };
+    let nonlocal = std::fs::read_to_string(sysctl).is_ok_and(|v| v.trim() != "0");
+    !nonlocal && std::net::UdpSocket::bind((a, 0)).is_ok()
+}
+
+/// Run `f` in another network namespace: enter it, run, come back. The parent is
 /// single-threaded here and only this thread moves.
-fn addrs_in(ns: BorrowedFd<'_>) -> Result<Vec<IpAddr>> {
+fn in_netns<T>(ns: BorrowedFd<'_>, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let home =
         File::open("/proc/thread-self/ns/net").step(|| "open own network namespace".into())?;
     crate::syscall::setns(ns.as_raw_fd(), libc::CLONE_NEWNET)
         .step(|| format!("setns into the joined network namespace ({})", field()))?;
-    let listed = sys::local_addrs();
+    let r = f();
     crate::syscall::setns(home.as_raw_fd(), libc::CLONE_NEWNET)
         .step(|| "setns back into vsrun's network namespace".into())?;
-    listed.step(|| "list interface addresses of the joined network namespace".into())
+    r
 }
 
 fn generate(addrs: &Addrs) -> Result<Vec<(Hook, Vec<Insn>)>> {
@@ -350,7 +367,7 @@ mod tests {
         let e = plan(&ann, NetStack::Current).unwrap_err().to_string();
         assert_eq!(
             e,
-            "annotations.\"org.vsrun.bind-ip\": 192.0.2.9 is not assigned to any interface"
+            "annotations.\"org.vsrun.bind-ip\": 192.0.2.9 is not assigned to any interface, nor local by a route"
         );
         let e = plan(&ann, NetStack::New).unwrap_err().to_string();
         assert!(
