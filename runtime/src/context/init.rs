@@ -43,7 +43,12 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     }
     let handover = cfg.ns.pid_join.is_some();
     if let Some(t) = &cfg.terminal {
-        let master = crate::terminal::setup_in_init(t.size, t.bind_console, !handover)?;
+        let master = crate::terminal::setup_in_init(
+            t.size,
+            t.bind_console,
+            !handover,
+            cfg.security.user.uid,
+        )?;
         sync::send(sock, &Msg::Pty(master))?;
     } else if !handover {
         // Its own session and process group, as with runc (a terminal sets them up above):
