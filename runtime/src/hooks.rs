@@ -225,9 +225,11 @@ mod tests {
             None,
         );
         let st = state_json("x", "creating", 1, Path::new("/b"), &Default::default());
-        assert!(run(Some(&h), "prestart", &st).is_ok());
+        assert!(run(Some(&h), HookPoint::Prestart, &st).is_ok());
         let st = state_json("y", "creating", 1, Path::new("/b"), &Default::default());
-        let e = run(Some(&h), "prestart", &st).unwrap_err().to_string();
+        let e = run(Some(&h), HookPoint::Prestart, &st)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("hooks.prestart[0]: /bin/sh: "), "{e}");
         assert!(e.contains("bad state"), "{e}");
     }
@@ -236,7 +238,9 @@ mod tests {
     fn hook_is_killed_at_its_timeout() {
         let h = hook("sleep 5", Some(1));
         let t = Instant::now();
-        let e = run(Some(&h), "prestart", b"{}").unwrap_err().to_string();
+        let e = run(Some(&h), HookPoint::Prestart, b"{}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(3));
     }
@@ -247,6 +251,6 @@ mod tests {
         let mut p = h.prestart().clone().unwrap();
         p[0].set_env(Some(vec!["A=1".into()]));
         h.set_prestart(Some(p));
-        assert!(run(Some(&h), "prestart", b"{}").is_ok());
+        assert!(run(Some(&h), HookPoint::Prestart, b"{}").is_ok());
     }
 }
