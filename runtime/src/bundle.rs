@@ -9,7 +9,7 @@
 
 use crate::error::{config, Error, Result};
 use oci_spec::runtime::{
-    Hook, Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Mount, Process, Spec,
+    Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Mount, Process, Spec,
 };
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -796,27 +796,13 @@ fn validate_propagation(linux: &Linux) -> Result<()> {
     Ok(())
 }
 
-#[allow(deprecated)] // prestart is deprecated in the spec but still a hook point engines use
-fn hook_lists(h: &oci_spec::runtime::Hooks) -> impl Iterator<Item = (&'static str, &[Hook])> {
-    [
-        ("prestart", h.prestart()),
-        ("createRuntime", h.create_runtime()),
-        ("createContainer", h.create_container()),
-        ("startContainer", h.start_container()),
-        ("poststart", h.poststart()),
-        ("poststop", h.poststop()),
-    ]
-    .into_iter()
-    .map(|(k, l)| (k, l.as_deref().unwrap_or_default()))
-}
-
 /// config.md "POSIX-platform Hooks": path absolute, timeout greater than zero.
 fn validate_hooks(spec: &Spec) -> Result<()> {
     let Some(hooks) = spec.hooks() else {
         return Ok(());
     };
-    for (kind, list) in hook_lists(hooks) {
-        for (i, h) in list.iter().enumerate() {
+    for kind in crate::hooks::HookPoint::ALL {
+        for (i, h) in kind.of(hooks).iter().enumerate() {
             let p = h.path();
             if !p.is_absolute() || has_nul(p) {
                 return Err(config(

@@ -356,10 +356,13 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
                     ));
                 }
             } else {
-                made.push(dir.clone());
+                made.extend(missing_dirs(dir));
             }
             make_dir(dir, Some(dir) != v2_dir.as_ref())
                 .step(|| format!("create cgroup {}", dir.display()))?;
+            if new {
+                refuse_frozen(&plan.path, dir)?;
+            }
         }
         if let Some(r) = &plan.resources {
             if layout.is_v2() {
@@ -381,6 +384,47 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         j.v2_dir = Some(fd.into());
     }
     Ok(j)
+}
+
+/// `dir` and each of its missing ancestors, outermost first: what `create_dir_all` will make,
+/// so that a failed prepare removes the parents it made too (a path like `/a/b`).
+fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.is_dir())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
+}
+
+/// An init joining a frozen cgroup stops before its first step and `create` waits for it
+/// forever. runc 1.1.5 refuses such a cgroup ("container's cgroup unexpectedly frozen") rather
+/// than thaw it: whoever froze it meant it, and it may not be vsrun's. Checked after mkdir, so
+/// a new directory below a frozen one (which the kernel freezes at birth) is caught too.
+fn refuse_frozen(path: &Path, dir: &Path) -> Result<()> {
+    if !is_frozen_dir(dir) {
+        return Ok(());
+    }
+    Err(config(
+        "linux.cgroupsPath",
+        format!(
+            "{}: {} is frozen; thaw it (or resume its container) before creating a container in it",
+            path.display(),
+            dir.display()
+        ),
+    ))
+}
+
+/// v1: freezer.state is FROZEN or FREEZING, its own or an ancestor's. v2: cgroup.freeze is
+/// this cgroup's own request; cgroup.events `frozen 1` also covers an ancestor's.
+fn is_frozen_dir(dir: &Path) -> bool {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let v1 = read("freezer.state");
+    if !v1.trim().is_empty() && v1.trim() != "THAWED" {
+        return true;
+    }
+    read("cgroup.freeze").trim() == "1" || read("cgroup.events").lines().any(|l| l == "frozen 1")
 }
 
 fn has_processes(dir: &Path) -> bool {

@@ -38,22 +38,67 @@ pub fn state_json(
     .unwrap_or_default()
 }
 
-pub fn list<'a>(hooks: Option<&'a Hooks>, kind: &str) -> &'a [Hook] {
-    let Some(h) = hooks else { return &[] };
-    let l = match kind {
-        "prestart" => h.prestart(),
-        "createRuntime" => h.create_runtime(),
-        "createContainer" => h.create_container(),
-        "startContainer" => h.start_container(),
-        "poststart" => h.poststart(),
-        "poststop" => h.poststop(),
-        _ => return &[],
-    };
-    l.as_deref().unwrap_or_default()
+/// The six hook points of runtime-spec config.md, in the order a container meets them. A
+/// typed point, so a misspelt one cannot silently select no hooks; `features` lists `ALL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookPoint {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl HookPoint {
+    pub const ALL: [HookPoint; 6] = [
+        HookPoint::Prestart,
+        HookPoint::CreateRuntime,
+        HookPoint::CreateContainer,
+        HookPoint::StartContainer,
+        HookPoint::Poststart,
+        HookPoint::Poststop,
+    ];
+
+    /// The key in config.json's `hooks` (and in error and log lines).
+    pub fn name(self) -> &'static str {
+        match self {
+            HookPoint::Prestart => "prestart",
+            HookPoint::CreateRuntime => "createRuntime",
+            HookPoint::CreateContainer => "createContainer",
+            HookPoint::StartContainer => "startContainer",
+            HookPoint::Poststart => "poststart",
+            HookPoint::Poststop => "poststop",
+        }
+    }
+
+    /// This point's hooks in `h`.
+    #[allow(deprecated)] // prestart is deprecated in the spec but still a hook point engines use
+    pub fn of(self, h: &Hooks) -> &[Hook] {
+        let l = match self {
+            HookPoint::Prestart => h.prestart(),
+            HookPoint::CreateRuntime => h.create_runtime(),
+            HookPoint::CreateContainer => h.create_container(),
+            HookPoint::StartContainer => h.start_container(),
+            HookPoint::Poststart => h.poststart(),
+            HookPoint::Poststop => h.poststop(),
+        };
+        l.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+pub fn list(hooks: Option<&Hooks>, kind: HookPoint) -> &[Hook] {
+    hooks.map(|h| kind.of(h)).unwrap_or_default()
 }
 
 /// Run every hook of one kind in order; the first failure names `hooks.<kind>[i]`.
-pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
+pub fn run(hooks: Option<&Hooks>, kind: HookPoint, state: &[u8]) -> Result<()> {
     for (i, h) in list(hooks, kind).iter().enumerate() {
         run_one(h, state).map_err(|msg| {
             config(
@@ -66,7 +111,7 @@ pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
 }
 
 /// Run the hooks of a kind whose failure is only a warning; returns the warnings.
-pub fn run_warn(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Vec<String> {
+pub fn run_warn(hooks: Option<&Hooks>, kind: HookPoint, state: &[u8]) -> Vec<String> {
     list(hooks, kind)
         .iter()
         .enumerate()
@@ -180,9 +225,11 @@ mod tests {
             None,
         );
         let st = state_json("x", "creating", 1, Path::new("/b"), &Default::default());
-        assert!(run(Some(&h), "prestart", &st).is_ok());
+        assert!(run(Some(&h), HookPoint::Prestart, &st).is_ok());
         let st = state_json("y", "creating", 1, Path::new("/b"), &Default::default());
-        let e = run(Some(&h), "prestart", &st).unwrap_err().to_string();
+        let e = run(Some(&h), HookPoint::Prestart, &st)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("hooks.prestart[0]: /bin/sh: "), "{e}");
         assert!(e.contains("bad state"), "{e}");
     }
@@ -191,7 +238,9 @@ mod tests {
     fn hook_is_killed_at_its_timeout() {
         let h = hook("sleep 5", Some(1));
         let t = Instant::now();
-        let e = run(Some(&h), "prestart", b"{}").unwrap_err().to_string();
+        let e = run(Some(&h), HookPoint::Prestart, b"{}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(3));
     }
@@ -202,6 +251,6 @@ mod tests {
         let mut p = h.prestart().clone().unwrap();
         p[0].set_env(Some(vec!["A=1".into()]));
         h.set_prestart(Some(p));
-        assert!(run(Some(&h), "prestart", b"{}").is_ok());
+        assert!(run(Some(&h), HookPoint::Prestart, b"{}").is_ok());
     }
 }

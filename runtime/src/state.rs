@@ -57,7 +57,7 @@ pub struct State {
 
 impl State {
     /// Run the warn-only hooks of `kind` (poststart, poststop) with this state and `status`.
-    pub fn run_hooks_warn(&self, kind: &str, status: &str) {
+    pub fn run_hooks_warn(&self, kind: crate::hooks::HookPoint, status: &str) {
         if crate::hooks::list(self.hooks.as_ref(), kind).is_empty() {
             return;
         }

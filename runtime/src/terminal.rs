@@ -16,10 +16,13 @@ const DEVPTS_MAJOR_MAX: u32 = 143;
 /// controlling terminal and stdio, bind it on /dev/console when asked, return the master.
 /// With `controlling` false the slave only becomes fds 0-2: the process that execs (forked
 /// later into a joined pid namespace) makes it its controlling terminal (`become_controlling`).
+/// `owner` is the uid the process will run as: the slave is given to it here, while the init
+/// still may chown, because the process that execs may be forked after the credential drop.
 pub fn setup_in_init(
     size: Option<(u16, u16)>,
     bind_console: bool,
     controlling: bool,
+    owner: u32,
 ) -> Result<OwnedFd> {
     let master = open_confined("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
         .step(|| "open /dev/ptmx in the container".into())?;
@@ -44,6 +47,7 @@ pub fn setup_in_init(
     // SAFETY: fd is a fresh descriptor from the kernel.
     let slave = unsafe { OwnedFd::from_raw_fd(fd) };
     verify_pty_slave(&slave)?;
+    give_slave_to(&slave, owner)?;
     if let Some((rows, cols)) = size {
         set_size(slave.as_raw_fd(), rows, cols)?;
     }
@@ -61,6 +65,21 @@ pub fn setup_in_init(
             .step(|| format!("dup2 pty slave to fd {target}"))?;
     }
     Ok(master)
+}
+
+/// As runc's fixStdioPermissions: only the uid changes, so the group devpts chose (its `gid=`
+/// option, tty in the usual config) stays, and a non-root process can use its own terminal.
+/// EINVAL (the uid is not mapped in the container's user namespace) and EPERM (the slave's
+/// owner is not) leave the slave alone, as runc does: the terminal still works for root.
+fn give_slave_to(slave: &OwnedFd, uid: u32) -> Result<()> {
+    match nix::unistd::fchown(
+        slave.as_raw_fd(),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        None,
+    ) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::EPERM) => Ok(()),
+        Err(e) => Err(e).step(|| format!("chown the pty slave to uid {uid} (process.user.uid)")),
+    }
 }
 
 fn make_controlling(fd: std::os::fd::RawFd) -> Result<()> {

@@ -627,6 +627,31 @@ impl Runtime {
         self.cmd_to_files(&args, &o, &e, f)
     }
 
+    /// `vsrun create --bundle B ID` that must exit within `within` (a hang is the failure
+    /// being tested): past it vsrun is killed and the test panics.
+    pub fn create_within(&self, bundle: &Bundle, id: &str, within: Duration) -> Output {
+        bundle.write_if_changed();
+        let args = ["create", "--bundle", bundle.path_str(), id];
+        self.note_bundle_from_args(&args);
+        let (out_path, err_path) = self.io_files(id);
+        let mut c = Command::new(vsrun_bin());
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).expect("create stdout file"))
+            .stderr(fs::File::create(&err_path).expect("create stderr file"));
+        let status = wait_within(
+            &mut c,
+            &format!("vsrun {}", args.join(" ")),
+            &err_path,
+            within,
+        );
+        Output {
+            status,
+            stdout: fs::read(&out_path).unwrap_or_default(),
+            stderr: fs::read(&err_path).unwrap_or_default(),
+        }
+    }
+
     /// `vsrun run -d --bundle B ID` (detached; the container keeps running).
     pub fn run_detached(&self, bundle: &Bundle, id: &str) -> Output {
         bundle.write_if_changed();
@@ -814,8 +839,12 @@ pub fn parse_json_lines(bytes: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
 }
 
 fn wait_timeout(c: &mut Command, what: &str, err_path: &Path) -> ExitStatus {
+    wait_within(c, what, err_path, timeout())
+}
+
+fn wait_within(c: &mut Command, what: &str, err_path: &Path, within: Duration) -> ExitStatus {
     let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let deadline = Instant::now() + timeout();
+    let deadline = Instant::now() + within;
     loop {
         match child.try_wait() {
             Ok(Some(st)) => return st,
@@ -827,10 +856,7 @@ fn wait_timeout(c: &mut Command, what: &str, err_path: &Path) -> ExitStatus {
             let _ = child.wait();
             let mut err = String::new();
             let _ = fs::File::open(err_path).and_then(|mut f| f.read_to_string(&mut err));
-            panic!(
-                "{what}: no exit within {:?} (killed it); stderr so far:\n{err}",
-                timeout()
-            );
+            panic!("{what}: no exit within {within:?} (killed it); stderr so far:\n{err}");
         }
         std::thread::sleep(Duration::from_millis(2));
     }

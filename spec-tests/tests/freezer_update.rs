@@ -850,3 +850,147 @@ fn kill_all_with_a_catchable_signal_reaches_background_processes() {
     }
     finish(&rt, &c.id);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A cgroup frozen before `create`
+
+/// A cgroup this test makes and freezes itself (v1 freezer.state FROZEN, v2 cgroup.freeze 1),
+/// as an engine or an admin might have left it. Drop thaws it, kills whatever a broken runtime
+/// left in it (only processes of this test's own containers can be there) and removes it.
+struct FrozenCgroup {
+    name: String,
+    dir: PathBuf,
+}
+
+impl FrozenCgroup {
+    fn new(prefix: &str) -> Self {
+        let name = unique_id(prefix);
+        let dir = if unified() {
+            PathBuf::from("/sys/fs/cgroup").join(&name)
+        } else {
+            PathBuf::from("/sys/fs/cgroup/freezer").join(&name)
+        };
+        fs::create_dir(&dir).expect("mkdir the test's cgroup");
+        let c = FrozenCgroup { name, dir };
+        c.set_frozen(true);
+        assert!(
+            c.is_frozen(),
+            "the test could not freeze {}",
+            c.dir.display()
+        );
+        c
+    }
+
+    fn set_frozen(&self, on: bool) {
+        let (file, value) = match (unified(), on) {
+            (true, on) => ("cgroup.freeze", if on { "1" } else { "0" }),
+            (false, true) => ("freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED"),
+        };
+        fs::write(self.dir.join(file), value).expect("write the freezer");
+    }
+
+    fn is_frozen(&self) -> bool {
+        if unified() {
+            fs::read_to_string(self.dir.join("cgroup.freeze"))
+                .unwrap()
+                .trim()
+                == "1"
+        } else {
+            fs::read_to_string(self.dir.join("freezer.state"))
+                .unwrap()
+                .trim()
+                == "FROZEN"
+        }
+    }
+
+    fn procs(&self) -> String {
+        fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default()
+    }
+
+    /// Directories below it (none unless a runtime made them).
+    fn children(&self) -> Vec<String> {
+        fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FrozenCgroup {
+    fn drop(&mut self) {
+        self.set_frozen(false);
+        for child in self.children() {
+            let _ = fs::remove_dir(self.dir.join(child));
+        }
+        for pid in self
+            .procs()
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) on a member of the cgroup this test made for its own container.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::remove_dir(&self.dir).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every hierarchy's directory for cgroupsPath `/rel` other than the frozen one's.
+fn other_hierarchy_dirs(rel: &str, frozen: &FrozenCgroup) -> Vec<PathBuf> {
+    host_mounts()
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| PathBuf::from(&m.mount_point).join(rel.trim_start_matches('/')))
+        .filter(|p| p.exists() && !p.starts_with(&frozen.dir))
+        .collect()
+}
+
+#[test]
+fn create_in_a_frozen_cgroup_is_refused_and_the_cgroup_stays() {
+    // runc 1.1.5: "container's cgroup unexpectedly frozen", exit 1, the cgroup left as it was.
+    let frozen = FrozenCgroup::new("frozen-cg");
+    let rt = Runtime::new();
+    for (what, path) in [
+        ("the cgroup itself", format!("/{}", frozen.name)),
+        ("a cgroup below it", format!("/{}/below", frozen.name)),
+    ] {
+        let mut b = Bundle::new();
+        b.config["linux"]["cgroupsPath"] = path.clone().into();
+        let id = unique_id("frozen");
+        let o = rt.create_within(&b, &id, Duration::from_secs(15));
+        let err = assert_fails(&o, &format!("create in {what}, frozen"));
+        assert!(
+            err.contains("linux.cgroupsPath") && err.contains("frozen"),
+            "{what}: the error should name linux.cgroupsPath and say frozen: {err}"
+        );
+        assert_nothing_left(&rt, &id);
+        assert!(frozen.is_frozen(), "{what}: the cgroup was thawed");
+        assert!(
+            frozen.dir.is_dir(),
+            "{what}: the pre-existing cgroup was removed"
+        );
+        assert_eq!(
+            frozen.procs().trim(),
+            "",
+            "{what}: a process was left in it"
+        );
+        assert_eq!(
+            frozen.children(),
+            Vec::<String>::new(),
+            "{what}: a cgroup was left below it"
+        );
+        let top = format!("/{}", frozen.name);
+        assert_eq!(
+            other_hierarchy_dirs(&top, &frozen),
+            Vec::<PathBuf>::new(),
+            "{what}: cgroups made for the container were left in other hierarchies"
+        );
+    }
+}

@@ -559,3 +559,88 @@ fn foreground_exec_tty_without_a_terminal_still_gets_a_pty() {
     assert_success(&o, "delete --force");
     assert_nothing_left(&rt, &d.id);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ownership of the pty slave (runc's fixStdioPermissions)
+
+/// runc 1.1.5 gives the slave to the process's uid and keeps the gid devpts gave it (`gid=5`,
+/// tty, in the default /dev/pts options), mode 0620: a non-root process owns its terminal.
+fn assert_slave_owned_by(seen: &Value, uid: u64, what: &str) {
+    assert_eq!(seen["ok"], true, "{what}: stat of the tty: {seen}");
+    assert_eq!(seen["uid"], uid, "{what}: owner of the pty slave: {seen}");
+    assert_eq!(
+        seen["gid"], 5,
+        "{what}: group of the pty slave (devpts gid=5): {seen}"
+    );
+    assert_eq!(
+        seen["mode_octal"], "620",
+        "{what}: mode of the pty slave: {seen}"
+    );
+}
+
+/// The host's view of pts `n` in the devpts instance of the container of `pid`.
+fn host_stat_pts(pid: i32, n: u32) -> fs::Metadata {
+    fs::metadata(format!("/proc/{pid}/root/dev/pts/{n}")).expect("stat the pts from the host")
+}
+
+#[test]
+fn run_terminal_slave_belongs_to_the_process_user() {
+    use std::os::unix::fs::MetadataExt;
+    let rt = Runtime::new();
+    let mut b = terminal_bundle(&["sh", "-c", "exec /probe stat $(tty) -- stat /dev/console"]);
+    b.config["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
+    let cs = ConsoleSocket::new();
+    let id = unique_id("tty-owner");
+    assert_success(
+        &rt.create_with(&b, &id, &["--console-socket", cs.path_str()]),
+        "create --console-socket as uid 1000",
+    );
+    let (master, _) = cs.receive();
+    let n = pts_number(master.as_raw_fd());
+    let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+    let host = host_stat_pts(pid, n);
+    assert_eq!(
+        (host.uid(), host.gid()),
+        (1000, 5),
+        "host: owner of the slave before start"
+    );
+    rt.start(&id);
+    let text = read_master(&master, None, Duration::from_secs(10));
+    let lines = json_lines(&text);
+    assert_eq!(lines.len(), 2, "probe output:\n{text}");
+    assert_slave_owned_by(&lines[0], 1000, "run -t, $(tty)");
+    assert_slave_owned_by(&lines[1], 1000, "run -t, /dev/console");
+    rt.delete_force(&id);
+    assert_nothing_left(&rt, &id);
+}
+
+#[test]
+fn exec_tty_slave_belongs_to_the_exec_user() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let d = rt.probe_detached(&mut b);
+    let cs = ConsoleSocket::new();
+    let o = rt.cmd(&[
+        "exec",
+        "-t",
+        "-d",
+        "-u",
+        "1000:1000",
+        "--console-socket",
+        cs.path_str(),
+        &d.id,
+        "sh",
+        "-c",
+        "id -u; exec /probe stat $(tty)",
+    ]);
+    assert_success(&o, "exec -t -d -u 1000:1000 --console-socket");
+    let (master, _) = cs.receive();
+    let text = read_master(&master, None, Duration::from_secs(10));
+    assert_eq!(text.lines().next(), Some("1000"), "{text:?}");
+    let lines = json_lines(&text);
+    assert_eq!(lines.len(), 1, "probe output:\n{text}");
+    assert_slave_owned_by(&lines[0], 1000, "exec -t -u 1000");
+    let o = rt.delete_force(&d.id);
+    assert_success(&o, "delete --force");
+    assert_nothing_left(&rt, &d.id);
+}

@@ -54,7 +54,7 @@ pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
     if st.bind_ip {
         crate::net::remove(&st.id)?;
     }
-    st.run_hooks_warn("poststop", "stopped");
+    st.run_hooks_warn(crate::hooks::HookPoint::Poststop, "stopped");
     if let Some(id) = st.shared_root_mount {
         detach_shared_mounts(st, id)?;
     }

@@ -1,53 +1,135 @@
-//! `vsrun features`: the runtime-spec features document, listing only what vsrun implements
-//! today. Each later feature adds itself here when it lands.
+//! `vsrun features`: the runtime-spec features document (features.md), built with oci-spec's
+//! own `Features` type from the tables the code itself runs on (hook points, the mount option
+//! table, the namespace kinds, the capability list, the seccomp tables), so it cannot claim
+//! what vsrun does not do nor forget what it does. Engines read it to decide what to send.
 
 use crate::cli::GlobalOpts;
-use crate::error::Result;
-use serde_json::json;
+use crate::error::{Error, Result};
+use crate::hooks::HookPoint;
+use oci_spec::runtime::{
+    Apparmor, Cgroup, Features, IDMap, IntelRdt, LinuxFeature, MountExtensions, Seccomp, Selinux,
+};
+use std::collections::HashMap;
 
 pub fn run(_g: &GlobalOpts) -> Result<i32> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&features()).unwrap_or_default()
-    );
+    let serialize = |e| Error::Os {
+        step: "serialize the features document".into(),
+        source: std::io::Error::other(e),
+    };
+    let mut doc = serde_json::to_value(features()?).map_err(serialize)?;
+    drop_nulls(&mut doc);
+    println!("{}", serde_json::to_string_pretty(&doc).map_err(serialize)?);
     Ok(0)
 }
 
-pub fn features() -> serde_json::Value {
-    let caps: Vec<String> = {
-        let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
-        v.sort();
-        v
-    };
-    json!({
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::OCI_VERSION,
-        "hooks": [],
-        "mountOptions": mount_options(),
-        "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
-            "capabilities": caps,
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {
-                "enabled": true,
-                "actions": crate::security::seccomp::ACTIONS,
-                "operators": crate::security::seccomp::OPERATORS,
-                "archs": crate::security::seccomp::ARCHES,
-                "knownFlags": crate::security::seccomp::FLAGS,
-                "supportedFlags": crate::security::seccomp::FLAGS
-            },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
-        },
-        "annotations": {
-            "org.vsrun.version": env!("CARGO_PKG_VERSION"),
-            "org.vsrun.commit": option_env!("VSRUN_COMMIT").unwrap_or("unknown"),
-            // Bound-IP mode: the annotation a config sets to pin sockets to addresses.
-            (crate::net::ANNOTATION): "comma-separated IPv4/IPv6 addresses (cgroup sock_addr BPF)"
-        }
-    })
+/// oci-spec writes `null` for some unset fields (memoryPolicy, netDevices, ...); runc omits
+/// them, and an absent field is what features.md calls unknown.
+fn drop_nulls(v: &mut serde_json::Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, x| !x.is_null());
+        m.sort_keys();
+        m.values_mut().for_each(drop_nulls);
+    }
+}
+
+pub fn features() -> Result<Features> {
+    let mut f = Features::default();
+    f.set_oci_version_min("1.0.0".into());
+    f.set_oci_version_max(crate::OCI_VERSION.into());
+    f.set_hooks(Some(
+        HookPoint::ALL
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect(),
+    ));
+    f.set_mount_options(Some(
+        mount_options().into_iter().map(String::from).collect(),
+    ));
+    f.set_linux(Some(linux()?));
+    f.set_annotations(Some(annotations()));
+    Ok(f)
+}
+
+fn linux() -> Result<LinuxFeature> {
+    let mut l = LinuxFeature::default();
+    l.set_namespaces(Some(crate::context::namespaces::KINDS.to_vec()));
+    l.set_capabilities(Some(capabilities()));
+    l.set_cgroup(Some(cgroup()));
+    l.set_seccomp(Some(seccomp()?));
+    l.set_apparmor(Some(Apparmor::default().set_enabled(Some(false)).clone()));
+    l.set_selinux(Some(Selinux::default().set_enabled(Some(false)).clone()));
+    l.set_intel_rdt(Some(IntelRdt::default().set_enabled(Some(false)).clone()));
+    let idmap = IDMap::default().set_enabled(Some(false)).clone();
+    l.set_mount_extensions(Some(
+        MountExtensions::default().set_idmap(Some(idmap)).clone(),
+    ));
+    Ok(l)
+}
+
+/// What the caps crate can name is what `process.capabilities` accepts.
+fn capabilities() -> Vec<String> {
+    let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// "Compiled in", as features.md defines these flags, not what this host mounts: the v1 and v2
+/// drivers (vsrun's own hot path over libcgroups), `--systemd-cgroup` (libcgroups' systemd
+/// driver, system instance only) and the rdma controller (written by vsrun itself).
+fn cgroup() -> Cgroup {
+    let mut c = Cgroup::default();
+    c.set_v1(Some(true));
+    c.set_v2(Some(true));
+    c.set_systemd(Some(true));
+    c.set_systemd_user(Some(false));
+    c.set_rdma(Some(true));
+    c
+}
+
+fn seccomp() -> Result<Seccomp> {
+    use crate::security::seccomp::{ACTIONS, ARCHES, FLAGS, OPERATORS};
+    let mut s = Seccomp::default();
+    s.set_enabled(Some(true));
+    s.set_actions(Some(spec_names(&ACTIONS)?));
+    s.set_operators(Some(OPERATORS.iter().map(|o| o.to_string()).collect()));
+    s.set_archs(Some(spec_names(&ARCHES)?));
+    s.set_known_flags(Some(FLAGS.iter().map(|f| f.to_string()).collect()));
+    s.set_supported_flags(Some(FLAGS.iter().map(|f| f.to_string()).collect()));
+    Ok(s)
+}
+
+/// The seccomp tables hold the config's spellings; oci-spec's enums parse the same ones.
+fn spec_names<T: serde::de::DeserializeOwned>(names: &[&str]) -> Result<Vec<T>> {
+    names
+        .iter()
+        .map(|n| {
+            serde_json::from_value(serde_json::Value::from(*n)).map_err(|e| Error::Os {
+                step: format!("features: seccomp name {n} in oci-spec's terms"),
+                source: std::io::Error::other(e),
+            })
+        })
+        .collect()
+}
+
+fn annotations() -> HashMap<String, String> {
+    HashMap::from([
+        (
+            "org.vsrun.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "org.vsrun.commit".to_string(),
+            option_env!("VSRUN_COMMIT").unwrap_or("unknown").to_string(),
+        ),
+        (
+            crate::net::ANNOTATION.to_string(),
+            "comma-separated IPv4/IPv6 addresses (cgroup sock_addr BPF)".to_string(),
+        ),
+        (
+            super::stat::NAME_ANNOTATION.to_string(),
+            "the container's name in `vsrun stat` when no engine sets one".to_string(),
+        ),
+    ])
 }
 
 /// The option table of rootfs/options.rs plus the propagation names it accepts.

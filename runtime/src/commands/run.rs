@@ -25,7 +25,7 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
         return Err(e);
     }
     if let Ok(st) = container.load() {
-        st.run_hooks_warn("poststart", "running");
+        st.run_hooks_warn(crate::hooks::HookPoint::Poststart, "running");
     }
     if args.detach {
         return Ok(0);

@@ -18,8 +18,11 @@ const NAME_ANNOTATIONS: &[&str] = &[
     "io.kubernetes.container.name",
     "io.podman.annotations.name",
     "nerdctl/name",
-    "org.vsrun.name",
+    NAME_ANNOTATION,
 ];
+
+/// vsrun's own annotation for the name `stat` shows, when no engine's is set.
+pub const NAME_ANNOTATION: &str = "org.vsrun.name";
 
 pub struct Row {
     pub id: String,

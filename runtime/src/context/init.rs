@@ -5,6 +5,7 @@
 use super::sync::{self, Msg};
 use super::{exec, namespaces, InitConfig, StartGate};
 use crate::error::{Error, Result, StepExt};
+use crate::hooks::HookPoint;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 
@@ -43,7 +44,12 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     }
     let handover = cfg.ns.pid_join.is_some();
     if let Some(t) = &cfg.terminal {
-        let master = crate::terminal::setup_in_init(t.size, t.bind_console, !handover)?;
+        let master = crate::terminal::setup_in_init(
+            t.size,
+            t.bind_console,
+            !handover,
+            cfg.security.user.uid,
+        )?;
         sync::send(sock, &Msg::Pty(master))?;
     } else if !handover {
         // Its own session and process group, as with runc (a terminal sets them up above):
@@ -95,7 +101,11 @@ fn wait_and_exec(
     }
     let created = String::from_utf8_lossy(hook_state)
         .replace("\"status\":\"creating\"", "\"status\":\"created\"");
-    crate::hooks::run(cfg.hooks.as_ref(), "startContainer", created.as_bytes())?;
+    crate::hooks::run(
+        cfg.hooks.as_ref(),
+        HookPoint::StartContainer,
+        created.as_bytes(),
+    )?;
     crate::task::apply_final(&cfg.task)?;
     if load_filter {
         if let Some(filter) = &cfg.seccomp {
@@ -187,8 +197,8 @@ fn load_seccomp(cfg: &InitConfig, sock: &mut UnixStream) -> Result<()> {
 /// for our request), then we run createContainer here, in the container's namespaces.
 fn create_hooks(cfg: &InitConfig, sock: &mut UnixStream, state: &[u8]) -> Result<()> {
     let h = cfg.hooks.as_ref();
-    if !crate::hooks::list(h, "prestart").is_empty()
-        || !crate::hooks::list(h, "createRuntime").is_empty()
+    if !crate::hooks::list(h, HookPoint::Prestart).is_empty()
+        || !crate::hooks::list(h, HookPoint::CreateRuntime).is_empty()
     {
         sync::send(sock, &Msg::Hooks)?;
         match sync::recv(sock)? {
@@ -197,7 +207,7 @@ fn create_hooks(cfg: &InitConfig, sock: &mut UnixStream, state: &[u8]) -> Result
             None => return Err(Error::Child("vsrun exited while running hooks".into())),
         }
     }
-    crate::hooks::run(h, "createContainer", state)
+    crate::hooks::run(h, HookPoint::CreateContainer, state)
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {

@@ -10,6 +10,7 @@ pub mod preserved;
 pub mod sync;
 
 use crate::error::{Error, Result, StepExt};
+use crate::hooks::HookPoint;
 use oci_spec::runtime::Spec;
 use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
@@ -319,13 +320,16 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
     }
     let h = cfg.hooks.as_ref();
     let has = |kind| !crate::hooks::list(h, kind).is_empty();
-    let state = if ["createContainer", "startContainer"].into_iter().any(has) {
+    let state = if [HookPoint::CreateContainer, HookPoint::StartContainer]
+        .into_iter()
+        .any(has)
+    {
         crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations)
     } else {
         Vec::new()
     };
     sync::send(sock, &Msg::Go(state))?;
-    if cfg.rootfs.is_some() && (has("prestart") || has("createRuntime")) {
+    if cfg.rootfs.is_some() && (has(HookPoint::Prestart) || has(HookPoint::CreateRuntime)) {
         match sync::recv(sock)? {
             Some(Msg::Hooks) => {}
             Some(Msg::Error(e)) => return Err(Error::Child(e)),
@@ -338,8 +342,8 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
         }
         let st =
             crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations);
-        crate::hooks::run(h, "prestart", &st)?;
-        crate::hooks::run(h, "createRuntime", &st)?;
+        crate::hooks::run(h, HookPoint::Prestart, &st)?;
+        crate::hooks::run(h, HookPoint::CreateRuntime, &st)?;
         sync::send(sock, &Msg::Go(Vec::new()))?;
     }
     if cfg.terminal.is_some() {

@@ -65,6 +65,18 @@ impl Plan {
     }
 }
 
+/// Every namespace type vsrun creates or joins (`ns_info` has a kernel flag for each).
+pub const KINDS: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Uts,
+];
+
 fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
     use LinuxNamespaceType::*;
     match t {
