@@ -51,10 +51,15 @@ fn root_entries(rt: &Runtime) -> Vec<String> {
 
 /// Exit 1 and exactly one stderr line, `vsrun: ...`, containing `needle`.
 fn assert_one_error_line(o: &Output, needle: &str, what: &str) {
+    assert_one_error_line_status(o, 1, needle, what)
+}
+
+/// The same with another exit status: `refusal_status` (255 for `exec`, as runc).
+fn assert_one_error_line_status(o: &Output, status: i32, needle: &str, what: &str) {
     assert_eq!(
         o.status.code(),
-        Some(1),
-        "{what}: expected exit status 1\n{}",
+        Some(status),
+        "{what}: expected exit status {status}\n{}",
         output_text(o)
     );
     let err = stderr_str(o);
@@ -426,7 +431,12 @@ fn unknown_id_case(args: &[&str]) {
     let mut full: Vec<&str> = args.to_vec();
     full.insert(1, &id);
     let o = rt.cmd(&full);
-    assert_one_error_line(&o, &id, &format!("{args:?} of an unknown id"));
+    assert_one_error_line_status(
+        &o,
+        refusal_status(args),
+        &id,
+        &format!("{args:?} of an unknown id"),
+    );
     assert!(root_entries(&rt).is_empty(), "{:?}", root_entries(&rt));
 }
 
