@@ -70,7 +70,12 @@ fn parse_without_unknown_capabilities<T: serde::de::DeserializeOwned>(
     let Ok(mut v @ serde_json::Value::Object(_)) = serde_json::from_slice(data) else {
         return Ok((parse_json(data, what)?, Vec::new()));
     };
+    let original = v.clone();
     let warnings = edit(&mut v);
+    if v == original {
+        // The file itself, so that what a Value hides (a duplicate key) is still refused.
+        return Ok((parse_json(data, what)?, warnings));
+    }
     let edited = serde_json::to_vec(&v).map_err(|e| config(what, e.to_string()))?;
     Ok((parse_json(&edited, what)?, warnings))
 }

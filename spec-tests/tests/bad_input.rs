@@ -228,7 +228,6 @@ config_cases! {
     cwd_relative_run: Run, "process.cwd", |v| v["process"]["cwd"] = json!("tmp");
     env_without_equals: Create, "process.env[1]", |v| v["process"]["env"][1] = json!("TERM");
     env_empty_name: Create, "process.env[0]", |v| v["process"]["env"][0] = json!("=x");
-    capability_unknown: Create, "process.capabilities.bounding[3]", |v| v["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_FOO"));
     rlimit_unknown: Create, "process.rlimits[0].type", |v| v["process"]["rlimits"][0]["type"] = json!("RLIMIT_FOO");
     rlimit_soft_above_hard: Create, "process.rlimits[0]", |v| v["process"]["rlimits"][0]["soft"] = json!(4096);
     rlimit_duplicate: Create, "process.rlimits[1]", |v| v["process"]["rlimits"].as_array_mut().unwrap().push(json!({ "type": "RLIMIT_NOFILE", "hard": 10, "soft": 10 }));
