@@ -19,6 +19,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
+    /// What was accepted but ignored (unknown capability names), for the command to log.
+    pub warnings: Vec<String>,
 }
 
 pub fn load(dir: &Path) -> Result<Bundle> {
@@ -26,19 +28,87 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let path = dir.join("config.json");
     let data = std::fs::read(&path)
         .map_err(|e| config("config.json", format!("{}: {e}", path.display())))?;
-    let spec: Spec = parse_json(&data, "config.json")?;
+    let (spec, warnings) = parse_without_unknown_capabilities::<Spec>(&data, "config.json", |v| {
+        v.get_mut("process")
+            .map(|p| drop_unknown_capabilities(p, "process."))
+            .unwrap_or_default()
+    })?;
     require_oci_version(&data)?;
     validate(&spec)?;
     let rootfs = rootfs_path(&dir, &spec)?;
-    Ok(Bundle { dir, spec, rootfs })
+    Ok(Bundle {
+        dir,
+        spec,
+        rootfs,
+        warnings,
+    })
 }
 
 /// process.json for `exec`: the same field-path errors as config.json, and the same process
-/// rules. Field names are relative to the file (`args[0]`, `rlimits[1]`).
-pub fn parse_process(data: &[u8]) -> Result<Process> {
-    let p: Process = parse_json(data, "process.json")?;
+/// rules. Field names are relative to the file (`args[0]`, `rlimits[1]`). Returns the
+/// warnings about what was ignored. A missing `user` is uid 0, gid 0: runc and crun decode
+/// the file into a struct whose zero value is root, and run the process so.
+pub fn parse_process(data: &[u8]) -> Result<(Process, Vec<String>)> {
+    let (p, warnings) = parse_without_unknown_capabilities::<Process>(data, "process.json", |v| {
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({ "uid": 0, "gid": 0 }));
+        }
+        drop_unknown_capabilities(v, "")
+    })?;
     validate_process(&p, "")?;
-    Ok(p)
+    Ok((p, warnings))
+}
+
+/// Parse after `edit` has had the JSON value. A file that is not JSON (or not an object) is
+/// parsed as it is, so the error keeps its line and column.
+fn parse_without_unknown_capabilities<T: serde::de::DeserializeOwned>(
+    data: &[u8],
+    what: &str,
+    edit: impl FnOnce(&mut serde_json::Value) -> Vec<String>,
+) -> Result<(T, Vec<String>)> {
+    let Ok(mut v @ serde_json::Value::Object(_)) = serde_json::from_slice(data) else {
+        return Ok((parse_json(data, what)?, Vec::new()));
+    };
+    let original = v.clone();
+    let warnings = edit(&mut v);
+    if v == original {
+        // The file itself, so that what a Value hides (a duplicate key) is still refused.
+        return Ok((parse_json(data, what)?, warnings));
+    }
+    let edited = serde_json::to_vec(&v).map_err(|e| config(what, e.to_string()))?;
+    Ok((parse_json(&edited, what)?, warnings))
+}
+
+/// runc and crun ignore capability names they do not know, with a warning, so that a config
+/// written for a newer kernel (or runtime) still runs; oci-spec's enum would refuse the file.
+/// `process` is the process object; `prefix` its field path.
+fn drop_unknown_capabilities(process: &mut serde_json::Value, prefix: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(sets) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return warnings;
+    };
+    for (set, list) in sets.iter_mut() {
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
+        let mut index = 0;
+        list.retain(|name| {
+            let known = !name.is_string()
+                || serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                warnings.push(format!(
+                    "{prefix}capabilities.{set}[{index}]: unknown capability {name}, ignored"
+                ));
+            }
+            index += 1;
+            known
+        });
+    }
+    warnings
 }
 
 /// Deserialize a JSON object, reporting the path of the offending field

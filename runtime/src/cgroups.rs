@@ -51,6 +51,49 @@ pub struct Plan {
     /// allowlist applies even then, as with runc). `None` joins the existing cgroup as it is,
     /// which is what `exec` does.
     pub resources: Option<LinuxResources>,
+    /// `exec --cgroup`: existing sub-cgroups of the container's to join instead.
+    pub sub: SubCgroups,
+}
+
+/// runc's `exec --cgroup`: paths below the container's cgroup, already checked to stay there
+/// (`below`), relative to it.
+#[derive(Clone, Debug, Default)]
+pub struct SubCgroups {
+    /// `--cgroup PATH`: the same sub-cgroup in every hierarchy.
+    pub all: Option<PathBuf>,
+    /// `--cgroup CONTROLLER[,CONTROLLER...]:PATH`; a named hierarchy is `name=systemd`.
+    pub by_controller: Vec<(String, PathBuf)>,
+}
+
+impl SubCgroups {
+    pub fn is_empty(&self) -> bool {
+        self.all.is_none() && self.by_controller.is_empty()
+    }
+}
+
+/// Where `sub` leads from the cgroup `container`, relative to it, or `None` when it leaves
+/// it. Resolved lexically, as runc does (`path.Join`): `/x` is below the container too, and
+/// so is `../<own name>/x`. Component-wise, so `../<name>-other` is an escape (runc's string
+/// prefix check lets that one through).
+pub fn below(container: &Path, sub: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let base: Vec<_> = container
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let mut joined = base.clone();
+    for c in sub.components() {
+        match c {
+            Component::Normal(_) => joined.push(c),
+            Component::ParentDir => {
+                joined.pop();
+            }
+            _ => {}
+        }
+    }
+    joined
+        .strip_prefix(base.as_slice())
+        .map(|rest| rest.iter().collect())
 }
 
 /// The cgroup of a container whose config has no `linux.cgroupsPath`.
@@ -83,6 +126,7 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<Plan> {
         path,
         systemd,
         resources: Some(resources),
+        sub: SubCgroups::default(),
     })
 }
 
@@ -179,6 +223,40 @@ impl Layout {
                 (v1, unified.as_ref().map(|u| u.join(rel(path))))
             }
         }
+    }
+
+    /// `member_dirs` moved down to the sub-cgroups of `exec --cgroup`. A controller form names
+    /// a v1 hierarchy by any of its controllers, or a named one as `name=<mount>`; pure v2 and
+    /// the hybrid unified tree only move with the every-hierarchy form, as in runc.
+    fn sub_dirs(&self, path: &Path, sub: &SubCgroups) -> Result<(Vec<PathBuf>, Option<PathBuf>)> {
+        let (mut v1, mut v2) = self.member_dirs(path);
+        let names: Vec<Vec<String>> = match self {
+            Layout::V2 => Vec::new(),
+            Layout::V1 {
+                hierarchies, named, ..
+            } => hierarchies
+                .iter()
+                .map(|h| h.controllers.clone())
+                .chain(named.iter().map(|m| {
+                    let name = m.file_name().unwrap_or_default().to_string_lossy();
+                    vec![format!("name={name}")]
+                }))
+                .collect(),
+        };
+        if let Some(all) = &sub.all {
+            v1.iter_mut().for_each(|d| d.push(all));
+            if let Some(d) = v2.as_mut() {
+                d.push(all);
+            }
+        }
+        for (controller, p) in &sub.by_controller {
+            let i = names
+                .iter()
+                .position(|n| n.contains(controller))
+                .ok_or_else(|| config("--cgroup", format!("unknown controller {controller:?}")))?;
+            v1[i].push(p);
+        }
+        Ok((v1, v2))
     }
 
     /// The container's directory in every controller hierarchy: one on v2; on v1 one per
@@ -338,7 +416,11 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         return Ok(j);
     }
     let layout = layout()?;
-    let (v1_dirs, v2_dir) = layout.member_dirs(&plan.path);
+    let (v1_dirs, v2_dir) = if plan.sub.is_empty() {
+        layout.member_dirs(&plan.path)
+    } else {
+        layout.sub_dirs(&plan.path, &plan.sub)?
+    };
     let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
     let new = plan.resources.is_some();
     let mut made = Vec::new();
@@ -355,6 +437,12 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
                         ),
                     ));
                 }
+            } else if !plan.sub.is_empty() {
+                // As with runc: exec joins an existing sub-cgroup, never makes one.
+                return Err(config(
+                    "--cgroup",
+                    format!("{}: no such cgroup", dir.display()),
+                ));
             } else {
                 made.extend(missing_dirs(dir));
             }

@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// do not delete the container after it exits
     #[arg(long)]
     pub keep: bool,
+    /// disable the use of the subreaper used to reap reparented processes (accepted for
+    /// compatibility: vsrun never makes itself a subreaper)
+    #[arg(long)]
+    pub no_subreaper: bool,
 }
 
 #[derive(Args, Debug)]
@@ -220,7 +224,8 @@ pub struct ExecArgs {
     /// pass N additional file descriptors to the container
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
-    /// run the command in a sub-cgroup (accepted for compatibility)
+    /// run the process in an (existing) sub-cgroup of the container's: `PATH` for every
+    /// hierarchy, or `CONTROLLER[,CONTROLLER...]:PATH` (repeatable)
     #[arg(long)]
     pub cgroup: Vec<String>,
     /// allow exec in a paused container
@@ -249,28 +254,28 @@ pub struct UpdateArgs {
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
     /// memory limit (in bytes)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory: Option<String>,
     /// memory reservation or soft_limit (in bytes)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_reservation: Option<String>,
     /// total memory usage (memory + swap); -1 for unlimited
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
-    /// CPU shares (relative weight vs. other containers)
-    #[arg(long)]
+    /// CPU shares (relative weight vs. other containers). runc 1.1 spells it `--cpu-share`
+    #[arg(long, visible_alias = "cpu-share", allow_negative_numbers = true)]
     pub cpu_shares: Option<u64>,
     /// CPU CFS period to be used for hardcapping (in usecs)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_period: Option<u64>,
     /// CPU CFS hardcap limit (in usecs)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     /// CPU realtime period (in usecs)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_period: Option<u64>,
     /// CPU realtime runtime (in usecs)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPU(s) to use
     #[arg(long)]
@@ -279,11 +284,24 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub cpuset_mems: Option<String>,
     /// maximum number of pids allowed in the container
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// block IO weight (10 to 1000)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub blkio_weight: Option<u16>,
+    /// kernel memory limit: accepted and ignored with a warning, as runc 1.1 does (the kernel
+    /// no longer enforces it)
+    #[arg(long, hide = true, allow_negative_numbers = true)]
+    pub kernel_memory: Option<String>,
+    /// kernel TCP buffer memory limit: accepted and ignored with a warning, as runc 1.1 does
+    #[arg(long, hide = true, allow_negative_numbers = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Intel RDT/CAT L3 cache schema (refused: resctrl is not supported)
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (refused: resctrl is not supported)
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
     pub id: String,
 }
 

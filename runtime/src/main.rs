@@ -36,15 +36,27 @@ fn main() {
         }
     });
     vsrun::log::init(&cli.global);
+    let failed = failure_status(&cli);
     if let Err(err) = sealed {
         vsrun::log::error(&err.to_string());
-        std::process::exit(1);
+        std::process::exit(failed);
     }
     match vsrun::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             vsrun::log::error(&err.to_string());
-            std::process::exit(1);
+            std::process::exit(failed);
         }
+    }
+}
+
+/// runc's `exec` exits 255 when it fails itself, so that its caller can tell that from the
+/// exec'd process exiting 1. Every other command, a foreground `run` included (runc 1.1 wraps
+/// its errors as `runc run failed` and exits 1), exits 1; so do usage errors, as in runc.
+fn failure_status(cli: &Cli) -> i32 {
+    if matches!(cli.command, Some(vsrun::cli::Command::Exec(_))) {
+        255
+    } else {
+        1
     }
 }

@@ -466,11 +466,17 @@ pub fn reference_mode() -> bool {
 /// Returns stderr for further checks.
 #[track_caller]
 pub fn assert_fails(o: &Output, what: &str) -> String {
+    assert_fails_status(o, 1, what)
+}
+
+/// `assert_fails` with another exit status (255 for `exec`, see `refusal_status`).
+#[track_caller]
+pub fn assert_fails_status(o: &Output, status: i32, what: &str) -> String {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(
         o.status.code(),
-        Some(1),
-        "{what}: expected exit 1\n{}",
+        Some(status),
+        "{what}: expected exit {status}\n{}",
         output_text(o)
     );
     assert!(
@@ -1266,6 +1272,12 @@ pub fn unprotected_sh(script: &str) -> Output {
 /// reference mode only the refusal is checked: runc words its errors differently).
 #[track_caller]
 pub fn assert_refused_naming(o: &Output, needles: &[&str], what: &str) {
+    assert_refused_status(o, 1, needles, what)
+}
+
+/// `assert_refused_naming` with another exit status (255 for `exec`, see `refusal_status`).
+#[track_caller]
+pub fn assert_refused_status(o: &Output, status: i32, needles: &[&str], what: &str) {
     if reference_mode() {
         assert!(
             !o.status.success(),
@@ -1277,12 +1289,23 @@ pub fn assert_refused_naming(o: &Output, needles: &[&str], what: &str) {
     let err = stderr_str(o);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(
-        o.status.code() == Some(1)
+        o.status.code() == Some(status)
             && lines.len() == 1
             && needles.iter().all(|n| lines[0].contains(n)),
-        "{what}: expected exit 1 and one stderr line naming {needles:?}\n{}",
+        "{what}: expected exit {status} and one stderr line naming {needles:?}\n{}",
         output_text(o)
     );
+}
+
+/// The exit status of a command vsrun refuses: 255 for `exec` (as runc, so that a caller can
+/// tell it from an exec'd process exiting 1), 1 for every other command. `args` starts with
+/// the subcommand. Usage errors found by the argument parser are 1 for every command.
+pub fn refusal_status(args: &[&str]) -> i32 {
+    if args.first() == Some(&"exec") {
+        255
+    } else {
+        1
+    }
 }
 
 /// The container's cgroup directories that exist on the host (`/vsrun/<id>` below every

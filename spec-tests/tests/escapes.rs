@@ -1379,7 +1379,7 @@ fn exec_cwd_through_proc_self_fd_is_refused_and_leaks_nothing() {
         let refused = if reference_mode() {
             !o.status.success()
         } else {
-            o.status.code() == Some(1) && lines == 1 && stderr_str(&o).contains("cwd")
+            o.status.code() == Some(255) && lines == 1 && stderr_str(&o).contains("cwd")
         };
         if !refused {
             problems.push(format!(

@@ -535,7 +535,7 @@ fn a_failed_exec_leaves_the_container_running() {
         ),
     ] {
         let o = rt.cmd(&args);
-        assert_fails(&o, &format!("exec of {what}"));
+        assert_fails_status(&o, 255, &format!("exec of {what}"));
         assert!(
             pid_alive(d.pid),
             "exec of {what} killed the container's init"
@@ -715,7 +715,7 @@ fn exec_into_a_stopped_container_is_refused() {
     assert_success(&o, "run -d");
     rt.wait_status(&id, "stopped", Duration::from_secs(10));
     let o = rt.cmd(&["exec", &id, "/probe"]);
-    let err = assert_fails(&o, "exec into a stopped container");
+    let err = assert_fails_status(&o, 255, "exec into a stopped container");
     assert!(
         reference_mode() || err.contains("stopped"),
         "the error names the state: {err}"
@@ -750,7 +750,7 @@ fn exec_into_a_paused_container_is_refused_unless_ignore_paused() {
     let d = rt.probe_detached(&mut b);
     assert_success(&rt.cmd(&["pause", &d.id]), "pause");
     let o = rt.cmd(&["exec", &d.id, "/probe"]);
-    let err = assert_fails(&o, "exec into a paused container");
+    let err = assert_fails_status(&o, 255, "exec into a paused container");
     assert!(
         reference_mode() || err.contains("paused"),
         "the error names the state: {err}"
@@ -805,7 +805,7 @@ fn exec_into_a_paused_container_is_refused_unless_ignore_paused() {
 fn exec_into_a_missing_container_fails() {
     let rt = Runtime::new();
     let o = rt.cmd(&["exec", "no-such-container", "/probe"]);
-    let err = assert_fails(&o, "exec into a missing container");
+    let err = assert_fails_status(&o, 255, "exec into a missing container");
     assert!(
         reference_mode() || err.contains("no-such-container"),
         "the error names the id: {err}"

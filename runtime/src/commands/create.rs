@@ -31,6 +31,7 @@ pub fn create(
 ) -> Result<(Container, context::Init)> {
     crate::state::validate_id(&args.id)?;
     let mut b = bundle::load(&args.bundle)?;
+    b.warnings.iter().for_each(|w| crate::log::warn(w));
     let listen_fds = socket_activation(&mut b.spec);
     let terminal = b
         .spec
@@ -55,7 +56,7 @@ pub fn create(
                 .flatten(),
         },
     )?;
-    log_ignored_ambient(&cfg.security.caps);
+    log_ignored_caps(&cfg.security.caps);
     foreground_terminal_size(&mut cfg, detached, args.console_socket.as_deref());
     let container = Container::create(&g.root, &args.id)?;
     match start_init(&container, &mut cfg, gate, &b, args) {
@@ -199,9 +200,13 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, &path).step(|| format!("write --pid-file {}", path.display()))
 }
 
-/// Debug level, not warning: `runc spec`'s default config triggers it on every run, and a
-/// warning on stderr each time would bury real errors.
-pub fn log_ignored_ambient(caps: &crate::security::caps::CapPlan) {
+/// Ambient caps at debug level, not warning: `runc spec`'s default config triggers it on
+/// every run, and a warning on stderr each time would bury real errors. Names the caps crate
+/// does not know are warnings, like the names oci-spec does not know (bundle.rs).
+pub fn log_ignored_caps(caps: &crate::security::caps::CapPlan) {
+    for u in &caps.unknown {
+        crate::log::warn(&format!("{u}: unknown capability, ignored"));
+    }
     for c in &caps.ignored_ambient {
         crate::log::debug(&format!(
             "process.capabilities.ambient: {c} is not in both permitted and inheritable; not raised"

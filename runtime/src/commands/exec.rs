@@ -31,7 +31,9 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         }
         st
     };
-    let process = process_for(args, &st)?;
+    let b = bundle::load(&st.bundle)?;
+    let (process, warnings) = process_for(args, &b)?;
+    warnings.iter().for_each(|w| crate::log::warn(w));
     super::create::check_terminal(
         process.terminal().unwrap_or(false),
         args.console_socket.as_deref(),
@@ -47,17 +49,17 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         path: st.cgroup_path.clone(),
         systemd: st.systemd_cgroup,
         resources: None,
+        sub: sub_cgroups(&args.cgroup, &st.cgroup_path, st.systemd_cgroup)?,
     };
     let mut cfg = InitConfig::for_exec(&args.id, st.pid, cgroup, &process, args.preserve_fds)?;
     cfg.bind_ip_join = st.bind_ip;
     // runc loads the container's linux.seccomp into exec'd processes too.
-    let spec = bundle::load(&st.bundle)?.spec;
-    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    if let Some(s) = b.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         cfg.seccomp = Some(crate::security::seccomp::compile(s)?);
         cfg.bundle = st.bundle.clone();
         cfg.annotations = st.annotations.clone();
     }
-    super::create::log_ignored_ambient(&cfg.security.caps);
+    super::create::log_ignored_caps(&cfg.security.caps);
     super::create::foreground_terminal_size(&mut cfg, args.detach, args.console_socket.as_deref());
     let forwarded = super::run::forwarded_signals();
     if !args.detach {
@@ -78,25 +80,33 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
     super::run::wait_forwarding(proc_.pid, &proc_.pidfd, &forwarded, proc_.pty.as_ref())
 }
 
-fn process_for(args: &ExecArgs, st: &crate::state::State) -> Result<Process> {
+/// The process to start and the warnings to log: what was ignored in the files it came from.
+fn process_for(args: &ExecArgs, b: &bundle::Bundle) -> Result<(Process, Vec<String>)> {
+    let container = b
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| config("process", "missing"))?;
     if let Some(path) = &args.process {
         let data = std::fs::read(path)
             .map_err(|e| config("--process", format!("{}: {e}", path.display())))?;
-        let p: Process = bundle::parse_process(&data)?;
+        let (mut p, mut warnings) = bundle::parse_process(&data)?;
         if p.args().as_deref().unwrap_or_default().is_empty() {
             return Err(config("process.args", "must name an executable"));
         }
-        return Ok(p);
+        // runc (libcontainer's finalizeNamespace) gives a process without capabilities the
+        // container's; everything else comes from the file alone.
+        if p.capabilities().is_none() {
+            p.set_capabilities(container.capabilities().clone());
+            warnings.extend(b.warnings.iter().cloned());
+        }
+        return Ok((p, warnings));
     }
     if args.command.is_empty() {
         return Err(config("exec", "needs a command or --process"));
     }
-    let b = bundle::load(&st.bundle)?;
-    let mut p = b
-        .spec
-        .process()
-        .clone()
-        .ok_or_else(|| config("process", "missing"))?;
+    let mut warnings = b.warnings.clone();
+    let mut p = container.clone();
     p.set_args(Some(args.command.clone()));
     p.set_terminal(Some(args.tty));
     if let Some(cwd) = &args.cwd {
@@ -146,8 +156,11 @@ fn process_for(args: &ExecArgs, st: &crate::state::State) -> Result<Process> {
     if !args.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &args.cap {
-            let c = serde_json::from_value::<Capability>(serde_json::json!(name))
-                .map_err(|_| config("--cap", format!("{name:?}: unknown capability")))?;
+            // Ignored with a warning, as runc and crun do with a name they do not know.
+            let Ok(c) = serde_json::from_value::<Capability>(serde_json::json!(name)) else {
+                warnings.push(format!("--cap: unknown capability {name:?}, ignored"));
+                continue;
+            };
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(c);
@@ -159,5 +172,54 @@ fn process_for(args: &ExecArgs, st: &crate::state::State) -> Result<Process> {
         }
         p.set_capabilities(Some(caps));
     }
-    Ok(p)
+    Ok((p, warnings))
+}
+
+/// runc 1.1's `--cgroup` forms: one `PATH` for every hierarchy, or any number of
+/// `CONTROLLER[,CONTROLLER...]:PATH`. Each path must stay inside the container's cgroup: the
+/// caller may move a process around in there, never out of the container's limits.
+fn sub_cgroups(
+    flags: &[String],
+    container: &std::path::Path,
+    systemd: bool,
+) -> Result<crate::cgroups::SubCgroups> {
+    let mut sub = crate::cgroups::SubCgroups::default();
+    if flags.is_empty() {
+        return Ok(sub);
+    }
+    if systemd {
+        return Err(config(
+            "--cgroup",
+            "sub-cgroups of a systemd-managed container are not supported",
+        ));
+    }
+    let inside = |p: &str| {
+        crate::cgroups::below(container, std::path::Path::new(p)).ok_or_else(|| {
+            config(
+                "--cgroup",
+                format!("{p:?}: not below the container's cgroup"),
+            )
+        })
+    };
+    for flag in flags {
+        match flag.split_once(':') {
+            None if flags.len() == 1 => sub.all = Some(inside(flag)?),
+            None => {
+                return Err(config(
+                    "--cgroup",
+                    format!("{flag:?}: with several --cgroup flags each must be CONTROLLER:PATH"),
+                ))
+            }
+            Some((controllers, p)) => {
+                let p = inside(p)?;
+                for c in controllers.split(',') {
+                    if sub.by_controller.iter().any(|(have, _)| have == c) {
+                        return Err(config("--cgroup", format!("controller {c:?} given twice")));
+                    }
+                    sub.by_controller.push((c.to_string(), p.clone()));
+                }
+            }
+        }
+    }
+    Ok(sub)
 }

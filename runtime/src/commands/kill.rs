@@ -24,10 +24,11 @@ pub fn run(g: &GlobalOpts, args: &KillArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `9`, `KILL`, `SIGKILL`, `kill` all name SIGKILL, as with runc.
+/// `9`, `KILL`, `SIGKILL`, `kill` all name SIGKILL, as with runc. `0` is accepted as runc
+/// does: kill(2)'s existence check, which fails only for a container that is not running.
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(config("signal", format!("{s:?}: no such signal")));
@@ -125,8 +126,9 @@ mod tests {
         assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
         assert_eq!(parse_signal("sigterm").unwrap(), 15);
         assert_eq!(parse_signal("10").unwrap(), 10);
+        assert_eq!(parse_signal("0").unwrap(), 0);
         assert_eq!(parse_signal("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
-        for bad in ["SIGFOO", "0", "65", "-1", ""] {
+        for bad in ["SIGFOO", "65", "-1", ""] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
     }

@@ -23,6 +23,8 @@ pub fn run(g: &GlobalOpts, args: &UpdateArgs) -> Result<i32> {
 }
 
 fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
+    refuse_intel_rdt(args)?;
+    warn_kernel_memory(args);
     let mut r = match &args.resources {
         Some(p) if p.as_os_str() == "-" => {
             let mut data = Vec::new();
@@ -90,6 +92,33 @@ fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
         r.set_block_io(Some(b));
     }
     Ok(r)
+}
+
+/// linux.intelRdt is refused at create (resctrl is not supported), so no container has a
+/// schema to change; runc also fails when the container has no Intel RDT config.
+fn refuse_intel_rdt(args: &UpdateArgs) -> Result<()> {
+    for (flag, v) in [
+        ("--l3-cache-schema", &args.l3_cache_schema),
+        ("--mem-bw-schema", &args.mem_bw_schema),
+    ] {
+        if v.is_some() {
+            return Err(config(flag, "Intel RDT (resctrl) is not supported"));
+        }
+    }
+    Ok(())
+}
+
+/// runc 1.1 still takes these flags and ignores them with a warning: the kernel stopped
+/// enforcing kernel memory limits (5.4 deprecated them), and scripts still pass them.
+fn warn_kernel_memory(args: &UpdateArgs) {
+    for (flag, v) in [
+        ("--kernel-memory", &args.kernel_memory),
+        ("--kernel-memory-tcp", &args.kernel_memory_tcp),
+    ] {
+        if v.is_some() {
+            crate::log::warn(&format!("{flag}: kernel memory settings are ignored"));
+        }
+    }
 }
 
 /// runc's memory flags take bytes with an optional binary suffix (`512m`, `1g`); -1 means

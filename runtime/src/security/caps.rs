@@ -2,7 +2,7 @@
 //! Capabilities this kernel does not know are skipped (runc warns and does the same), so one
 //! config works across kernels.
 
-use crate::error::{config, Result, StepExt};
+use crate::error::{Result, StepExt};
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::LinuxCapabilities;
 use std::str::FromStr;
@@ -18,6 +18,9 @@ pub struct CapPlan {
     /// kernel refuses to raise those. runc only warns about them, and `runc spec`'s default
     /// config lists ambient caps without inheritable ones, so vsrun warns the same way.
     pub ignored_ambient: Vec<Capability>,
+    /// `field: name` of the capabilities oci-spec parses but the caps crate does not know:
+    /// skipped like those this kernel lacks, with a warning, as runc does.
+    pub unknown: Vec<String>,
 }
 
 pub fn plan(spec: Option<&LinuxCapabilities>) -> Result<CapPlan> {
@@ -25,30 +28,34 @@ pub fn plan(spec: Option<&LinuxCapabilities>) -> Result<CapPlan> {
         return Ok(CapPlan::default());
     };
     let supported = caps::runtime::thread_all_supported();
-    let set = |name: &str, list: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet> {
+    let mut unknown = Vec::new();
+    let mut set = |name: &str, list: &Option<oci_spec::runtime::Capabilities>| -> CapsHashSet {
         let mut out = CapsHashSet::new();
         for cap in list.iter().flatten() {
             let text = serde_json::to_value(cap)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let field = format!("process.capabilities.{name}");
-            let c = Capability::from_str(&text)
-                .map_err(|_| config(field, format!("unknown capability {text:?}")))?;
-            if supported.contains(&c) {
-                out.insert(c);
+            match Capability::from_str(&text) {
+                Ok(c) if supported.contains(&c) => {
+                    out.insert(c);
+                }
+                Ok(_) => {}
+                Err(_) => unknown.push(format!("process.capabilities.{name}: {text}")),
             }
         }
-        Ok(out)
+        out
     };
     let mut plan = CapPlan {
-        bounding: set("bounding", spec.bounding())?,
-        effective: set("effective", spec.effective())?,
-        permitted: set("permitted", spec.permitted())?,
-        inheritable: set("inheritable", spec.inheritable())?,
-        ambient: set("ambient", spec.ambient())?,
+        bounding: set("bounding", spec.bounding()),
+        effective: set("effective", spec.effective()),
+        permitted: set("permitted", spec.permitted()),
+        inheritable: set("inheritable", spec.inheritable()),
+        ambient: set("ambient", spec.ambient()),
         ignored_ambient: Vec::new(),
+        unknown: Vec::new(),
     };
+    plan.unknown = unknown;
     let (perm, inh) = (plan.permitted.clone(), plan.inheritable.clone());
     plan.ambient.retain(|c| {
         let ok = perm.contains(c) && inh.contains(c);
