@@ -520,9 +520,11 @@ fn update_pids_limit_is_enforced() {
         "a fork succeeded in a container at its pids limit:\n{}",
         output_text(&o)
     );
+    // init + the exec'd sh + its sleep, and one more: the exec's init may not be reaped yet
+    // when the sh forks (it forks the process into the container's pid namespace and exits).
     assert_success(
-        &rt.cmd(&["update", "--pids-limit", "3", &d.id]),
-        "update --pids-limit 3",
+        &rt.cmd(&["update", "--pids-limit", "4", &d.id]),
+        "update --pids-limit 4",
     );
     let o = rt.cmd(&fork);
     assert_success(&o, "fork after raising the pids limit");
