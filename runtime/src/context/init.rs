@@ -71,11 +71,13 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     exec::seal_fds(cfg.preserve_fds)?;
     // A NOTIFY listener must reach the agent (through vsrun) during create: then the filter
     // comes before "ready", and the profile must allow handing it over (as with runc). So
-    // must a filter that needs CAP_SYS_ADMIN to load when a child in a joined pid namespace
-    // execs: that child never holds more than the final credentials.
+    // must a filter that needs CAP_SYS_ADMIN to load, whenever a process would otherwise hold
+    // it in sight of others: a child forked into a joined pid namespace, or an init waiting
+    // for `start` (an exec'd process granted CAP_SYS_PTRACE could ptrace it meanwhile).
     let notify = cfg.seccomp.as_ref().is_some_and(|f| f.uses_notify());
+    let waits = handover || matches!(cfg.gate, StartGate::Fifo(_));
     let load_here =
-        notify || (handover && !crate::security::loads_with_final_credentials(&cfg.security));
+        notify || (waits && !crate::security::loads_with_final_credentials(&cfg.security));
     if load_here {
         load_seccomp(cfg, sock)?;
         crate::security::drop_kept(&cfg.security, kept)?;
@@ -83,7 +85,7 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     if handover {
         return hand_over(cfg, sock, &hook_state, &call, !load_here);
     }
-    sync::send(sock, &Msg::Ready)?;
+    sync::send_ready(sock)?;
     wait_and_exec(cfg, &hook_state, &call, !load_here, kept)
 }
 

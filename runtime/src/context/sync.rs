@@ -33,6 +33,19 @@ const HOOKS: u8 = 5;
 const SECCOMP_LISTENER: u8 = 6;
 const HANDOVER: u8 = 7;
 
+/// "ready" with write(2) from a fixed buffer: a seccomp filter may already be loaded, where
+/// std's send(MSG_NOSIGNAL) or an allocation could be refused.
+pub fn send_ready(sock: &UnixStream) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let msg = [READY, 0, 0, 0, 0];
+    // SAFETY: msg is a live buffer of msg.len() bytes.
+    let n = unsafe { libc::write(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    if n != msg.len() as isize {
+        return Err(std::io::Error::last_os_error()).step(|| "report ready to vsrun".into());
+    }
+    Ok(())
+}
+
 /// The Handover message as bytes, built without allocating: it may be written after the
 /// seccomp filter, where only write(2) is sure to be allowed.
 pub fn handover_bytes(pid: i32) -> [u8; 9] {
