@@ -1094,17 +1094,17 @@ fn bind_sources_behind_root_only_directories_work_with_a_user_namespace() {
         json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
     add_mount(
         &mut b,
-        json!({"destination": "/mnt/private", "type": "bind",
+        json!({"destination": "/tmp/private", "type": "bind",
                "source": private.join("src"), "options": ["rbind", "ro"]}),
     );
     add_mount(
         &mut b,
-        json!({"destination": "/mnt/closed", "type": "bind",
+        json!({"destination": "/tmp/closed", "type": "bind",
                "source": closed.join("src"), "options": ["bind"]}),
     );
     add_mount(
         &mut b,
-        json!({"destination": "/mnt/file", "type": "bind",
+        json!({"destination": "/tmp/file", "type": "bind",
                "source": host.path().join("file"), "options": ["bind"]}),
     );
     let (seen, r) = probe_with(
@@ -1112,18 +1112,18 @@ fn bind_sources_behind_root_only_directories_work_with_a_user_namespace() {
         &mut b,
         &[
             "read",
-            "/mnt/private/data",
+            "/tmp/private/data",
             "--",
             "read",
-            "/mnt/closed/data",
+            "/tmp/closed/data",
             "--",
             "read",
-            "/mnt/file",
+            "/tmp/file",
         ],
     );
     assert_eq!(r[0]["data"], "reachable");
     assert_eq!(r[1]["data"], "reachable");
     assert_eq!(r[2]["data"], "a file");
-    assert!(options(mount_at(&seen, "/mnt/private")).contains(&"ro".to_string()));
+    assert!(options(mount_at(&seen, "/tmp/private")).contains(&"ro".to_string()));
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
 }

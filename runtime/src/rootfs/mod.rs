@@ -82,6 +82,10 @@ pub(crate) struct MountStep {
 pub(crate) enum MountKind {
     Bind {
         source: PathBuf,
+        /// The source, cloned (with its options set) by vsrun before the clone when the init
+        /// gets a user namespace: its mapped root could not reach a source below a directory
+        /// only the host's root may enter (runc 1.1's mount fds).
+        tree: Option<OwnedFd>,
     },
     /// `type: cgroup`: the cgroup hierarchies the init is in (cgroup.rs).
     Cgroup,
@@ -175,7 +179,10 @@ pub fn plan_in_bundle(
             "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
         ));
     }
-    let mounts = plan_mounts(spec, bundle)?;
+    let mut mounts = plan_mounts(spec, bundle)?;
+    if opts.userns && !opts.shared_mount_ns {
+        mounts::clone_bind_sources(&mut mounts)?;
+    }
     let setup_dev = !mounts
         .iter()
         .any(|m| m.dest == Path::new("dev") && matches!(m.kind, MountKind::Bind { .. }));
@@ -244,7 +251,7 @@ fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountStep>> {
                 .ok_or_else(|| config(field("source"), "a bind mount needs a source"))?;
             // `join` keeps an absolute source as it is.
             let source = bundle.join(src);
-            MountKind::Bind { source }
+            MountKind::Bind { source, tree: None }
         } else if typ == Some("cgroup") {
             MountKind::Cgroup
         } else {

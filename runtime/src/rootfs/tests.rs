@@ -258,7 +258,7 @@ fn relative_bind_source_is_relative_to_the_bundle() {
         .mounts
         .iter()
         .map(|m| match &m.kind {
-            MountKind::Bind { source } => source.clone(),
+            MountKind::Bind { source, .. } => source.clone(),
             _ => PathBuf::new(),
         })
         .collect();
