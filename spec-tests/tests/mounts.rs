@@ -1127,3 +1127,31 @@ fn bind_sources_behind_root_only_directories_work_with_a_user_namespace() {
     assert!(options(mount_at(&seen, "/tmp/private")).contains(&"ro".to_string()));
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+/// `runc spec --rootless`'s shape: a user namespace, /sys as an rbind of the host's and a
+/// cgroup mount below it. The rbind is still cloned by the init (its sources are reachable by
+/// the mapped root), so the cgroup mount finds the container's own cgroup.
+#[test]
+fn rootless_shape_rbind_sys_with_a_cgroup_mount_runs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    fs::set_permissions(b.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    b.set_namespace("user", None);
+    b.config["linux"]["uidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    b.config["linux"]["gidMappings"] =
+        json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        }
+    }
+    add_mount(
+        &mut b,
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+               "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    let (seen, _) = probe_with(&rt, &mut b, &[]);
+    assert!(has_mount_at(&seen, "/sys/fs/cgroup"));
+}

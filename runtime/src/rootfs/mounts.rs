@@ -141,7 +141,8 @@ pub fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
 }
 
 /// vsrun, before the clone of an init that gets a user namespace (and a mount namespace of its
-/// own): clone every bind source into a detached tree with its options set, as the host's root.
+/// own): clone each bind source below a directory others cannot search into a detached tree
+/// with its options set, as the host's root.
 /// The init's mapped root would get EACCES opening a source below a 0700 or 000 directory;
 /// runc 1.1 opens such sources before entering the user namespace too. The init attaches the
 /// tree onto its confined destination fd (`bind`).
@@ -151,6 +152,9 @@ pub fn clone_bind_sources(mounts: &mut [MountStep]) -> Result<()> {
         let MountKind::Bind { source, .. } = &m.kind else {
             continue;
         };
+        if !behind_closed_directory(source) {
+            continue;
+        }
         let src = resolve::open_host(&*source, libc::O_PATH)
             .step(|| format!("mounts[{i}]: open bind source {}", source.display()))?;
         let cloned = kmount::clone_tree(src.as_fd(), m.opts.recursive_bind())
@@ -166,6 +170,17 @@ pub fn clone_bind_sources(mounts: &mut [MountStep]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a directory on the way to `path` cannot be searched by others: only then does the
+/// mapped root need vsrun to open the source. Every other source is still cloned by the init,
+/// in its own mount namespace, as before (a recursive clone taken from the caller's namespace
+/// would carry the caller's submounts, e.g. of /sys/fs/cgroup, into the container's view).
+fn behind_closed_directory(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors()
+        .skip(1)
+        .any(|dir| std::fs::metadata(dir).map_or(true, |md| md.permissions().mode() & 0o001 == 0))
 }
 
 fn bind(
