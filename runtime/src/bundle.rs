@@ -664,8 +664,8 @@ fn validate_restricted_paths(linux: &Linux, ns: &NsSet) -> Result<()> {
 const MAX_MAJOR: i64 = (1 << 12) - 1;
 const MAX_MINOR: i64 = (1 << 20) - 1;
 
-/// config-linux.md "Devices": c, b, u with major/minor; p (a FIFO) without; under /dev; each
-/// path once.
+/// config-linux.md "Devices": c, b, u with major/minor; p (a FIFO) with or without; an
+/// absolute path other than "/"; each path once.
 fn validate_devices(linux: &Linux) -> Result<()> {
     let mut seen: Vec<PathBuf> = Vec::new();
     for (i, d) in linux.devices().iter().flatten().enumerate() {
@@ -675,8 +675,10 @@ fn validate_devices(linux: &Linux) -> Result<()> {
         if !p.is_absolute() || has_nul(p) {
             return Err(config(f("path"), format!("{p:?} must be an absolute path")));
         }
-        if !clean.starts_with("/dev") || clean == Path::new("/dev") {
-            return Err(config(f("path"), format!("{p:?} is not under /dev")));
+        // The spec puts a node anywhere in the rootfs (runc and crun make `/foo-dev` and its
+        // parents); only the root itself cannot be one.
+        if clean == Path::new("/") {
+            return Err(config(f("path"), format!("{p:?} is the rootfs itself")));
         }
         if let Some(j) = seen.iter().position(|s| *s == clean) {
             return Err(config(
@@ -711,14 +713,8 @@ fn validate_device_numbers(
                 return Err(config(f("minor"), format!("{minor} is outside 0..1048575")));
             }
         }
-        LinuxDeviceType::P => {
-            if major != 0 || minor != 0 {
-                return Err(config(
-                    f("type"),
-                    "a FIFO (type p) has no major/minor numbers",
-                ));
-            }
-        }
+        // Optional for a FIFO and meaningless to mknod(2): ignored, as runc and crun do.
+        LinuxDeviceType::P => {}
         LinuxDeviceType::A => {
             return Err(config(
                 f("type"),
@@ -1399,7 +1395,7 @@ mod tests {
     }
 
     #[test]
-    fn device_path_is_absolute_under_dev() {
+    fn device_path_is_absolute_anywhere_but_the_root() {
         rejects("linux.devices[1].path", |v| {
             with_device(
                 v,
@@ -1409,21 +1405,17 @@ mod tests {
         rejects("linux.devices[1].path", |v| {
             with_device(
                 v,
-                json!({ "path": "/etc/x", "type": "c", "major": 1, "minor": 3 }),
+                json!({ "path": "/dev/../..", "type": "c", "major": 1, "minor": 3 }),
             )
         });
-        rejects("linux.devices[1].path", |v| {
-            with_device(
-                v,
-                json!({ "path": "/dev/../x", "type": "c", "major": 1, "minor": 3 }),
-            )
-        });
-        accepts(|v| {
-            with_device(
-                v,
-                json!({ "path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200 }),
-            )
-        });
+        for path in ["/foo-dev", "/sub/dir/foo-dev", "/dev/../x", "/dev/net/tun"] {
+            accepts(|v| {
+                with_device(
+                    v,
+                    json!({ "path": path, "type": "c", "major": 10, "minor": 200 }),
+                )
+            });
+        }
     }
 
     #[test]
@@ -1450,7 +1442,7 @@ mod tests {
                 json!({ "path": "/dev/x", "type": "u", "major": 1, "minor": 1 << 20 }),
             )
         });
-        rejects("linux.devices[1].type", |v| {
+        accepts(|v| {
             with_device(
                 v,
                 json!({ "path": "/dev/x", "type": "p", "major": 1, "minor": 0 }),

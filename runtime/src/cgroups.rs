@@ -110,9 +110,12 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<Plan> {
         _ if systemd => PathBuf::from(format!("system.slice:vsrun:{id}")),
         _ => default_path(id),
     };
-    let resources = linux
+    let mut resources = linux
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
+    if !systemd {
+        drop_kernel_memory_without_files(&mut resources, layout()?);
+    }
     if systemd {
         check_systemd(&path)?;
     } else {
@@ -565,6 +568,9 @@ pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Resul
         return apply_systemd(&manager(path, true, id)?, r);
     }
     let layout = layout()?;
+    let mut r = r.clone();
+    drop_kernel_memory_without_files(&mut r, layout);
+    let r = &r;
     let n = normalize(r);
     refuse_for_layout(&n, layout)?;
     check_host(&n, layout, path)?;
@@ -1071,12 +1077,6 @@ fn refuse_for_layout(n: &LinuxResources, layout: &Layout) -> Result<()> {
                 "v2 has no switch for the OOM killer",
             );
         }
-        if m.kernel().is_some() {
-            return v1("memory.kernel", "memory.kmem.limit_in_bytes");
-        }
-        if m.kernel_tcp().is_some() {
-            return v1("memory.kernelTCP", "memory.kmem.tcp.limit_in_bytes");
-        }
     }
     if let Some(c) = n.cpu() {
         if c.realtime_runtime().is_some() {
@@ -1177,24 +1177,6 @@ fn needs(n: &LinuxResources, v2: bool) -> Vec<Need> {
                 &["memory.oom_control"],
                 &[],
                 "",
-            );
-        }
-        if m.kernel().is_some() {
-            need(
-                "memory.kernel",
-                mem,
-                &["memory.kmem.limit_in_bytes"],
-                &[],
-                "this kernel has no kernel memory limit (memory.kmem.limit_in_bytes missing)",
-            );
-        }
-        if m.kernel_tcp().is_some() {
-            need(
-                "memory.kernelTCP",
-                mem,
-                &["memory.kmem.tcp.limit_in_bytes"],
-                &[],
-                "this kernel has no TCP buffer limit (memory.kmem.tcp.limit_in_bytes missing)",
             );
         }
         if m.check_before_update().is_some() {
@@ -1506,6 +1488,7 @@ fn for_libcgroups(n: &LinuxResources, layout: &Layout, path: &Path) -> LinuxReso
         m.set_check_before_update(None);
         // Written and read back by vsrun: recent kernels accept the write and keep no limit.
         m.set_kernel(None);
+        m.set_kernel_tcp(None);
     }
     if layout.is_v2() {
         return lib;
@@ -1559,11 +1542,54 @@ fn write_file(f: &str, dir: &Path, file: &str, value: &str) -> Result<()> {
         .map_err(|e| bad(f, format!("{value:?} rejected by the kernel ({file}: {e})")))
 }
 
-/// A byte limit that the kernel may accept and then ignore (kernel memory: deprecated since
-/// Linux 5.4, accepted and not enforced by this 6.18): written, then read back (rounded down
-/// to a page).
-fn write_verified(f: &str, dir: &Path, file: &str, value: i64) -> Result<()> {
-    write_file(f, dir, file, &value.to_string())?;
+/// The deprecated kernel memory limits (`memory.kernel`, `memory.kernelTCP`; config-linux.md:
+/// "not recommended"). Linux 5.4 deprecated kmem.limit_in_bytes, 6.x accepts a write and keeps
+/// no limit, cgroup v2 never had either file. runc and crun accept them with a warning, so a
+/// field this host has no file for is dropped here with a warning naming it, rather than
+/// losing the container; `write_kernel_limit` warns about a write the kernel ignores.
+fn drop_kernel_memory_without_files(r: &mut LinuxResources, layout: &Layout) {
+    let kind = layout.describe();
+    let memory_root = (!layout.is_v2())
+        .then(|| layout.dir("memory", Path::new("/")))
+        .flatten();
+    let has = |file: &str| memory_root.as_ref().is_some_and(|d| d.join(file).exists());
+    let Some(m) = r.memory_mut() else { return };
+    if m.kernel().is_some_and(|v| v != 0) && !has("memory.kmem.limit_in_bytes") {
+        m.set_kernel(None);
+        warn_kernel_memory(
+            "memory.kernel",
+            &format!("{kind} has no memory.kmem.limit_in_bytes"),
+        );
+    }
+    if m.kernel_tcp().is_some_and(|v| v != 0) && !has("memory.kmem.tcp.limit_in_bytes") {
+        m.set_kernel_tcp(None);
+        warn_kernel_memory(
+            "memory.kernelTCP",
+            &format!("{kind} has no memory.kmem.tcp.limit_in_bytes"),
+        );
+    }
+}
+
+fn warn_kernel_memory(f: &str, why: &str) {
+    crate::log::warn(&format!(
+        "{}: ignored: {why} (kernel memory limits are deprecated and not enforced by this kernel)",
+        field(f)
+    ));
+}
+
+/// A kernel memory limit, written and read back (rounded down to a page): a kernel that
+/// refuses the write, or accepts it and keeps no limit (6.x for memory.kmem.limit_in_bytes),
+/// gets a warning, as runc and crun give, not a failure.
+fn write_kernel_limit(f: &str, dir: &Path, file: &str, value: i64) -> Result<()> {
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(file))
+        .and_then(|mut w| w.write_all(value.to_string().as_bytes()));
+    if let Err(e) = written {
+        // Kernels that dropped the limit refuse the write (EOPNOTSUPP) rather than ignore it.
+        warn_kernel_memory(f, &format!("{file} refused {value}: {e}"));
+        return Ok(());
+    }
     let now: i64 = std::fs::read_to_string(dir.join(file))
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -1574,13 +1600,10 @@ fn write_verified(f: &str, dir: &Path, file: &str, value: i64) -> Result<()> {
         now <= value && value - now < 1 << 16
     };
     if !kept {
-        return Err(bad(
+        warn_kernel_memory(
             f,
-            format!(
-                "{value}: this kernel ignores it ({file} still reads {now}; kernel memory limits are \
-                 deprecated since Linux 5.4 and no longer enforced)"
-            ),
-        ));
+            &format!("{value} was accepted but {file} still reads {now}"),
+        );
     }
     Ok(())
 }
@@ -1597,10 +1620,18 @@ fn own_writes(n: &LinuxResources, layout: &Layout, path: &Path) -> Result<()> {
             write_file("memory.swap", &dir("memory"), "memory.swap.max", "0")?;
         }
         if let Some(k) = m.kernel().filter(|_| !v2) {
-            write_verified(
+            write_kernel_limit(
                 "memory.kernel",
                 &dir("memory"),
                 "memory.kmem.limit_in_bytes",
+                k,
+            )?;
+        }
+        if let Some(k) = m.kernel_tcp().filter(|_| !v2) {
+            write_kernel_limit(
+                "memory.kernelTCP",
+                &dir("memory"),
+                "memory.kmem.tcp.limit_in_bytes",
                 k,
             )?;
         }

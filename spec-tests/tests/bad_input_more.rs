@@ -267,7 +267,7 @@ config_cases! {
     device_type_a: Create, "linux.devices[0].type", [], |v| device(v, json!({ "path": "/dev/x", "type": "a", "major": 1, "minor": 3 }));
     device_type_unknown: Create, "linux.devices[0].type", [], |v| device(v, json!({ "path": "/dev/x", "type": "z", "major": 1, "minor": 3 }));
     device_file_mode_with_type_bits: Create, "linux.devices[0].fileMode", [], |v| device(v, json!({ "path": "/dev/x", "type": "c", "major": 1, "minor": 3, "fileMode": 0o20666 }));
-    device_path_is_dev: Create, "linux.devices[0].path", [], |v| device(v, json!({ "path": "/dev", "type": "c", "major": 1, "minor": 3 }));
+    device_path_is_root: Create, "linux.devices[0].path", [], |v| device(v, json!({ "path": "/", "type": "c", "major": 1, "minor": 3 }));
     masked_path_root: Create, "linux.maskedPaths[10]", [], |v| v["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/"));
     readonly_path_with_nul: Create, "linux.readonlyPaths[0]", [], |v| v["linux"]["readonlyPaths"][0] = json!("/proc/b\u{0}us");
     sysctl_value_not_a_string: Create, "linux.sysctl", [], |v| v["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": 1 });

@@ -893,3 +893,265 @@ fn missing_bind_source_names_the_mount() {
     let err = run_fails(&rt, &b, "bind of a missing source");
     assert!(reference_mode() || err.contains("mounts[6]"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// What runc and crun accept (issue 16): devices outside /dev, FIFOs with numbers, runc's
+// sysctl slash form, a missing cwd under a read-only root, bind sources only the host's root
+// can reach with a user namespace.
+
+/// config-linux.md "Devices" puts no rule on where a node lives: runc and crun create it at
+/// its path in the rootfs, parents included.
+#[test]
+fn devices_outside_dev_are_created_with_their_parents() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["devices"] = json!([
+        {"path": "/foo-dev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666},
+        {"path": "/sub/dir/foo-dev", "type": "c", "major": 1, "minor": 5, "fileMode": 0o640}
+    ]);
+    let (_, r) = probe_with(
+        &rt,
+        &mut b,
+        &[
+            "stat",
+            "/foo-dev",
+            "--",
+            "stat",
+            "/sub/dir/foo-dev",
+            "--",
+            "write",
+            "/foo-dev",
+            "x",
+        ],
+    );
+    assert_eq!(r[0]["type"], "char");
+    assert_eq!(
+        (r[0]["rdev_major"].clone(), r[0]["rdev_minor"].clone()),
+        (json!(1), json!(3))
+    );
+    assert_eq!(r[1]["type"], "char");
+    assert_eq!(
+        (r[1]["rdev_major"].clone(), r[1]["rdev_minor"].clone()),
+        (json!(1), json!(5))
+    );
+    assert_eq!(r[1]["mode_octal"], "640");
+    assert_ok(&r[2], "write to the /dev/null node at /foo-dev");
+    // The host sees them in the rootfs and nowhere else.
+    assert!(b.rootfs().join("sub/dir/foo-dev").exists());
+    assert!(!Path::new("/sub/dir/foo-dev").exists());
+}
+
+/// A device path through a symlink of the rootfs that points at a host directory is resolved
+/// inside the rootfs (CVE-2021-30465 class): the node and its missing parents land there.
+#[test]
+fn device_path_through_a_symlink_stays_in_the_rootfs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let host = tempfile::tempdir().unwrap();
+    symlink(host.path(), b.rootfs().join("evil")).unwrap();
+    b.config["linux"]["devices"] = json!([
+        {"path": "/evil/made/node", "type": "c", "major": 1, "minor": 3}
+    ]);
+    let (_, r) = probe_with(&rt, &mut b, &["stat", "/evil/made/node"]);
+    assert_eq!(r[0]["type"], "char");
+    assert_eq!(
+        fs::read_dir(host.path()).unwrap().count(),
+        0,
+        "the host directory was written"
+    );
+    let inside = b
+        .rootfs()
+        .join(host.path().strip_prefix("/").unwrap())
+        .join("made/node");
+    assert!(inside.exists(), "{} missing", inside.display());
+}
+
+/// config-linux.md: major and minor are required for every type but p. runc and crun accept
+/// them on a FIFO and ignore them (mknod does).
+#[test]
+fn fifo_device_with_numbers_is_a_fifo() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/numbered-fifo", "type": "p", "major": 3, "minor": 4, "fileMode": 0o600}
+    ]);
+    let (_, r) = probe_with(&rt, &mut b, &["stat", "/dev/numbered-fifo"]);
+    assert_eq!(r[0]["type"], "fifo");
+    assert_eq!(r[0]["mode_octal"], "600");
+}
+
+/// runc's sysctl model: a key whose first separator is '/' uses '/' between components, so a
+/// '.' in it belongs to the name (an interface such as `eth0.100`).
+#[test]
+fn sysctl_slash_form_names_interfaces_with_dots() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let holder = NsHolder::new(&["--net"]);
+    let pid = holder.pid.to_string();
+    let st = std::process::Command::new("nsenter")
+        .args([
+            "-t", &pid, "-n", "ip", "link", "add", "eth0.100", "type", "veth",
+        ])
+        .args(["peer", "name", "vsrun-peer"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "ip link add eth0.100");
+    b.set_namespace("network", Some(&holder.ns_path("net")));
+    b.config["linux"]["sysctl"] = json!({
+        "net/ipv4/conf/eth0.100/rp_filter": "2",
+        "net/ipv4/ip_forward": "1"
+    });
+    let (_, r) = probe_with(
+        &rt,
+        &mut b,
+        &[
+            "read",
+            "/proc/sys/net/ipv4/conf/eth0.100/rp_filter",
+            "--",
+            "read",
+            "/proc/sys/net/ipv4/ip_forward",
+        ],
+    );
+    assert_eq!(r[0]["data"], "2\n");
+    assert_eq!(r[1]["data"], "1\n");
+    let host_view = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid,
+            "-n",
+            "cat",
+            "/proc/sys/net/ipv4/conf/eth0.100/rp_filter",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&host_view.stdout), "2\n");
+}
+
+/// runc creates a missing process.cwd while it sets up the rootfs, before the root is made
+/// read-only; the process still starts there.
+#[test]
+fn missing_cwd_is_created_under_a_readonly_root() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config["root"]["readonly"] = true.into();
+    b.config["process"]["cwd"] = "/new/work/dir".into();
+    let (seen, r) = probe_with(&rt, &mut b, &["write", "/new/work/dir/x", "y"]);
+    assert_eq!(seen["cwd"], "/new/work/dir");
+    assert_eq!(errno_of(&r[0], "write under a read-only root"), EROFS);
+    assert!(b.rootfs().join("new/work/dir").is_dir());
+}
+
+/// The early creation of the cwd stays confined: a symlink in the rootfs to a host directory
+/// gets the missing directories made inside the rootfs, and the process runs there.
+#[test]
+fn missing_cwd_through_a_symlink_is_created_in_the_rootfs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let host = tempfile::tempdir().unwrap();
+    symlink(host.path(), b.rootfs().join("evil")).unwrap();
+    b.config["root"]["readonly"] = true.into();
+    b.config["process"]["cwd"] = "/evil/cwd".into();
+    let seen = rt.probe(&mut b, &[]);
+    // getcwd shows the link resolved inside the container's root.
+    assert_eq!(seen["cwd"], format!("{}/cwd", host.path().display()));
+    assert_eq!(
+        fs::read_dir(host.path()).unwrap().count(),
+        0,
+        "the host directory was written"
+    );
+    assert!(b
+        .rootfs()
+        .join(host.path().strip_prefix("/").unwrap())
+        .join("cwd")
+        .is_dir());
+}
+
+/// Bind sources are opened by the runtime with the host's root rights, as runc 1.1 does with
+/// its mount fds: a source below a 0700 or 000 directory still works when the container has a
+/// user namespace (whose root cannot search those directories).
+#[test]
+fn bind_sources_behind_root_only_directories_work_with_a_user_namespace() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    fs::set_permissions(b.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let private = host.path().join("private");
+    let closed = host.path().join("closed");
+    for (dir, mode) in [(&private, 0o700), (&closed, 0o000)] {
+        fs::create_dir_all(dir.join("src")).unwrap();
+        fs::write(dir.join("src/data"), "reachable").unwrap();
+        fs::set_permissions(dir.join("src"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir.join("src/data"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    fs::write(host.path().join("file"), "a file").unwrap();
+    fs::set_permissions(host.path().join("file"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(host.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    b.set_namespace("user", None);
+    b.config["linux"]["uidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    b.config["linux"]["gidMappings"] =
+        json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
+    add_mount(
+        &mut b,
+        json!({"destination": "/tmp/private", "type": "bind",
+               "source": private.join("src"), "options": ["rbind", "ro"]}),
+    );
+    add_mount(
+        &mut b,
+        json!({"destination": "/tmp/closed", "type": "bind",
+               "source": closed.join("src"), "options": ["bind"]}),
+    );
+    add_mount(
+        &mut b,
+        json!({"destination": "/tmp/file", "type": "bind",
+               "source": host.path().join("file"), "options": ["bind"]}),
+    );
+    let (seen, r) = probe_with(
+        &rt,
+        &mut b,
+        &[
+            "read",
+            "/tmp/private/data",
+            "--",
+            "read",
+            "/tmp/closed/data",
+            "--",
+            "read",
+            "/tmp/file",
+        ],
+    );
+    assert_eq!(r[0]["data"], "reachable");
+    assert_eq!(r[1]["data"], "reachable");
+    assert_eq!(r[2]["data"], "a file");
+    assert!(options(mount_at(&seen, "/tmp/private")).contains(&"ro".to_string()));
+    fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// `runc spec --rootless`'s shape: a user namespace, /sys as an rbind of the host's and a
+/// cgroup mount below it. The rbind is still cloned by the init (its sources are reachable by
+/// the mapped root), so the cgroup mount finds the container's own cgroup.
+#[test]
+fn rootless_shape_rbind_sys_with_a_cgroup_mount_runs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    fs::set_permissions(b.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    b.set_namespace("user", None);
+    b.config["linux"]["uidMappings"] =
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    b.config["linux"]["gidMappings"] =
+        json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        }
+    }
+    add_mount(
+        &mut b,
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+               "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    let (seen, _) = probe_with(&rt, &mut b, &[]);
+    assert!(has_mount_at(&seen, "/sys/fs/cgroup"));
+}

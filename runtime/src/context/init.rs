@@ -228,37 +228,20 @@ fn set_names(cfg: &InitConfig) -> Result<()> {
 }
 
 /// process.cwd is resolved inside the new root with no magic links, so `/proc/self/fd/N`
-/// cannot lead to a directory of the host (CVE-2024-21626 class). Missing dirs are created.
+/// cannot lead to a directory of the host (CVE-2024-21626 class). A missing one was made during
+/// the rootfs setup (rootfs/mod.rs `make_cwd`), before a read-only root; an exec'd process
+/// gets none made.
 fn enter_cwd(cfg: &InitConfig) -> Result<()> {
     let cwd = &cfg.cwd;
     let step = || format!("chdir to {} (process.cwd)", cwd.display());
-    let open = || {
-        crate::syscall::openat2(
-            libc::AT_FDCWD,
-            cwd,
-            (libc::O_PATH | libc::O_DIRECTORY) as u64,
-            0,
-            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-        )
-    };
-    let fd = match open() {
-        Ok(fd) => fd,
-        // The container's first process gets a missing cwd created (runc); an exec'd one fails.
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && cfg.rootfs.is_some() => {
-            // Created one component at a time through fds, confined to the root with no magic
-            // links: a plain mkdir -p would follow `/proc/self/fd/N` to a leaked host dir.
-            let root = std::fs::File::open("/").step(step)?;
-            let rel = cwd.strip_prefix("/").unwrap_or(cwd);
-            crate::rootfs::resolve::open_or_create(
-                std::os::fd::AsFd::as_fd(&root),
-                rel,
-                crate::rootfs::resolve::Create::Dir,
-            )
-            .step(step)?;
-            open().step(step)?
-        }
-        Err(e) => return Err(e).step(step),
-    };
+    let fd = crate::syscall::openat2(
+        libc::AT_FDCWD,
+        cwd,
+        (libc::O_PATH | libc::O_DIRECTORY) as u64,
+        0,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+    .step(step)?;
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)).step(step)
 }
 

@@ -61,10 +61,14 @@ pub struct Plan {
     devices: Vec<Device>,
     /// process.terminal: /dev/console exists as an empty file for `mount_console`.
     console: bool,
-    sysctl: Vec<(String, String)>,
+    /// (key as given, its file relative to /proc/sys, value).
+    sysctl: Vec<(String, PathBuf, String)>,
     readonly_paths: Vec<PathBuf>,
     masked_paths: Vec<PathBuf>,
     readonly_root: bool,
+    /// process.cwd, relative to the root: made (when missing) before anything is made
+    /// read-only, as runc does while it sets up the rootfs.
+    cwd: Option<PathBuf>,
 }
 
 pub(crate) struct MountStep {
@@ -78,6 +82,10 @@ pub(crate) struct MountStep {
 pub(crate) enum MountKind {
     Bind {
         source: PathBuf,
+        /// The source, cloned (with its options set) by vsrun before the clone when the init
+        /// gets a user namespace: its mapped root could not reach a source below a directory
+        /// only the host's root may enter (runc 1.1's mount fds).
+        tree: Option<OwnedFd>,
     },
     /// `type: cgroup`: the cgroup hierarchies the init is in (cgroup.rs).
     Cgroup,
@@ -88,7 +96,7 @@ pub(crate) enum MountKind {
 }
 
 pub(crate) struct Device {
-    /// Cleaned, relative to the root (under `dev/`).
+    /// Cleaned, relative to the root (anywhere but the root itself).
     path: PathBuf,
     /// S_IFCHR, S_IFBLK or S_IFIFO.
     kind: libc::mode_t,
@@ -171,7 +179,10 @@ pub fn plan_in_bundle(
             "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
         ));
     }
-    let mounts = plan_mounts(spec, bundle)?;
+    let mut mounts = plan_mounts(spec, bundle)?;
+    if opts.userns && !opts.shared_mount_ns {
+        mounts::clone_bind_sources(&mut mounts)?;
+    }
     let setup_dev = !mounts
         .iter()
         .any(|m| m.dest == Path::new("dev") && matches!(m.kind, MountKind::Bind { .. }));
@@ -204,6 +215,11 @@ pub fn plan_in_bundle(
             "linux.maskedPaths",
         )?,
         readonly_root: spec.root().as_ref().and_then(|r| r.readonly()) == Some(true),
+        cwd: spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.cwd().strip_prefix("/").ok())
+            .map(Path::to_path_buf),
     })
 }
 
@@ -235,7 +251,7 @@ fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountStep>> {
                 .ok_or_else(|| config(field("source"), "a bind mount needs a source"))?;
             // `join` keeps an absolute source as it is.
             let source = bundle.join(src);
-            MountKind::Bind { source }
+            MountKind::Bind { source, tree: None }
         } else if typ == Some("cgroup") {
             MountKind::Cgroup
         } else {
@@ -302,13 +318,14 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
     let devs = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
     for (i, d) in devs.into_iter().flatten().enumerate() {
         let field = |f: &str| format!("linux.devices[{i}].{f}");
+        // Anywhere in the rootfs, as runc and crun allow; resolved confined to it at setup.
         let path = resolve::clean(d.path())
-            .filter(|p| p.starts_with("dev") && p != Path::new("dev"))
+            .filter(|p| !p.as_os_str().is_empty())
             .ok_or_else(|| {
                 config(
                     field("path"),
                     format!(
-                        "{:?} must be an absolute path under /dev",
+                        "{:?} must be an absolute path other than \"/\"",
                         d.path().display().to_string()
                     ),
                 )
@@ -327,7 +344,12 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
         let num = |v: i64, f: &str| {
             u64::try_from(v).map_err(|_| config(field(f), format!("{v} is negative")))
         };
-        let (major, minor) = (num(d.major(), "major")?, num(d.minor(), "minor")?);
+        // mknod(2) ignores the number of a FIFO; the spec makes it optional there.
+        let (major, minor) = if kind == libc::S_IFIFO {
+            (0, 0)
+        } else {
+            (num(d.major(), "major")?, num(d.minor(), "minor")?)
+        };
         if out.iter().any(|o: &Device| o.path == path) {
             return Err(config(
                 field("path"),
@@ -360,26 +382,21 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
     Ok(out)
 }
 
-fn plan_sysctl(spec: &Spec) -> Result<Vec<(String, String)>> {
+/// Each key with its file below /proc/sys, by the one model bundle.rs validates with (runc's:
+/// a key whose first separator is '/' keeps its dots, as in `net/ipv4/conf/eth0.100/rp_filter`).
+fn plan_sysctl(spec: &Spec) -> Result<Vec<(String, PathBuf, String)>> {
     let map = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
-    let mut out: Vec<(String, String)> = map
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    out.sort();
-    for (k, _) in &out {
-        let bad = |msg: &str| config(format!("linux.sysctl.{k}"), msg);
-        if k.is_empty() {
-            return Err(bad("empty sysctl name"));
-        }
-        if k.contains('/') {
-            return Err(bad("a sysctl name may not contain '/' (use '.')"));
-        }
-        if k.split('.').any(|c| c.is_empty() || c == "..") {
-            return Err(bad("a sysctl name is dot-separated words, none empty"));
-        }
+    let mut out = Vec::new();
+    for (k, v) in map.into_iter().flatten() {
+        let file = crate::bundle::sysctl_path(k).ok_or_else(|| {
+            config(
+                format!("linux.sysctl.{k}"),
+                format!("{k:?} is not a valid sysctl name"),
+            )
+        })?;
+        out.push((k.clone(), file, v.clone()));
     }
+    out.sort();
     Ok(out)
 }
 
@@ -403,7 +420,7 @@ fn plan_paths(paths: Option<&Vec<String>>, field: &str) -> Result<Vec<PathBuf>> 
 /// container's root and the cwd at "/".
 ///
 /// Order (runc's): "/" propagation, the rootfs bound onto itself, `mounts[]` in order, devices
-/// and /dev symlinks, sysctl, readonlyPaths, maskedPaths, root.readonly, pivot_root. The last
+/// and /dev symlinks, a missing cwd, sysctl, readonlyPaths, maskedPaths, root.readonly, pivot_root. The last
 /// five are done on the new root's mounts before the pivot, through fds of the root — the same
 /// mounts the container sees afterwards — so the host's verified /dev/null can be used for
 /// masking and nothing depends on the container having a /proc.
@@ -428,6 +445,7 @@ pub fn setup_with_hooks(plan: &Plan, hooks: &mut dyn FnMut() -> Result<()>) -> R
         devices::symlinks(plan, root.as_fd(), host.kcore)?;
     }
     hooks()?;
+    make_cwd(plan, root.as_fd())?;
     paths::sysctl(plan, root.as_fd())?;
     paths::readonly(plan, root.as_fd())?;
     let own_null = container_dev_null(plan, root.as_fd());
@@ -440,6 +458,19 @@ pub fn setup_with_hooks(plan: &Plan, hooks: &mut dyn FnMut() -> Result<()>) -> R
         pivot::readonly_root(root.as_fd())?;
     }
     pivot::enter(plan, root)
+}
+
+/// A missing process.cwd is made now, while the root and the read-only paths are still
+/// writable (runc makes it before its read-only remount). It is created confined to the root
+/// with no magic links, one component at a time through fds; the init still resolves it again
+/// inside the new root before its chdir (context/init.rs `enter_cwd`, CVE-2024-21626).
+fn make_cwd(plan: &Plan, root: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    let Some(cwd) = &plan.cwd else {
+        return Ok(());
+    };
+    resolve::open_or_create(root, cwd, resolve::Create::Dir)
+        .map(drop)
+        .step(|| format!("create /{} (process.cwd)", cwd.display()))
 }
 
 /// The container's own /dev/null for masking files, as runc binds it: the host's would show

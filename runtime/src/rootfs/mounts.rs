@@ -15,7 +15,7 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<()> {
     let mnt = match &m.kind {
-        MountKind::Bind { source } => bind(root, m, source)?,
+        MountKind::Bind { source, tree } => bind(root, m, source, tree.as_ref())?,
         MountKind::Fs { fstype, source } => new_fs(plan, root, m, fstype, source.as_deref())?,
         MountKind::Cgroup => cgroup::mount(plan, root, m)?,
     };
@@ -140,10 +140,61 @@ pub fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
     Ok(nix::sys::statfs::fstatfs(fd)?.filesystem_type().0 as i64 == PROC_SUPER_MAGIC)
 }
 
-fn bind(root: BorrowedFd<'_>, m: &MountStep, source: &Path) -> Result<OwnedFd> {
+/// vsrun, before the clone of an init that gets a user namespace (and a mount namespace of its
+/// own): clone each bind source below a directory others cannot search into a detached tree
+/// with its options set, as the host's root.
+/// The init's mapped root would get EACCES opening a source below a 0700 or 000 directory;
+/// runc 1.1 opens such sources before entering the user namespace too. The init attaches the
+/// tree onto its confined destination fd (`bind`).
+pub fn clone_bind_sources(mounts: &mut [MountStep]) -> Result<()> {
+    for m in mounts.iter_mut() {
+        let i = m.index;
+        let MountKind::Bind { source, .. } = &m.kind else {
+            continue;
+        };
+        if !behind_closed_directory(source) {
+            continue;
+        }
+        let src = resolve::open_host(&*source, libc::O_PATH)
+            .step(|| format!("mounts[{i}]: open bind source {}", source.display()))?;
+        let cloned = kmount::clone_tree(src.as_fd(), m.opts.recursive_bind())
+            .step(|| format!("mounts[{i}]: clone {}", source.display()))?;
+        set_options(cloned.as_fd(), m).step(|| {
+            format!(
+                "mounts[{i}]: set options of the bind of {}",
+                source.display()
+            )
+        })?;
+        if let MountKind::Bind { tree, .. } = &mut m.kind {
+            *tree = Some(cloned);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a directory on the way to `path` cannot be searched by others: only then does the
+/// mapped root need vsrun to open the source. Every other source is still cloned by the init,
+/// in its own mount namespace, as before (a recursive clone taken from the caller's namespace
+/// would carry the caller's submounts, e.g. of /sys/fs/cgroup, into the container's view).
+fn behind_closed_directory(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors()
+        .skip(1)
+        .any(|dir| std::fs::metadata(dir).map_or(true, |md| md.permissions().mode() & 0o001 == 0))
+}
+
+fn bind(
+    root: BorrowedFd<'_>,
+    m: &MountStep,
+    source: &Path,
+    cloned: Option<&OwnedFd>,
+) -> Result<OwnedFd> {
     let i = m.index;
-    let src = resolve::open_host(source, libc::O_PATH)
-        .step(|| format!("mounts[{i}]: open bind source {}", source.display()))?;
+    let src = match cloned {
+        Some(t) => t.try_clone(),
+        None => resolve::open_host(source, libc::O_PATH),
+    }
+    .step(|| format!("mounts[{i}]: open bind source {}", source.display()))?;
     let st = nix::sys::stat::fstat(src.as_raw_fd())
         .step(|| format!("mounts[{i}]: stat bind source {}", source.display()))?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
@@ -159,9 +210,15 @@ fn bind(root: BorrowedFd<'_>, m: &MountStep, source: &Path) -> Result<OwnedFd> {
     let create = if is_dir { Create::Dir } else { Create::File };
     let target = destination(root, m, create, is_pseudo_fs(src.as_fd()))?;
     let what = || format!("bind {} on {}", source.display(), shown(&m.dest));
-    let tree = kmount::clone_tree(src.as_fd(), m.opts.recursive_bind())
-        .step(|| format!("mounts[{i}]: clone {}", source.display()))?;
-    set_options(tree.as_fd(), m).step(|| format!("mounts[{i}]: set options of {}", what()))?;
+    let tree = if cloned.is_some() {
+        // Cloned and given its options by vsrun (`clone_bind_sources`).
+        src
+    } else {
+        let tree = kmount::clone_tree(src.as_fd(), m.opts.recursive_bind())
+            .step(|| format!("mounts[{i}]: clone {}", source.display()))?;
+        set_options(tree.as_fd(), m).step(|| format!("mounts[{i}]: set options of {}", what()))?;
+        tree
+    };
     kmount::attach(tree.as_fd(), target.as_fd()).step(|| format!("mounts[{i}]: {}", what()))?;
     Ok(tree)
 }

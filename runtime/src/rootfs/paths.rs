@@ -17,7 +17,7 @@ const LOCKDOWN: u64 = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 /// mount or a symlink, and checked to be on procfs before the write: a mount over /proc/sys
 /// from the config cannot redirect the write (CVE-2025-52881 class).
 pub fn sysctl(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
-    let Some((first, _)) = plan.sysctl.first() else {
+    let Some((first, _, _)) = plan.sysctl.first() else {
         return Ok(());
     };
     let proc = resolve::open_flags(root, Path::new("proc"), libc::O_PATH | libc::O_DIRECTORY)
@@ -30,9 +30,9 @@ pub fn sysctl(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
             "the container has no procfs mounted on /proc to write it through",
         ));
     }
-    for (key, value) in &plan.sysctl {
+    for (key, file, value) in &plan.sysctl {
         let field = || format!("linux.sysctl.{key}");
-        let rel = PathBuf::from("sys").join(key.replace('.', "/"));
+        let rel = PathBuf::from("sys").join(file);
         let fd = crate::syscall::openat2(
             proc.as_raw_fd(),
             &rel,

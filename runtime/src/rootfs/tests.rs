@@ -168,14 +168,24 @@ fn default_devices_are_added_and_config_devices_override_them() {
 }
 
 #[test]
-fn device_path_must_be_under_dev() {
+fn device_path_may_be_anywhere_but_the_root() {
+    let p = try_plan(serde_json::json!({"linux": {"devices": [
+        {"path": "/sub/dir/foo-dev", "type": "c", "major": 1, "minor": 3},
+        {"path": "/dev/numbered-fifo", "type": "p", "major": 3, "minor": 4}
+    ]}}))
+    .unwrap();
+    assert_eq!(p.devices[0].path, Path::new("sub/dir/foo-dev"));
+    assert_eq!(
+        (p.devices[1].kind, p.devices[1].major, p.devices[1].minor),
+        (libc::S_IFIFO, 0, 0)
+    );
     let e = err(serde_json::json!({"linux": {"devices": [
         {"path": "/dev/ok", "type": "p"},
-        {"path": "/etc/passwd", "type": "c", "major": 1, "minor": 3}
+        {"path": "/dev/..", "type": "c", "major": 1, "minor": 3}
     ]}}));
     assert_eq!(
         e,
-        r#"linux.devices[1].path: "/etc/passwd" must be an absolute path under /dev"#
+        r#"linux.devices[1].path: "/dev/.." must be an absolute path other than "/""#
     );
     let e = err(serde_json::json!({"linux": {"devices": [{"path": "dev/x", "type": "c"}]}}));
     assert!(e.starts_with("linux.devices[0].path: "), "{e}");
@@ -187,6 +197,11 @@ fn device_path_must_be_under_dev() {
 fn sysctl_keys_are_validated() {
     let p = try_plan(serde_json::json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"}}})).unwrap();
     assert_eq!(p.sysctl[0].0, "kernel.shmmax");
+    let p = try_plan(
+        serde_json::json!({"linux": {"sysctl": {"net/ipv4/conf/eth0.100/rp_filter": "2"}}}),
+    )
+    .unwrap();
+    assert_eq!(p.sysctl[0].1, Path::new("net/ipv4/conf/eth0.100/rp_filter"));
     for bad in ["", "kernel/../x", "kernel..x", "net.ipv4/../../x", ".."] {
         let e = err(serde_json::json!({"linux": {"sysctl": {bad: "1"}}}));
         assert!(e.starts_with(&format!("linux.sysctl.{bad}: ")), "{e}");
@@ -243,7 +258,7 @@ fn relative_bind_source_is_relative_to_the_bundle() {
         .mounts
         .iter()
         .map(|m| match &m.kind {
-            MountKind::Bind { source } => source.clone(),
+            MountKind::Bind { source, .. } => source.clone(),
             _ => PathBuf::new(),
         })
         .collect();
