@@ -82,7 +82,7 @@ echo "== v2-vm: build"
 cargo build -q -p vsrun
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build -q -p probe --release --target x86_64-unknown-linux-gnu
-wanted=${V2VM_TESTS:-cgroups freezer_update lifecycle exec namespaces seccomp_order escapes_host escapes_fds}
+wanted=${V2VM_TESTS:-cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts}
 [ "$wanted" = all ] && wanted=$(cd spec-tests/tests && ls *.rs | sed 's/\.rs$//' | tr '\n' ' ')
 testbins=$(cargo test -q -p spec-tests --tests --no-run --message-format=json |
     WANTED="$wanted" python3 -c 'import json, os, sys
@@ -114,7 +114,7 @@ chmod 755 "$root/init"
 for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq |
+python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth |
     while read -r ko; do
         cp "$ko" "$root/modules/"
         basename "$ko"

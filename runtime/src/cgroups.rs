@@ -1489,8 +1489,14 @@ fn for_libcgroups(n: &LinuxResources, layout: &Layout, path: &Path) -> LinuxReso
         // Written and read back by vsrun: recent kernels accept the write and keep no limit.
         m.set_kernel(None);
         m.set_kernel_tcp(None);
+        // v2: swap -1 alone (runc's `update --memory-swap -1`) is unlimited swap, which
+        // libcgroups refuses without a memory limit; own_writes sets memory.swap.max.
+        if layout.is_v2() && m.swap() == Some(-1) && m.limit().is_none() {
+            m.set_swap(None);
+        }
     }
     if layout.is_v2() {
+        strip_empty(&mut lib);
         return lib;
     }
     // v1: libcgroups skips cpu.burst unless another cpu field is set, and never writes leaf
@@ -1616,8 +1622,12 @@ fn own_writes(n: &LinuxResources, layout: &Layout, path: &Path) -> Result<()> {
     if let Some(m) = n.memory() {
         // v2: swap equal to the limit means no swap: memory.swap.max 0 (libcgroups writes
         // nothing for a 0).
-        if v2 && m.swap().is_some() && m.swap() == m.limit() {
+        // Both -1 is no limit at all, which libcgroups writes (max).
+        if v2 && m.swap().is_some() && m.swap() == m.limit() && m.limit() != Some(-1) {
             write_file("memory.swap", &dir("memory"), "memory.swap.max", "0")?;
+        }
+        if v2 && m.swap() == Some(-1) && m.limit().is_none() {
+            write_file("memory.swap", &dir("memory"), "memory.swap.max", "max")?;
         }
         if let Some(k) = m.kernel().filter(|_| !v2) {
             write_kernel_limit(

@@ -46,12 +46,16 @@ fn io_priority_applies() {
 fn exec_cpu_affinity_final_applies() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
-    b.config["process"]["execCPUAffinity"] = json!({"initial": "0-1", "final": "1"});
+    // The last online CPU: the v2 VM lane has one, this host two.
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let last = online.trim().rsplit(['-', ',']).next().unwrap().to_string();
+    b.config["process"]["execCPUAffinity"] =
+        json!({"initial": format!("0-{last}"), "final": last.clone()});
     let id = unique_id("affinity");
     let pid = running(&rt, &mut b, &id);
     assert_eq!(
         proc_status_field(pid, "Cpus_allowed_list").as_deref(),
-        Some("1")
+        Some(last.as_str())
     );
 }
 
