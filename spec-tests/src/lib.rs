@@ -970,6 +970,17 @@ fn is_under(p: &str, dir: &Path) -> bool {
     p == d || p.starts_with(&format!("{d}/"))
 }
 
+/// The calling thread's mount table as "mount_point fs_type" lines, sorted: compared before
+/// and after an operation that must leave it alone.
+pub fn host_table() -> Vec<String> {
+    let mut v: Vec<String> = host_mounts()
+        .into_iter()
+        .map(|m| format!("{} {}", m.mount_point, m.fs_type))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Mount points in the host mount table at or under `dir`.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());

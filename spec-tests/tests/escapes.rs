@@ -352,22 +352,7 @@ fn open_dir(p: &Path) -> fs::File {
 /// Exit 1 with one `vsrun: ` stderr line that contains `needle`.
 #[track_caller]
 fn assert_refused(o: &Output, needle: &str, what: &str) {
-    if reference_mode() {
-        // runc/crun word their errors differently: only the refusal itself is checked.
-        assert!(
-            !o.status.success(),
-            "{what}: not refused\n{}",
-            output_text(o)
-        );
-        return;
-    }
-    let err = stderr_str(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(
-        o.status.code() == Some(1) && lines.len() == 1 && lines[0].contains(needle),
-        "{what}: expected exit 1 and one stderr line naming {needle:?}\n{}",
-        output_text(o)
-    );
+    assert_refused_status(o, 1, &[needle], what);
 }
 
 /// The fd numbers in a probe report.

@@ -38,15 +38,6 @@ fn run_refused(rt: &Runtime, b: &Bundle, needles: &[&str], what: &str) {
     );
 }
 
-fn host_table() -> Vec<String> {
-    let mut v: Vec<String> = host_mounts()
-        .into_iter()
-        .map(|m| format!("{} {}", m.mount_point, m.fs_type))
-        .collect();
-    v.sort();
-    v
-}
-
 fn has_mount_at(seen: &Value, mp: &str) -> bool {
     seen["mounts"]
         .as_array()

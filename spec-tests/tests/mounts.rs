@@ -10,16 +10,6 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
-/// The host's mount table as "mount_point fs_type" lines, sorted.
-fn host_table() -> Vec<String> {
-    let mut v: Vec<String> = host_mounts()
-        .into_iter()
-        .map(|m| format!("{} {}", m.mount_point, m.fs_type))
-        .collect();
-    v.sort();
-    v
-}
-
 /// The last mount the probe saw at `mp` (the one on top).
 fn mount_at<'a>(seen: &'a Value, mp: &str) -> &'a Value {
     seen["mounts"]
