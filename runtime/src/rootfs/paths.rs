@@ -69,9 +69,8 @@ fn open_listed(root: BorrowedFd<'_>, p: &Path, field: &str) -> Result<Option<Own
     }
 }
 
-/// Bind each path onto itself read-only (recursively: a submount under a read-only path is
-/// read-only too). Only read-only, as runc does: the bind keeps the flags of what it covers, so
-/// a read-only /usr still runs its programs (spec-tests/tests/sweep.rs found the difference).
+/// Bind each path onto itself read-only, nosuid, nodev, noexec (recursively: a submount under
+/// a read-only path is read-only too).
 pub fn readonly(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
     for (i, p) in plan.readonly_paths.iter().enumerate() {
         let field = format!("linux.readonlyPaths[{i}]");
@@ -80,7 +79,7 @@ pub fn readonly(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
         };
         let step = || format!("{field}: bind /{} read-only", p.display());
         let tree = kmount::clone_tree(fd.as_fd(), true).step(step)?;
-        kmount::set_attr(tree.as_fd(), MOUNT_ATTR_RDONLY, 0, true).step(step)?;
+        kmount::set_attr(tree.as_fd(), LOCKDOWN, 0, true).step(step)?;
         kmount::attach(tree.as_fd(), fd.as_fd()).step(step)?;
     }
     Ok(())
