@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 pub use serde_json;
 pub use tempfile;
 
+pub mod diff;
+
 // ---------------------------------------------------------------------------------------------
 // Locations
 

@@ -69,6 +69,11 @@ pub static OPTIONS: &[(&str, Opt)] = &[
     ("nostrictatime", clr(MS_STRICTATIME)),
     ("lazytime", set(MS_LAZYTIME)),
     ("nolazytime", clr(MS_LAZYTIME)),
+    // runc passes these to mount(2) as flags; as fs data tmpfs refuses them (EINVAL).
+    ("silent", set(libc::MS_SILENT)),
+    ("loud", clr(libc::MS_SILENT)),
+    ("iversion", set(libc::MS_I_VERSION)),
+    ("noiversion", clr(libc::MS_I_VERSION)),
     ("nosymfollow", set(MS_NOSYMFOLLOW)),
     ("symfollow", clr(MS_NOSYMFOLLOW)),
     ("bind", set(MS_BIND)),
