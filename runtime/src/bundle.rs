@@ -97,8 +97,13 @@ fn drop_unknown_capabilities(process: &mut serde_json::Value, prefix: &str) -> V
         };
         let mut index = 0;
         list.retain(|name| {
+            // Only the canonical spelling (CAP_KILL): oci-spec also parses `KILL` or
+            // `cap_kill`, which runc treats as unknown and leaves out, as vsrun does.
             let known = !name.is_string()
-                || serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+                || serde_json::from_value::<oci_spec::runtime::Capability>(name.clone())
+                    .ok()
+                    .and_then(|c| serde_json::to_value(c).ok())
+                    .is_some_and(|canonical| canonical == *name);
             if !known {
                 warnings.push(format!(
                     "{prefix}capabilities.{set}[{index}]: unknown capability {name}, ignored"
@@ -289,12 +294,7 @@ fn validate_process(p: &Process, prefix: &str) -> Result<()> {
     }
     validate_env(p.env().as_deref().unwrap_or_default(), prefix)?;
     validate_rlimits(p, prefix)?;
-    if p.console_size().is_some() && p.terminal() != Some(true) {
-        return Err(config(
-            f("consoleSize"),
-            "set, but process.terminal is not true",
-        ));
-    }
+    // consoleSize without a terminal: config.md says runtimes MUST ignore it (runc does).
     if let Some(v) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&v) {
             return Err(config(
@@ -1079,10 +1079,8 @@ mod tests {
     }
 
     #[test]
-    fn console_size_needs_a_terminal() {
-        rejects("process.consoleSize", |v| {
-            v["process"]["consoleSize"] = json!({ "height": 24, "width": 80 })
-        });
+    fn console_size_without_a_terminal_is_ignored() {
+        accepts(|v| v["process"]["consoleSize"] = json!({ "height": 24, "width": 80 }));
     }
 
     #[test]

@@ -233,7 +233,6 @@ config_cases! {
     rlimit_duplicate: Create, "process.rlimits[1]", |v| v["process"]["rlimits"].as_array_mut().unwrap().push(json!({ "type": "RLIMIT_NOFILE", "hard": 10, "soft": 10 }));
     oom_score_adj_5000: Create, "process.oomScoreAdj", |v| v["process"]["oomScoreAdj"] = json!(5000);
     umask_0o1000: Create, "process.user.umask", |v| v["process"]["user"]["umask"] = json!(0o1000);
-    console_size_without_terminal: Create, "process.consoleSize", |v| v["process"]["consoleSize"] = json!({ "height": 24, "width": 80 });
 
     // The executable is looked up in the new root, after the clone: the init must die with it.
     executable_missing: Create, "process.args[0]", |v| v["process"]["args"] = json!(["/nonexistent"]);

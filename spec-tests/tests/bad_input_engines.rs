@@ -291,8 +291,6 @@ process_json_cases! {
         |p| p["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": 1 }]);
     process_json_env_without_equals: "env", &[], |p| p["env"] = json!(["NOEQUALS"]);
     process_json_env_not_strings: "env", &[], |p| p["env"] = json!([1, 2]);
-    process_json_console_size_without_terminal: "consoleSize", &[],
-        |p| p["consoleSize"] = json!({ "height": 10, "width": 10 });
     process_json_no_new_privileges_string: "noNewPrivileges", &[],
         |p| p["noNewPrivileges"] = json!("yes");
     process_json_oom_score_adj_out_of_range: "oomScoreAdj", &[], |p| p["oomScoreAdj"] = json!(5000);

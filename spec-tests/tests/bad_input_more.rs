@@ -498,7 +498,6 @@ text_cases! {
     process_json_env_without_equals: "env[1]", process_with(|p| p["env"][1] = json!("TERM"));
     process_json_oom_score_adj_out_of_range: "oomScoreAdj", process_with(|p| p["oomScoreAdj"] = json!(2000));
     process_json_umask_too_big: "umask", process_with(|p| p["user"]["umask"] = json!(0o1000));
-    process_json_console_size_without_terminal: "consoleSize", process_with(|p| p["consoleSize"] = json!({ "height": 10, "width": 10 }));
     process_json_apparmor_without_apparmor: "apparmorProfile", process_with(|p| p["apparmorProfile"] = json!("docker-default"));
     process_json_no_new_privileges_as_string: "noNewPrivileges", process_with(|p| p["noNewPrivileges"] = json!("yes"));
 }

@@ -975,64 +975,25 @@ const SWEEP_ALLOWED: &[SweepAllowed] = &[
     allow!("*linux.seccomp=errno-default-allowlist*", "*", |r, v| r != v,
         "runc 1.1.5's probe died under the profile (it needs its own syscalls after the filter); \
          vsrun's ran (README, Process model: seccomp is the last step before execve)"),
-    // ---- left open: to be decided (see the report of issue 16)
-    allow!("*", "probe.mount *", |r, v| {
-            v.contains("opts=nodev,noexec,nosuid,") && v.replace("opts=nodev,noexec,nosuid,", "opts=") == r
-        },
-        "OPEN (issue 16 sweep): readonlyPaths binds are read-only, nosuid, nodev and noexec with \
-         vsrun (spec-tests/tests/mounts.rs asserts it), only read-only with runc 1.1.5, which \
-         keeps the flags of what they cover; a read-only /usr would not run its programs"),
     allow!("*", "probe.stat /dev/mqueue", |r, v| r.contains("\"uid\":0}") && v.contains("\"uid\":65534}"),
-        "OPEN (issue 16 sweep): with a user namespace vsrun's /dev/mqueue root shows uid 65534 \
+        "kept (issue 16 sweep): with a user namespace vsrun's /dev/mqueue root shows uid 65534 \
          (owned outside the container's user namespace), runc 1.1.5's uid 0; mode 1777 either way"),
-    allow!("*process.env=duplicate-keys*", "probe.env", any,
-        "OPEN (issue 16 sweep): runc 1.1.5 keeps one entry per name (the last value, at the \
-         first place), vsrun passes process.env as it is"),
-    allow!("*process.user.additionalGids=dup+0*", "*roups", any,
-        "OPEN (issue 16 sweep): runc 1.1.5 removes duplicate additionalGids, vsrun passes them \
-         to setgroups as listed (same access)"),
-    // open: vsrun refuses consoleSize without a terminal (four tests assert it); config.md says
-    // runtimes MUST ignore it.
-    allow!("*process.consoleSize-without-terminal*", "outcome", vsrun_refuses,
-        "OPEN (issue 16 sweep): config.md says runtimes MUST ignore consoleSize when terminal is \
-         not true; vsrun refuses it on purpose today (bad_input tests assert it)"),
-    // open: tmpfs root mode when the config gives no mode= (runc copies the destination's mode).
+    // tmpfs root mode: vsrun applies what the config says (mode= or the kernel default).
     allow!("*", "probe.stat /etc", |r, v| r.contains("\"755\"") && v.contains("\"1777\""),
-        "OPEN (issue 16 sweep): a tmpfs over an existing directory: runc 1.1.5 chmods it to the \
+        "kept (issue 16 sweep): a tmpfs over an existing directory: runc 1.1.5 chmods it to the \
          directory's mode (even over an explicit mode=), vsrun keeps the kernel's 1777 or the \
          config's mode="),
     allow!("*", "probe.stat /tmp", |r, v| r.contains("\"1777\"") && v.contains("\"755\""),
-        "OPEN (issue 16 sweep): the spec example's tmpfs on /tmp asks mode=755: vsrun applies it, \
+        "kept (issue 16 sweep): the spec example's tmpfs on /tmp asks mode=755: vsrun applies it, \
          runc 1.1.5 chmods it back to the directory's 1777"),
-    // open: startContainer hooks without env get the container process's env with runc.
+    // startContainer hooks without env get vsrun's environment, as every other hook.
     allow!("*", "hook.startContainer[*].env", any,
-        "OPEN (issue 16 sweep): a startContainer hook without env gets the container process's \
+        "kept (issue 16 sweep): a startContainer hook without env gets the container process's \
          environment from runc 1.1.5 (its init's), vsrun's own from vsrun"),
-    // open: poststop state carries the old pid with vsrun.
+    // poststop state carries the dead init's pid.
     allow!("*", "hook.poststop[*].stdin.pid", |r, v| r == "<absent>" && v == "<init pid>",
-        "OPEN (issue 16 sweep): state.md makes pid REQUIRED only while created or running; runc \
+        "kept (issue 16 sweep): state.md makes pid REQUIRED only while created or running; runc \
          1.1.5 omits it for poststop, vsrun passes the dead init's pid"),
-    // ---- being fixed on other branches
-    // fixed on i16-cli, remove after merge
-    allow!("*process.capabilities=lowercase*", "*Cap*", any,
-        "capability names not spelled CAP_XXX: runc treats them as unknown and ignores them, \
-         vsrun's parser accepts them (unknown names: i16-cli)"),
-    // fixed on i16-cli, remove after merge
-    allow!("*process.capabilities=no-prefix*", "*Cap*", any,
-        "capability names not spelled CAP_XXX: runc treats them as unknown and ignores them, \
-         vsrun's parser accepts them (unknown names: i16-cli)"),
-    // fixed on i16-cli, remove after merge
-    allow!("*process.capabilities=unknown-name*", "outcome", vsrun_refuses,
-        "unknown capability names: runc ignores them with a warning (fixed on i16-cli)"),
-    // fixed on i16-rootfs, remove after merge
-    allow!("*linux.devices.outside-/dev*", "outcome", vsrun_refuses,
-        "devices outside /dev: runc creates them (fixed on i16-rootfs)"),
-    // fixed on i16-rootfs, remove after merge
-    allow!("*linux.sysctl.slash-key*", "outcome", vsrun_refuses,
-        "sysctl keys with slashes: runc accepts them (fixed on i16-rootfs)"),
-    // fixed on i16-proc, remove after merge
-    allow!("*linux.resources.memory.kernel*", "outcome", vsrun_refuses,
-        "memory.kernel on a kernel without kmem limits: runc warns and goes on (fixed on i16-proc)"),
 ];
 
 fn sweep_allowed(case: &str, key: &str, runc: &str, vsrun: &str) -> Option<&'static str> {

@@ -283,6 +283,16 @@ fn console_socket_receives_the_pty_master() {
     assert_nothing_left(&rt, &id);
 }
 
+/// config.md: consoleSize without a terminal MUST be ignored (runc does).
+#[test]
+fn console_size_without_a_terminal_is_ignored() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config["process"]["consoleSize"] = json!({ "height": 33, "width": 111 });
+    let seen = rt.probe(&mut b, &[]);
+    assert!(seen.is_object(), "{seen}");
+}
+
 #[test]
 fn console_size_sets_the_pty_size() {
     let rt = Runtime::new();

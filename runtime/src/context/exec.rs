@@ -21,13 +21,24 @@ pub fn plan(process: &oci_spec::runtime::Process) -> Result<Program> {
     for (i, a) in process.args().iter().flatten().enumerate() {
         args.push(to_c(format!("process.args[{i}]"), a)?);
     }
-    let mut env = Vec::new();
+    let mut env: Vec<CString> = Vec::new();
     let mut path_var = String::new();
     for (i, e) in process.env().iter().flatten().enumerate() {
         if let Some(p) = e.strip_prefix("PATH=") {
             path_var = p.to_string();
         }
-        env.push(to_c(format!("process.env[{i}]"), e)?);
+        let c = to_c(format!("process.env[{i}]"), e)?;
+        // One entry per name, as runc: a later value replaces an earlier one in its place.
+        let name = |c: &CString| {
+            c.as_bytes()
+                .split(|b| *b == b'=')
+                .next()
+                .map(<[u8]>::to_vec)
+        };
+        match env.iter_mut().find(|o| name(o) == name(&c)) {
+            Some(earlier) => *earlier = c,
+            None => env.push(c),
+        }
     }
     Ok(Program {
         args,

@@ -79,7 +79,9 @@ pub fn readonly(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
         };
         let step = || format!("{field}: bind /{} read-only", p.display());
         let tree = kmount::clone_tree(fd.as_fd(), true).step(step)?;
-        kmount::set_attr(tree.as_fd(), LOCKDOWN, 0, true).step(step)?;
+        // Only read-only, as runc: nosuid/nodev/noexec stay as the covered mount has them, so
+        // a read-only /usr still runs its programs.
+        kmount::set_attr(tree.as_fd(), MOUNT_ATTR_RDONLY, 0, true).step(step)?;
         kmount::attach(tree.as_fd(), fd.as_fd()).step(step)?;
     }
     Ok(())

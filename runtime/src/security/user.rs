@@ -15,7 +15,16 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
     Ok(Identity {
         uid: user.uid(),
         gid: user.gid(),
-        groups: user.additional_gids().clone().unwrap_or_default(),
+        // Listed once each, as runc passes them to setgroups.
+        groups: {
+            let mut seen = Vec::new();
+            for g in user.additional_gids().iter().flatten() {
+                if !seen.contains(g) {
+                    seen.push(*g);
+                }
+            }
+            seen
+        },
     })
 }
 
