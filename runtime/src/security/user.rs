@@ -23,11 +23,29 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
 /// earlier ones.
 pub fn switch(id: &Identity) -> Result<()> {
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups)
-        .step(|| format!("setgroups {:?} (process.user.additionalGids)", id.groups))?;
+    if setgroups_denied() {
+        // Rootless with a gid map of the user alone: the kernel refuses setgroups(2) in this
+        // user namespace (runc: "cannot set any additional groups in a rootless container").
+        if !id.groups.is_empty() {
+            return Err(crate::error::config(
+                "process.user.additionalGids",
+                format!(
+                    "{:?}: setgroups is denied in this user namespace (rootless, gid map of the user alone); map more gids with newgidmap or drop them",
+                    id.groups
+                ),
+            ));
+        }
+    } else {
+        setgroups(&groups)
+            .step(|| format!("setgroups {:?} (process.user.additionalGids)", id.groups))?;
+    }
     let gid = Gid::from_raw(id.gid);
     setresgid(gid, gid, gid).step(|| format!("setresgid {} (process.user.gid)", id.gid))?;
     let uid = Uid::from_raw(id.uid);
     setresuid(uid, uid, uid).step(|| format!("setresuid {} (process.user.uid)", id.uid))?;
     Ok(())
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
