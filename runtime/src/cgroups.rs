@@ -2473,6 +2473,21 @@ mod devfilter {
 // Running containers
 
 /// The pids in the container's cgroup.
+/// Whether the container has a cgroup directory at all (rootless mode may have skipped every
+/// one: `prepare`). v1: the freezer's or else any controller's; v2: its one directory.
+pub fn exists(path: &Path) -> bool {
+    let Ok(layout) = layout() else { return true };
+    if rel(path).as_os_str().is_empty() {
+        return true;
+    }
+    layout
+        .member_dirs(path)
+        .0
+        .iter()
+        .chain(layout.member_dirs(path).1.iter())
+        .any(|d| d.is_dir())
+}
+
 pub fn pids(path: &Path, systemd: bool, id: &str) -> Result<Vec<i32>> {
     let m = manager(path, systemd, id)?;
     m.get_all_pids()

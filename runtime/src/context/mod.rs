@@ -123,7 +123,8 @@ impl InitConfig {
             &spec.annotations().clone().unwrap_or_default(),
             net_stack(&ns),
         )?;
-        let security = crate::security::plan(process)?;
+        let mut security = crate::security::plan(process)?;
+        security.user.setgroups_denied = ns.setgroups_denied;
         if bind_ip.is_some()
             && security
                 .caps
@@ -204,15 +205,18 @@ impl InitConfig {
         process: &oci_spec::runtime::Process,
         preserve_fds: u32,
     ) -> Result<InitConfig> {
+        let ns = namespaces::plan_join_all(init_pid)?;
+        let mut security = crate::security::plan(process)?;
+        security.user.setgroups_denied = ns.setgroups_denied;
         Ok(InitConfig {
             id: id.to_string(),
             cgroup,
-            ns: namespaces::plan_join_all(init_pid)?,
+            ns,
             hostname: None,
             domainname: None,
             rootfs: None,
             cwd: process.cwd().clone(),
-            security: crate::security::plan(process)?,
+            security,
             task: crate::task::plan(&{
                 let mut s = Spec::default();
                 s.set_process(Some(process.clone()));

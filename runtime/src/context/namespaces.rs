@@ -38,6 +38,9 @@ pub struct Plan {
     /// A new user namespace whose maps vsrun writes without the host's root (rootless): the
     /// init is born dumpable so that its /proc files belong to the user, until "go".
     pub unprivileged_maps: bool,
+    /// setgroups(2) is denied in the user namespace the process ends up in (see
+    /// `write_id_maps`; for exec, read from the init's /proc).
+    pub setgroups_denied: bool,
     /// Contents for /proc/self/timens_offsets.
     pub time_offsets: String,
     /// The mount namespace is created by this clone (or unshare). Without it the rootfs is
@@ -98,6 +101,7 @@ fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
 fn join_rank(nstype: i32) -> u8 {
     match nstype {
         libc::CLONE_NEWUSER => 0,
+        libc::CLONE_NEWNS => 10,
         _ => 9,
     }
 }
@@ -179,6 +183,8 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
         p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
         p.unprivileged_maps = !user_join && crate::rootless::auto();
+        p.setgroups_denied = p.unprivileged_maps
+            && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         for (clock, off) in offsets {
@@ -232,7 +238,14 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
             _ => p.parent_joins.push(join),
         }
     }
+    if crate::rootless::auto() && p.init_joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
+        // Rootless: vsrun has no rights in the container's namespaces until it is in the
+        // container's user namespace (which owns them), so the init joins them all after it.
+        p.init_joins.append(&mut p.parent_joins);
+    }
     p.init_joins.sort_by_key(|j| join_rank(j.nstype));
+    p.setgroups_denied =
+        std::fs::read_to_string(format!("/proc/{pid}/setgroups")).is_ok_and(|s| s.trim() == "deny");
     let root = format!("/proc/{pid}/root");
     p.container_root = Some(
         crate::rootfs::resolve::open_host(

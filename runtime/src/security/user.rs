@@ -9,6 +9,9 @@ pub struct Identity {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// The user namespace denies setgroups(2) (rootless with a gid map of the user alone):
+    /// decided by the parent from the map it writes, or from /proc/<init>/setgroups for exec.
+    pub setgroups_denied: bool,
 }
 
 pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
@@ -16,6 +19,7 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
         uid: user.uid(),
         gid: user.gid(),
         groups: user.additional_gids().clone().unwrap_or_default(),
+        setgroups_denied: false,
     })
 }
 
@@ -23,7 +27,7 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
 /// earlier ones.
 pub fn switch(id: &Identity) -> Result<()> {
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    if setgroups_denied() {
+    if id.setgroups_denied {
         // Rootless with a gid map of the user alone: the kernel refuses setgroups(2) in this
         // user namespace (runc: "cannot set any additional groups in a rootless container").
         if !id.groups.is_empty() {
@@ -44,8 +48,4 @@ pub fn switch(id: &Identity) -> Result<()> {
     let uid = Uid::from_raw(id.uid);
     setresuid(uid, uid, uid).step(|| format!("setresuid {} (process.user.uid)", id.uid))?;
     Ok(())
-}
-
-fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
