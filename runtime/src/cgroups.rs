@@ -53,6 +53,9 @@ pub struct Plan {
     pub resources: Option<LinuxResources>,
     /// `exec --cgroup`: existing sub-cgroups of the container's to join instead.
     pub sub: SubCgroups,
+    /// Rootless mode (`rootless.rs`): a directory the user may not create or join is skipped
+    /// unless a `linux.resources` field needs it, and the device allowlist is not written.
+    pub rootless: bool,
 }
 
 /// runc's `exec --cgroup`: paths below the container's cgroup, already checked to stay there
@@ -103,7 +106,7 @@ pub fn default_path(id: &str) -> PathBuf {
 
 /// Everything about the cgroup that can be decided or refused before anything exists: the
 /// path, the driver, every resource value, and the fields this hierarchy cannot have at all.
-pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<Plan> {
+pub fn plan(spec: &Spec, id: &str, systemd: bool, rootless: bool) -> Result<Plan> {
     let linux = spec.linux().as_ref();
     let path = match linux.and_then(|l| l.cgroups_path().clone()) {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -130,6 +133,7 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<Plan> {
         systemd,
         resources: Some(resources),
         sub: SubCgroups::default(),
+        rootless,
     })
 }
 
@@ -427,8 +431,13 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
     let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
     let new = plan.resources.is_some();
     let mut made = Vec::new();
+    let mut skipped = Vec::new();
     let made_all = (|| -> Result<()> {
         for dir in &dirs {
+            if plan.rootless && !may_join(dir, Some(dir) != v2_dir.as_ref()) {
+                skipped.push(dir.clone());
+                continue;
+            }
             if dir.is_dir() {
                 if new && has_processes(dir) {
                     return Err(config(
@@ -456,7 +465,8 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
             }
         }
         if let Some(r) = &plan.resources {
-            if layout.is_v2() {
+            refuse_unwritable(&normalize(r), layout, &plan.path, &skipped)?;
+            if layout.is_v2() && skipped.is_empty() {
                 enable_controllers(&plan.path);
             }
             check_host(&normalize(r), layout, &plan.path)?;
@@ -469,12 +479,59 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         }
         return Err(e);
     }
-    j.tasks = v1_dirs.iter().map(|d| d.join("tasks")).collect();
-    if let Some(dir) = v2_dir {
+    j.tasks = v1_dirs
+        .iter()
+        .filter(|d| !skipped.contains(d))
+        .map(|d| d.join("tasks"))
+        .collect();
+    if let Some(dir) = v2_dir.filter(|d| !skipped.contains(d)) {
         let fd = std::fs::File::open(&dir).step(|| format!("open cgroup {}", dir.display()))?;
         j.v2_dir = Some(fd.into());
     }
     Ok(j)
+}
+
+/// Rootless: whether this user may join `dir` (write its `tasks` or `cgroup.procs`) or, when it
+/// does not exist yet, create it (write and search its nearest existing ancestor).
+fn may_join(dir: &Path, v1: bool) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    if dir.is_dir() {
+        let file = if v1 { "tasks" } else { "cgroup.procs" };
+        return access(&dir.join(file), AccessFlags::W_OK).is_ok();
+    }
+    dir.ancestors()
+        .skip(1)
+        .find(|d| d.is_dir())
+        .is_some_and(|d| access(d, AccessFlags::W_OK | AccessFlags::X_OK).is_ok())
+}
+
+/// Rootless, as runc does: a cgroup the user cannot create is skipped when the config sets no
+/// limit that lives there; a field that does is refused by name (runc: "cannot set ... limit:
+/// container could not join or create cgroup").
+fn refuse_unwritable(
+    n: &LinuxResources,
+    layout: &Layout,
+    path: &Path,
+    skipped: &[PathBuf],
+) -> Result<()> {
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    for need in needs(n, layout.is_v2()) {
+        let dir = layout.dir(need.controller, path);
+        if let Some(dir) = dir.filter(|d| skipped.contains(d)) {
+            return Err(config(
+                need.field,
+                format!(
+                    "rootless: uid {} cannot create or join the cgroup {} ({}); remove the limit, or run where the user owns a delegated cgroup",
+                    nix::unistd::geteuid(),
+                    dir.display(),
+                    need.controller
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `dir` and each of its missing ancestors, outermost first: what `create_dir_all` will make,
@@ -557,6 +614,12 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
     // After the rest: libcgroups' v1 manager rewrites its own default device list (which
     // allows /dev/console, unlike runc) whenever it applies anything.
     apply_rest(layout, &plan.path, &normalize(r))?;
+    if plan.rootless {
+        // As runc: an unprivileged user can neither write devices.allow/deny nor attach a
+        // device program, and mknod of a device is refused to it anyway.
+        crate::log::debug("rootless: the cgroup device allowlist is not applied");
+        return Ok(());
+    }
     apply_devices(layout, &plan.path, r.devices().as_deref())
 }
 
@@ -2410,6 +2473,21 @@ mod devfilter {
 // Running containers
 
 /// The pids in the container's cgroup.
+/// Whether the container has a cgroup directory at all (rootless mode may have skipped every
+/// one: `prepare`). v1: the freezer's or else any controller's; v2: its one directory.
+pub fn exists(path: &Path) -> bool {
+    let Ok(layout) = layout() else { return true };
+    if rel(path).as_os_str().is_empty() {
+        return true;
+    }
+    layout
+        .member_dirs(path)
+        .0
+        .iter()
+        .chain(layout.member_dirs(path).1.iter())
+        .any(|d| d.is_dir())
+}
+
 pub fn pids(path: &Path, systemd: bool, id: &str) -> Result<Vec<i32>> {
     let m = manager(path, systemd, id)?;
     m.get_all_pids()

@@ -19,8 +19,12 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOpts {
-    /// root directory for storage of container state (tmpfs recommended)
-    #[arg(long, global = true, default_value = "/run/vsrun")]
+    /// root directory for storage of container state (tmpfs recommended) [default:
+    /// /run/vsrun, or $XDG_RUNTIME_DIR/vsrun in rootless mode]
+    #[arg(long = "root", global = true)]
+    pub root_flag: Option<PathBuf>,
+    /// The state root in use: `--root`, or its default (`rootless::resolve`).
+    #[arg(skip)]
     pub root: PathBuf,
     /// write logs to this file instead of stderr
     #[arg(long, global = true)]
@@ -37,10 +41,13 @@ pub struct GlobalOpts {
     /// path to criu (accepted for compatibility; checkpointing is not supported)
     #[arg(long, global = true)]
     pub criu: Option<PathBuf>,
-    /// rootless mode: true, false or auto (accepted for compatibility). Not global: `spec`
-    /// has a `--rootless` of its own, as in runc.
+    /// ignore cgroup permission errors ('true', 'false', or 'auto') [default: auto]. Not
+    /// global: `spec` has a `--rootless` of its own, as in runc.
     #[arg(long = "rootless", id = "global_rootless")]
-    pub rootless: Option<String>,
+    pub rootless_flag: Option<String>,
+    /// Rootless mode in effect (`rootless::resolve`).
+    #[arg(skip)]
+    pub rootless: bool,
     /// print the version
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -95,6 +102,11 @@ impl Command {
             self,
             Command::Create(_) | Command::Run(_) | Command::Exec(_)
         )
+    }
+
+    /// Whether the command reads or writes the state root (all but `spec` and `features`).
+    pub fn uses_state_root(&self) -> bool {
+        !matches!(self, Command::Spec(_) | Command::Features)
     }
 }
 

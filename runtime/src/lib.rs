@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod log;
 pub mod net;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 pub mod state;
 pub mod syscall;

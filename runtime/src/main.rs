@@ -3,7 +3,7 @@ use vsrun::cli::Cli;
 
 fn main() {
     // Usage errors exit 1 like every other failure (runc's convention; clap's default is 2).
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             let _ = e.print(); // --help
@@ -35,9 +35,11 @@ fn main() {
             Ok(())
         }
     });
+    let needs_root = cli.command.as_ref().is_some_and(|c| c.uses_state_root());
+    let resolved = vsrun::rootless::resolve(&mut cli.global, needs_root);
     vsrun::log::init(&cli.global);
     let failed = failure_status(&cli);
-    if let Err(err) = sealed {
+    if let Err(err) = sealed.and(resolved) {
         vsrun::log::error(&err.to_string());
         std::process::exit(failed);
     }

@@ -241,6 +241,92 @@ pub fn install_program(b: &Bundle, name: &str, program: &Path) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The plain user of the rootless tests
+
+/// A plain (non-root) user, for `Runtime::as_user`.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    /// The user's first /etc/subuid and /etc/subgid ranges (start, count).
+    pub subuid: (u32, u32),
+    pub subgid: (u32, u32),
+}
+
+/// The user the rootless tests run vsrun as (`vsrun-rootless`): made once with useradd when
+/// missing, with a 65536-id range in /etc/subuid and /etc/subgid added when it has none (for
+/// newuidmap/newgidmap). Idempotent, under a flock, so parallel test binaries agree.
+pub fn rootless_user() -> &'static TestUser {
+    static USER: OnceLock<TestUser> = OnceLock::new();
+    USER.get_or_init(|| {
+        const NAME: &str = "vsrun-rootless";
+        let _lock = flock_file(&target_dir().join("rootless-user.lock"));
+        let passwd = |name: &str| -> Option<Vec<String>> {
+            let o = Command::new("getent")
+                .args(["passwd", name])
+                .output()
+                .ok()?;
+            let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            (o.status.success() && !line.is_empty())
+                .then(|| line.split(':').map(String::from).collect())
+        };
+        if passwd(NAME).is_none() {
+            let st = Command::new("useradd")
+                .args(["--create-home", "--shell", "/bin/sh", NAME])
+                .status()
+                .expect("run useradd");
+            assert!(st.success(), "useradd {NAME} failed");
+        }
+        let pw = passwd(NAME).unwrap_or_else(|| panic!("user {NAME} missing after useradd"));
+        let subuid = sub_range("/etc/subuid", NAME);
+        let subgid = sub_range("/etc/subgid", NAME);
+        TestUser {
+            name: NAME.to_string(),
+            uid: pw[2].parse().expect("uid"),
+            gid: pw[3].parse().expect("gid"),
+            home: PathBuf::from(&pw[5]),
+            subuid,
+            subgid,
+        }
+    })
+}
+
+/// `name`'s first range in /etc/subuid (or subgid), appended above every other range when it
+/// has none.
+fn sub_range(file: &str, name: &str) -> (u32, u32) {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    let mut top = 100_000u64;
+    for l in text.lines() {
+        let f: Vec<&str> = l.trim().split(':').collect();
+        if f.len() != 3 {
+            continue;
+        }
+        let (Ok(start), Ok(count)) = (f[1].parse::<u64>(), f[2].parse::<u64>()) else {
+            continue;
+        };
+        if f[0] == name {
+            return (start as u32, count as u32);
+        }
+        top = top.max(start + count);
+    }
+    let mut text = text;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("{name}:{top}:65536\n"));
+    fs::write(file, text).unwrap_or_else(|e| panic!("write {file}: {e}"));
+    (top as u32, 65536)
+}
+
+/// chown(2) of one path.
+pub fn chown(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bundle
 
 /// A bundle in a temp dir: rootfs (a copy of the base rootfs) and config.json.
@@ -373,6 +459,17 @@ impl Bundle {
         }
     }
 
+    /// Give the bundle (directory, config.json, rootfs) to a plain user, for `Runtime::as_user`.
+    pub fn chown_to(&self, user: &TestUser) {
+        let st = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", user.uid, user.gid))
+            .arg(self.path())
+            .status()
+            .expect("run chown -R");
+        assert!(st.success(), "chown -R {} failed", self.path_str());
+    }
+
     /// process.args = args.
     pub fn set_args(&mut self, args: &[&str]) {
         self.config["process"]["args"] = json!(args);
@@ -422,7 +519,13 @@ impl Drop for Bundle {
 
 /// One vsrun "installation": its own temp `--root`.
 pub struct Runtime {
+    /// The `--root` temp dir; for `as_user`, the user's XDG_RUNTIME_DIR, with the root
+    /// `vsrun` below it (where vsrun's rootless default puts it).
     root: Option<tempfile::TempDir>,
+    /// `as_user`: every vsrun invocation runs as this plain user.
+    user: Option<TestUser>,
+    /// The `--root` path.
+    root_path: PathBuf,
     io: tempfile::TempDir,
     bundles: Mutex<HashMap<String, PathBuf>>,
     seq: AtomicU64,
@@ -514,16 +617,48 @@ impl Runtime {
             .tempdir()
             .expect("temp io dir");
         Runtime {
+            root_path: root.path().to_path_buf(),
             root: Some(root),
+            user: None,
             io,
             bundles: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
         }
     }
 
+    /// A Runtime whose vsrun invocations run as the plain user `user` (rootless mode): its
+    /// XDG_RUNTIME_DIR is a temp dir owned by the user, `--root` is `$XDG_RUNTIME_DIR/vsrun`,
+    /// HOME and USER are the user's. Bundles it runs must be the user's (`Bundle::chown_to`).
+    pub fn as_user(user: &TestUser) -> Self {
+        let mut rt = Runtime::new();
+        chown(rt.root.as_ref().expect("root").path(), user.uid, user.gid);
+        rt.user = Some(user.clone());
+        rt.root_path = rt.root_path.join("vsrun");
+        rt
+    }
+
+    /// `as_user`'s XDG_RUNTIME_DIR.
+    pub fn xdg_runtime_dir(&self) -> Option<&Path> {
+        self.user.as_ref()?;
+        self.root.as_ref().map(|r| r.path())
+    }
+
+    /// Make `c` run as this Runtime's user, if it has one (uid, gid, no supplementary groups,
+    /// HOME, USER, LOGNAME, XDG_RUNTIME_DIR).
+    pub fn as_runtime_user(&self, c: &mut Command) {
+        if let (Some(u), Some(xdg)) = (&self.user, self.xdg_runtime_dir()) {
+            c.uid(u.uid)
+                .gid(u.gid)
+                .env("HOME", &u.home)
+                .env("USER", &u.name)
+                .env("LOGNAME", &u.name)
+                .env("XDG_RUNTIME_DIR", xdg);
+        }
+    }
+
     /// The `--root` directory.
     pub fn root(&self) -> &Path {
-        self.root.as_ref().expect("root").path()
+        &self.root_path
     }
 
     pub fn root_str(&self) -> &str {
@@ -574,6 +709,7 @@ impl Runtime {
         let mut c = Command::new(vsrun_bin());
         c.arg("--root").arg(self.root()).args(args);
         c.stdin(Stdio::null()).stdout(out).stderr(err);
+        self.as_runtime_user(&mut c);
         f(&mut c);
         let status = wait_timeout(&mut c, &format!("vsrun {}", args.join(" ")), err_path);
         Output {
@@ -644,6 +780,7 @@ impl Runtime {
         let (out_path, err_path) = self.io_files(id);
         let mut c = Command::new(vsrun_bin());
         c.arg("--root").arg(self.root()).args(args);
+        self.as_runtime_user(&mut c);
         c.stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).expect("create stdout file"))
             .stderr(fs::File::create(&err_path).expect("create stderr file"));

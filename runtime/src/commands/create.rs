@@ -45,6 +45,7 @@ pub fn create(
         context::Options {
             id: &args.id,
             systemd_cgroup: g.systemd_cgroup,
+            rootless: g.rootless,
             rootfs: &b.rootfs,
             bundle: &b.dir,
             no_pivot: args.no_pivot,

@@ -50,6 +50,7 @@ pub fn run(g: &GlobalOpts, args: &ExecArgs) -> Result<i32> {
         systemd: st.systemd_cgroup,
         resources: None,
         sub: sub_cgroups(&args.cgroup, &st.cgroup_path, st.systemd_cgroup)?,
+        rootless: g.rootless,
     };
     let mut cfg = InitConfig::for_exec(&args.id, st.pid, cgroup, &process, args.preserve_fds)?;
     cfg.bind_ip_join = st.bind_ip;

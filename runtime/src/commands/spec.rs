@@ -64,8 +64,11 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
     spec
 }
 
-/// runc's --rootless: a user namespace mapping the caller to root, no network namespace,
-/// /sys bound from the host instead of a new sysfs, no cgroup mount.
+/// runc 1.1's --rootless (specconv.ToRootless): a user namespace mapping the caller to root,
+/// no network namespace, /sys bound from the host instead of a new sysfs (a user namespace
+/// without its own network namespace may not mount one), no `gid=5` on /dev/pts (gid 5 is
+/// not mapped) and no `linux.resources`. The cgroup mount stays, as in runc's: without a
+/// cgroup namespace it binds the caller's own cgroups read-only.
 fn make_rootless(spec: &mut serde_json::Value) {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
@@ -73,8 +76,10 @@ fn make_rootless(spec: &mut serde_json::Value) {
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
     linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
     if let Some(mounts) = spec["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys",

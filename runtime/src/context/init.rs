@@ -33,6 +33,11 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
             ))
         }
     };
+    if cfg.ns.unprivileged_maps {
+        // Dumpable only until the parent wrote the id maps (mod.rs, spawn).
+        crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0)
+            .step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
+    }
     namespaces::enter(&cfg.ns)?;
     namespaces::become_userns_root(&cfg.ns)?;
     namespaces::enter_container_root(&cfg.ns)?;

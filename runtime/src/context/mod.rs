@@ -99,6 +99,8 @@ pub struct Options<'a> {
     pub bundle: &'a Path,
     pub id: &'a str,
     pub systemd_cgroup: bool,
+    /// Rootless mode (`rootless.rs`), for the cgroup plan.
+    pub rootless: bool,
     pub rootfs: &'a Path,
     pub no_pivot: bool,
     pub preserve_fds: u32,
@@ -121,7 +123,8 @@ impl InitConfig {
             &spec.annotations().clone().unwrap_or_default(),
             net_stack(&ns),
         )?;
-        let security = crate::security::plan(process)?;
+        let mut security = crate::security::plan(process)?;
+        security.user.setgroups_denied = ns.setgroups_denied;
         if bind_ip.is_some()
             && security
                 .caps
@@ -162,7 +165,7 @@ impl InitConfig {
         };
         Ok(InitConfig {
             id: opts.id.to_string(),
-            cgroup: crate::cgroups::plan(spec, opts.id, opts.systemd_cgroup)?,
+            cgroup: crate::cgroups::plan(spec, opts.id, opts.systemd_cgroup, opts.rootless)?,
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
             ns,
@@ -202,15 +205,18 @@ impl InitConfig {
         process: &oci_spec::runtime::Process,
         preserve_fds: u32,
     ) -> Result<InitConfig> {
+        let ns = namespaces::plan_join_all(init_pid)?;
+        let mut security = crate::security::plan(process)?;
+        security.user.setgroups_denied = ns.setgroups_denied;
         Ok(InitConfig {
             id: id.to_string(),
             cgroup,
-            ns: namespaces::plan_join_all(init_pid)?,
+            ns,
             hostname: None,
             domainname: None,
             rootfs: None,
             cwd: process.cwd().clone(),
-            security: crate::security::plan(process)?,
+            security,
             task: crate::task::plan(&{
                 let mut s = Spec::default();
                 s.set_process(Some(process.clone()));
@@ -253,15 +259,28 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
     namespaces::enter_in_parent(&cfg.ns)?;
     let joining = crate::cgroups::prepare(&cfg.cgroup)?;
     let (mut parent_sock, child_sock) = sync::pair()?;
+    if cfg.ns.unprivileged_maps {
+        // Rootless: the user may write the init's uid_map/gid_map (and newuidmap accepts its
+        // pid) only while its /proc files are the user's, as runc's nsexec does. The init is
+        // born dumpable and becomes non-dumpable again on "go", after the maps; vsrun right
+        // after the clone.
+        crate::syscall::prctl(libc::PR_SET_DUMPABLE, 1)
+            .step(|| "prctl(PR_SET_DUMPABLE, 1)".into())?;
+    }
     // SAFETY: vsrun is single-threaded; the child only runs `init::run`, which never returns.
-    match unsafe {
+    let cloned = unsafe {
         crate::syscall::clone3(
             cfg.ns.clone_flags,
             joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
         )
+    };
+    if cfg.ns.unprivileged_maps && !matches!(cloned, Ok(None)) {
+        crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0)
+            .step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
     }
-    .step(|| "clone3 the container init".into())
-    .inspect_err(|_| undo(cfg))?
+    match cloned
+        .step(|| "clone3 the container init".into())
+        .inspect_err(|_| undo(cfg))?
     {
         None => {
             drop(parent_sock);

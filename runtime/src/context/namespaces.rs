@@ -35,6 +35,12 @@ pub struct Plan {
     pub new_cgroup: bool,
     pub uid_map: String,
     pub gid_map: String,
+    /// A new user namespace whose maps vsrun writes without the host's root (rootless): the
+    /// init is born dumpable so that its /proc files belong to the user, until "go".
+    pub unprivileged_maps: bool,
+    /// setgroups(2) is denied in the user namespace the process ends up in (see
+    /// `write_id_maps`; for exec, read from the init's /proc).
+    pub setgroups_denied: bool,
     /// Contents for /proc/self/timens_offsets.
     pub time_offsets: String,
     /// The mount namespace is created by this clone (or unshare). Without it the rootfs is
@@ -95,6 +101,7 @@ fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
 fn join_rank(nstype: i32) -> u8 {
     match nstype {
         libc::CLONE_NEWUSER => 0,
+        libc::CLONE_NEWNS => 10,
         _ => 9,
     }
 }
@@ -175,6 +182,9 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
         p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
         p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
+        p.unprivileged_maps = !user_join && crate::rootless::auto();
+        p.setgroups_denied = p.unprivileged_maps
+            && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         for (clock, off) in offsets {
@@ -228,7 +238,14 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
             _ => p.parent_joins.push(join),
         }
     }
+    if crate::rootless::auto() && p.init_joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
+        // Rootless: vsrun has no rights in the container's namespaces until it is in the
+        // container's user namespace (which owns them), so the init joins them all after it.
+        p.init_joins.append(&mut p.parent_joins);
+    }
     p.init_joins.sort_by_key(|j| join_rank(j.nstype));
+    p.setgroups_denied =
+        std::fs::read_to_string(format!("/proc/{pid}/setgroups")).is_ok_and(|s| s.trim() == "deny");
     let root = format!("/proc/{pid}/root");
     p.container_root = Some(
         crate::rootfs::resolve::open_host(
@@ -296,25 +313,68 @@ fn check_ns_file(f: &File, nstype: i32) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Parent side: write the id maps of a new user namespace (privileged writer, so setgroups
-/// stays allowed inside).
+/// Parent side: write the id maps of a new user namespace. A privileged writer leaves
+/// setgroups allowed inside. Without the host's root (rootless) it is done as runc does: a map
+/// of the caller's own id alone is written directly, after "deny" to setgroups for the gid map
+/// (user_namespaces(7)); any other map through the setuid newuidmap/newgidmap (package
+/// uidmap), which check it against /etc/subuid and /etc/subgid.
 pub fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
     if !plan.new_user {
         return Ok(());
     }
-    std::fs::write(format!("/proc/{pid}/uid_map"), &plan.uid_map).step(|| {
+    if !plan.unprivileged_maps {
+        write_map(pid, "uid_map", "linux.uidMappings", &plan.uid_map)?;
+        return write_map(pid, "gid_map", "linux.gidMappings", &plan.gid_map);
+    }
+    let (euid, egid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    if crate::rootless::maps_only(&plan.uid_map, euid) {
+        write_map(pid, "uid_map", "linux.uidMappings", &plan.uid_map)?;
+    } else {
+        map_with_helper(pid, "newuidmap", "linux.uidMappings", &plan.uid_map)?;
+    }
+    if crate::rootless::maps_only(&plan.gid_map, egid) {
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+            .step(|| "rootless: write \"deny\" to the init's setgroups".into())?;
+        write_map(pid, "gid_map", "linux.gidMappings", &plan.gid_map)
+    } else {
+        map_with_helper(pid, "newgidmap", "linux.gidMappings", &plan.gid_map)
+    }
+}
+
+fn write_map(pid: i32, file: &str, field: &str, map: &str) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/{file}"), map)
+        .step(|| format!("write {file} {:?} ({field})", map.trim()))
+}
+
+/// `newuidmap PID ID HOSTID COUNT...`; its own message names the range it refused.
+fn map_with_helper(pid: i32, helper: &str, field: &str, map: &str) -> Result<()> {
+    let out = std::process::Command::new(helper)
+        .arg(pid.to_string())
+        .args(map.split_whitespace())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            config(
+                field,
+                format!(
+                    "rootless: mapping ids other than the user's own needs {helper} (package uidmap): {e}"
+                ),
+            )
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(config(
+        field,
         format!(
-            "write uid_map {:?} (linux.uidMappings)",
-            plan.uid_map.trim()
-        )
-    })?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &plan.gid_map).step(|| {
-        format!(
-            "write gid_map {:?} (linux.gidMappings)",
-            plan.gid_map.trim()
-        )
-    })?;
-    Ok(())
+            "rootless: {helper} {pid} {} failed: {}",
+            map.split_whitespace().collect::<Vec<_>>().join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    ))
 }
 
 /// Init side: join the user (and mount) namespace given by path, unshare what must follow a

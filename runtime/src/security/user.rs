@@ -9,6 +9,9 @@ pub struct Identity {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// The user namespace denies setgroups(2) (rootless with a gid map of the user alone):
+    /// decided by the parent from the map it writes, or from /proc/<init>/setgroups for exec.
+    pub setgroups_denied: bool,
 }
 
 pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
@@ -25,6 +28,7 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
             }
             seen
         },
+        setgroups_denied: false,
     })
 }
 
@@ -32,8 +36,22 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
 /// earlier ones.
 pub fn switch(id: &Identity) -> Result<()> {
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups)
-        .step(|| format!("setgroups {:?} (process.user.additionalGids)", id.groups))?;
+    if id.setgroups_denied {
+        // Rootless with a gid map of the user alone: the kernel refuses setgroups(2) in this
+        // user namespace (runc: "cannot set any additional groups in a rootless container").
+        if !id.groups.is_empty() {
+            return Err(crate::error::config(
+                "process.user.additionalGids",
+                format!(
+                    "{:?}: setgroups is denied in this user namespace (rootless, gid map of the user alone); map more gids with newgidmap or drop them",
+                    id.groups
+                ),
+            ));
+        }
+    } else {
+        setgroups(&groups)
+            .step(|| format!("setgroups {:?} (process.user.additionalGids)", id.groups))?;
+    }
     let gid = Gid::from_raw(id.gid);
     setresgid(gid, gid, gid).step(|| format!("setresgid {} (process.user.gid)", id.gid))?;
     let uid = Uid::from_raw(id.uid);

@@ -1,0 +1,248 @@
+//! Rootless mode (issue 13): vsrun run by a plain user (`vsrun-rootless`, made by the harness
+//! with its /etc/subuid and /etc/subgid ranges) on the config `vsrun spec --rootless` writes,
+//! as runc 1.1.5 runs `runc spec --rootless`'s: uid 0 inside mapped to the user outside, no
+//! cgroup of its own unless the user may make one, state under $XDG_RUNTIME_DIR/vsrun.
+
+use spec_tests::serde_json::{self, json, Value};
+use spec_tests::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `PROGRAM spec --rootless` run as the user in a fresh directory; the config it wrote.
+fn spec_rootless_as(user: &TestUser, program: &Path) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    chown(dir.path(), user.uid, user.gid);
+    let o = Command::new(program)
+        .args(["spec", "--rootless"])
+        .current_dir(dir.path())
+        .uid(user.uid)
+        .gid(user.gid)
+        .env("HOME", &user.home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run spec --rootless");
+    assert_success(&o, &format!("{} spec --rootless", program.display()));
+    let text = std::fs::read_to_string(dir.path().join("config.json")).expect("config.json");
+    serde_json::from_str(&text).expect("config.json is JSON")
+}
+
+use std::os::unix::process::CommandExt;
+
+/// A bundle owned by the user whose config is `vsrun spec --rootless`'s, run without a
+/// terminal with /probe ARGS.
+fn rootless_bundle(user: &TestUser, args: &[&str]) -> Bundle {
+    let mut b = Bundle::new();
+    b.config = spec_rootless_as(user, &vsrun_bin());
+    b.config["process"]["terminal"] = false.into();
+    let mut full = vec!["/probe"];
+    full.extend_from_slice(args);
+    b.set_args(&full);
+    b.write();
+    b.chown_to(user);
+    b
+}
+
+fn user_runtime() -> (Runtime, &'static TestUser) {
+    let user = rootless_user();
+    (Runtime::as_user(user), user)
+}
+
+#[test]
+fn spec_rootless_writes_what_runc_writes() {
+    let user = rootless_user();
+    let mut ours = spec_rootless_as(user, &vsrun_bin());
+    let mut runcs = spec_rootless_as(user, Path::new("/usr/bin/runc"));
+    // vsrun's documented differences: its own hostname and the spec version it implements.
+    for v in [&mut ours, &mut runcs] {
+        v["hostname"] = Value::Null;
+        v["ociVersion"] = Value::Null;
+    }
+    assert_eq!(
+        ours, runcs,
+        "vsrun spec --rootless differs from runc spec --rootless"
+    );
+    assert_eq!(
+        ours["linux"]["uidMappings"],
+        json!([{"containerID": 0, "hostID": user.uid, "size": 1}])
+    );
+}
+
+#[test]
+fn rootless_run_is_root_inside_and_the_user_outside() {
+    let (rt, user) = user_runtime();
+    let mut b = rootless_bundle(user, &[]);
+    let d = rt.probe_detached(&mut b);
+    assert_eq!(d.seen["euid"], 0, "{}", d.seen);
+    assert_eq!(d.seen["uid_map"], json!([[0, user.uid, 1]]));
+    assert_eq!(d.seen["gid_map"], json!([[0, user.gid, 1]]));
+    let host_uid = proc_status_field(d.pid, "Uid").expect("Uid of the init");
+    assert!(
+        host_uid
+            .split_whitespace()
+            .all(|u| u == user.uid.to_string()),
+        "the container's init is uid {host_uid:?} on the host, expected {}",
+        user.uid
+    );
+    // The state lives in the user's root, and the user made no cgroup it could not.
+    assert!(rt.state_dir(&d.id).join("state.json").is_file());
+    assert!(
+        cgroup_dirs_of(&d.id).iter().all(|dir| {
+            std::fs::metadata(dir)
+                .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == user.uid)
+        }),
+        "cgroup dirs not the user's: {:?}",
+        cgroup_dirs_of(&d.id)
+    );
+    assert_success(&rt.delete_force(&d.id), "delete --force");
+    assert_nothing_left(&rt, &d.id);
+}
+
+#[test]
+fn rootless_gid_map_of_the_user_alone_denies_setgroups() {
+    let (rt, user) = user_runtime();
+    let mut b = rootless_bundle(user, &[]);
+    let seen = rt.probe(&mut b, &["read", "/proc/self/setgroups"]);
+    assert_eq!(seen["data"].as_str().map(str::trim), Some("deny"), "{seen}");
+
+    // Supplementary groups cannot be set there: refused by name, as runc refuses them.
+    b.config["process"]["user"]["additionalGids"] = json!([0]);
+    b.write();
+    b.chown_to(user);
+    let id = unique_id("rl-groups");
+    let o = rt.run(&b, &id);
+    assert_refused_naming(
+        &o,
+        &["process.user.additionalGids"],
+        "additionalGids rootless",
+    );
+    assert_nothing_left(&rt, &id);
+}
+
+#[test]
+fn rootless_subordinate_ids_are_mapped_with_newuidmap() {
+    let (rt, user) = user_runtime();
+    let mut b = rootless_bundle(user, &[]);
+    b.config["linux"]["uidMappings"] = json!([
+        {"containerID": 0, "hostID": user.uid, "size": 1},
+        {"containerID": 1, "hostID": user.subuid.0, "size": 1000}
+    ]);
+    b.config["linux"]["gidMappings"] = json!([
+        {"containerID": 0, "hostID": user.gid, "size": 1},
+        {"containerID": 1, "hostID": user.subgid.0, "size": 1000}
+    ]);
+    b.config["process"]["user"] = json!({"uid": 7, "gid": 7, "additionalGids": [8]});
+    b.write();
+    b.chown_to(user);
+    let seen = rt.probe(&mut b, &[]);
+    assert_eq!(
+        seen["uid_map"],
+        json!([[0, user.uid, 1], [1, user.subuid.0, 1000]])
+    );
+    assert_eq!(
+        seen["gid_map"],
+        json!([[0, user.gid, 1], [1, user.subgid.0, 1000]])
+    );
+    assert_eq!(seen["euid"], 7);
+    assert_eq!(seen["groups"], json!([8]), "{seen}");
+}
+
+#[test]
+fn rootless_create_start_state_kill_delete() {
+    let (rt, user) = user_runtime();
+    let b = rootless_bundle(user, &["sleep", "1000"]);
+    let id = unique_id("rl-life");
+    assert_success(&rt.create(&b, &id), "create as the user");
+    let st = rt.state(&id);
+    assert_eq!(st["status"], "created", "{st}");
+    rt.start(&id);
+    rt.wait_status(&id, "running", Duration::from_secs(10));
+    let o = rt.cmd(&["list", "-q"]);
+    assert!(
+        stdout_str(&o).lines().any(|l| l == id),
+        "list -q: {}",
+        output_text(&o)
+    );
+    assert_success(&rt.cmd(&["kill", &id, "KILL"]), "kill as the user");
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    assert_success(&rt.cmd(&["delete", &id]), "delete as the user");
+    assert_nothing_left(&rt, &id);
+}
+
+#[test]
+fn rootless_exec_joins_as_the_user() {
+    let (rt, user) = user_runtime();
+    let mut b = rootless_bundle(user, &[]);
+    let d = rt.probe_detached(&mut b);
+    let o = rt.cmd(&["exec", &d.id, "/probe"]);
+    assert_success(&o, "exec as the user");
+    let seen: Value = serde_json::from_slice(&o.stdout).expect("probe JSON");
+    assert_eq!(seen["euid"], 0);
+    assert_eq!(seen["uid_map"], json!([[0, user.uid, 1]]));
+    assert_eq!(seen["hostname"], d.seen["hostname"]);
+    assert_success(&rt.delete_force(&d.id), "delete --force");
+    assert_nothing_left(&rt, &d.id);
+}
+
+#[test]
+fn rootless_resources_the_user_cannot_apply_are_refused_by_name() {
+    let (rt, user) = user_runtime();
+    for (field, resources) in [
+        ("linux.resources.pids.limit", json!({"pids": {"limit": 10}})),
+        (
+            "linux.resources.memory.limit",
+            json!({"memory": {"limit": 100_000_000}}),
+        ),
+    ] {
+        let mut b = rootless_bundle(user, &[]);
+        b.config["linux"]["resources"] = resources;
+        b.write();
+        b.chown_to(user);
+        let id = unique_id("rl-res");
+        let o = rt.run(&b, &id);
+        assert_refused_naming(&o, &[field, "rootless"], field);
+        assert_nothing_left(&rt, &id);
+        assert!(cgroup_dirs_of(&id).is_empty(), "{:?}", cgroup_dirs_of(&id));
+    }
+    // A device list alone (what engines send) asks for no limit the user would lose.
+    let mut b = rootless_bundle(user, &[]);
+    b.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    b.write();
+    b.chown_to(user);
+    let seen = rt.probe(&mut b, &[]);
+    assert_eq!(seen["euid"], 0);
+}
+
+#[test]
+fn rootless_default_root_is_under_xdg_runtime_dir() {
+    let (rt, user) = user_runtime();
+    let b = rootless_bundle(user, &[]);
+    let xdg = rt.xdg_runtime_dir().expect("xdg").to_path_buf();
+    let id = unique_id("rl-xdg");
+    // No --root: vsrun's rootless default.
+    let run = |c: &mut Command| {
+        rt.as_runtime_user(c);
+        c.stdin(Stdio::null()).output().expect("run vsrun")
+    };
+    let o = run(Command::new(vsrun_bin()).args(["run", "-d", "--bundle", b.path_str(), &id]));
+    assert_success(&o, "run -d without --root");
+    assert!(
+        xdg.join("vsrun").join(&id).join("state.json").is_file(),
+        "no state under $XDG_RUNTIME_DIR/vsrun"
+    );
+    let o = run(Command::new(vsrun_bin()).args(["delete", "--force", &id]));
+    assert_success(&o, "delete --force without --root");
+    assert!(!xdg.join("vsrun").join(&id).exists());
+
+    // Neither XDG_RUNTIME_DIR nor a writable /run/vsrun: one clear error naming --root.
+    let mut c = Command::new(vsrun_bin());
+    c.args(["list"]);
+    rt.as_runtime_user(&mut c);
+    c.env_remove("XDG_RUNTIME_DIR");
+    let o = c.stdin(Stdio::null()).output().expect("run vsrun list");
+    assert_refused_naming(
+        &o,
+        &["--root", "XDG_RUNTIME_DIR"],
+        "list without a usable root",
+    );
+}
