@@ -11,15 +11,29 @@
 # re-exec to seal itself (runtime/src/security/sealed_exe.rs), so vsrun minus vsrun-ro is what
 # the CVE-2019-5736 seal costs.
 #
+# A fifth entry, floor, is what the kernel alone needs for the same namespaces and root:
+# `unshare -p -m -i -u -n --fork chroot ROOTFS /bin/true` (issue 14: vsrun at most 2x that).
+#
+# Then issue 14's footprint figures, each beside crun's where crun has one: peak RSS of a run,
+# resident memory of a created (not started) container, the stripped binary's size, exec into
+# a running container, 100 runs in parallel against serial/2, and list/state with LIST_N
+# (default 1000) created containers.
+#
+# vsrun is built as the release build is meant to be installed: static-pie
+# (RUSTFLAGS=-C target-feature=+crt-static, --target x86_64-unknown-linux-gnu), so that the
+# sealing re-exec starts without the dynamic loader.
+#
 # Then the bound-IP benchmark (hack/bench-bindip.sh): connect/accept and UDP round trips with
 # and without the org.vsrun.bind-ip programs. BENCH_BINDIP=0 leaves it out.
 #
-# Env: RUNS (default 30), WARMUP (default 5).
+# Env: RUNS (default 30), WARMUP (default 5), LIST_N (default 1000), PAR_N (default 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 runs=${RUNS:-30}
 warmup=${WARMUP:-5}
+list_n=${LIST_N:-1000}
+par_n=${PAR_N:-100}
 
 [ "$(id -u)" = 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
 
@@ -34,8 +48,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cargo build --release -p vsrun
-vsrun=$repo/target/release/vsrun
+RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release -p vsrun --target x86_64-unknown-linux-gnu
+vsrun=$repo/target/x86_64-unknown-linux-gnu/release/vsrun
 runc=$(command -v runc)
 crun=$(command -v crun)
 
@@ -50,6 +65,9 @@ cleanup() {
         for id in $("$bin" --root "$tmp/root-$rt" list -q 2>/dev/null); do
             "$bin" --root "$tmp/root-$rt" delete --force "$id" >/dev/null 2>&1 || true
         done
+    done
+    for id in $("$vsrun" --root "$tmp/root-vsrun-many" list -q 2>/dev/null); do
+        "$vsrun" --root "$tmp/root-vsrun-many" delete --force "$id" >/dev/null 2>&1 || true
     done
     # never remove through a mount left behind
     if grep -q " $tmp/" /proc/self/mountinfo; then
@@ -72,12 +90,18 @@ c = json.load(open(p))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(p, "w"), indent=2)
+sleeper = os.path.join(os.path.dirname(other), "bundle-sleep")
+os.makedirs(sleeper, exist_ok=True)
+c["root"]["path"] = os.path.join(os.path.dirname(p), "rootfs")
+c["process"]["args"] = ["/bin/sleep", "1000000"]
+json.dump(c, open(os.path.join(sleeper, "config.json"), "w"), indent=2)
+c["process"]["args"] = ["/bin/true"]
 os.makedirs(other, exist_ok=True)
 c["root"]["path"] = os.path.join(os.path.dirname(p), "rootfs")  # runc refuses a symlinked rootfs
 c["linux"]["seccomp"] = json.load(open(profile))
 json.dump(c, open(os.path.join(other, "config.json"), "w"), indent=2)
 PY
-mkdir -p "$tmp/root-vsrun" "$tmp/root-runc" "$tmp/root-crun"
+mkdir -p "$tmp/root-vsrun" "$tmp/root-runc" "$tmp/root-crun" "$tmp/root-vsrun-many"
 
 # One command per runtime and scenario (in inner.sh below); $$ is the pid of hyperfine's
 # per-iteration shell, so every iteration gets a fresh id. `run` deletes the container when it
@@ -103,14 +127,56 @@ for sc in plain seccomp; do
         -n vsrun "$(bin_of vsrun) --root $tmp/root-vsrun run --bundle \$b b\\\$\\\$ >/dev/null" \\
         -n vsrun-ro "$tmp/ro-bin/vsrun --root $tmp/root-vsrun run --bundle \$b r\\\$\\\$ >/dev/null" \\
         -n runc "$(bin_of runc) --root $tmp/root-runc run --bundle \$b b\\\$\\\$ >/dev/null" \\
-        -n crun "$(bin_of crun) --root $tmp/root-crun run --bundle \$b b\\\$\\\$ >/dev/null"
+        -n crun "$(bin_of crun) --root $tmp/root-crun run --bundle \$b b\\\$\\\$ >/dev/null" \\
+        -n floor "unshare -p -m -i -u -n --fork chroot $bundle/rootfs /bin/true"
 done
 for rt in vsrun runc crun; do
     case \$rt in vsrun) bin=$vsrun ;; runc) bin=$runc ;; crun) bin=$crun ;; esac
     /usr/bin/time -v -o $tmp/rss-\$rt.txt \$bin --root $tmp/root-\$rt run --bundle $bundle rss-\$rt >/dev/null
 done
+# A created, not started container: the resident memory of every process it left (VmRSS).
+for rt in vsrun crun; do
+    case \$rt in vsrun) bin=$vsrun ;; crun) bin=$crun ;; esac
+    \$bin --root $tmp/root-\$rt create --bundle $bundle cr-\$rt </dev/null >/dev/null 2>&1
+    pid=\$(\$bin --root $tmp/root-\$rt state cr-\$rt | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+    kib=0
+    for p in \$pid \$(cat /proc/\$pid/task/*/children 2>/dev/null); do
+        kib=\$((kib + \$(awk '/^VmRSS:/ {print \$2}' /proc/\$p/status)))
+    done
+    echo \$kib >$tmp/created-\$rt.txt
+    \$bin --root $tmp/root-\$rt delete --force cr-\$rt
+done
+# exec into a running container.
+for rt in vsrun crun; do
+    case \$rt in vsrun) bin=$vsrun ;; crun) bin=$crun ;; esac
+    \$bin --root $tmp/root-\$rt run -d --bundle $tmp/bundle-sleep ex-\$rt </dev/null >/dev/null 2>&1
+done
+hyperfine --warmup $warmup --runs $runs --export-json $tmp/hyperfine-exec.json \\
+    -n vsrun "$vsrun --root $tmp/root-vsrun exec ex-vsrun /bin/true" \\
+    -n crun "$crun --root $tmp/root-crun exec ex-crun /bin/true"
+for rt in vsrun crun; do
+    case \$rt in vsrun) bin=$vsrun ;; crun) bin=$crun ;; esac
+    \$bin --root $tmp/root-\$rt delete --force ex-\$rt
+done
+# $par_n runs one after another, then all at once (the machine's cores share them).
+now() { date +%s%N; }
+t0=\$(now)
+for i in \$(seq $par_n); do $vsrun --root $tmp/root-vsrun run --bundle $bundle s\$i >/dev/null; done
+t1=\$(now)
+seq $par_n | xargs -P $par_n -I{} $vsrun --root $tmp/root-vsrun run --bundle $bundle p{} >/dev/null
+t2=\$(now)
+echo \$((t1 - t0)) \$((t2 - t1)) \$(nproc) >$tmp/parallel.txt
+# list and state with $list_n created containers.
+seq $list_n | xargs -P \$(nproc) -I{} sh -c '$vsrun --root $tmp/root-vsrun-many create --bundle $bundle m{} </dev/null >/dev/null 2>&1'
+hyperfine -N --warmup 3 --runs $runs --export-json $tmp/hyperfine-many.json \\
+    -n list "$vsrun --root $tmp/root-vsrun-many list" \\
+    -n state "$vsrun --root $tmp/root-vsrun-many state m$((list_n / 2))"
+$vsrun --root $tmp/root-vsrun-many list -q | xargs -P \$(nproc) -n 20 sh -c 'for i; do $vsrun --root $tmp/root-vsrun-many delete --force \$i; done' sh
 INNER
-unshare -m --propagation private sh "$tmp/inner.sh"
+unshare -m --propagation private bash "$tmp/inner.sh"
+strip -o "$tmp/vsrun.stripped" "$vsrun"
+stat -c %s "$tmp/vsrun.stripped" >"$tmp/size-vsrun.txt"
+stat -L -c %s "$crun" >"$tmp/size-crun.txt"
 
 python3 - "$tmp" <<'PY'
 import json, re, sys
@@ -131,6 +197,25 @@ for sc, title in (("plain", "run /bin/true"), ("seccomp", "run /bin/true with do
     print(f"vsrun/crun median ratio: {med['vsrun'] / med['crun']:.2f}")
     print(f"vsrun/runc median ratio: {med['vsrun'] / med['runc']:.2f}")
     print(f"cost of sealing the binary (vsrun - vsrun-ro): {med['vsrun'] - med['vsrun-ro']:.2f} ms")
+    print(f"vsrun/floor median ratio: {med['vsrun'] / med['floor']:.2f}  (floor: unshare -pmiun --fork chroot, {med['floor']:.2f} ms; target <= 2)")
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "-"
+print()
+print("== footprint (issue 14)")
+created = {rt: int(open(f"{tmp}/created-{rt}.txt").read() or 0) for rt in ("vsrun", "crun")}
+size = {rt: int(open(f"{tmp}/size-{rt}.txt").read()) for rt in ("vsrun", "crun")}
+print(f"{'figure':42} {'vsrun':>10} {'crun':>10} {'ratio':>6} target")
+print(f"{'peak RSS of run /bin/true (KiB)':42} {rss['vsrun']:>10} {rss['crun']:>10} {ratio(rss['vsrun'], rss['crun']):>6} <= 1")
+print(f"{'created container, resident in all (KiB)':42} {created['vsrun']:>10} {created['crun']:>10} {ratio(created['vsrun'], created['crun']):>6} vsrun <= 1536 KiB")
+print(f"{'stripped binary (bytes)':42} {size['vsrun']:>10} {size['crun']:>10} {ratio(size['vsrun'], size['crun']):>6} vsrun <= 1572864 (crun also loads shared libraries)")
+ex = {r["command"]: r["median"] * 1000 for r in json.load(open(f"{tmp}/hyperfine-exec.json"))["results"]}
+print(f"{'exec /bin/true, median ms':42} {ex['vsrun']:>10.2f} {ex['crun']:>10.2f} {ratio(ex['vsrun'], ex['crun']):>6} <= 0.7")
+serial, par, cores = (int(x) for x in open(f"{tmp}/parallel.txt").read().split())
+print(f"runs at once vs one after another: serial {serial / 1e6:.0f} ms, parallel {par / 1e6:.0f} ms on {cores} cores;"
+      f" parallel/(serial/{cores}) = {par / (serial / cores):.2f} (target <= 1.2)")
+many = {r["command"]: r["median"] * 1000 for r in json.load(open(f"{tmp}/hyperfine-many.json"))["results"]}
+print(f"with many created containers: list {many['list']:.2f} ms, state {many['state']:.2f} ms (target < 20 each)")
 PY
 
 if [ "${BENCH_BINDIP:-1}" != 0 ]; then

@@ -43,6 +43,20 @@ echo "== spec tests (cargo test -p spec-tests), $(( $(date +%s) - start ))s so f
 # The generated sweep (tests/sweep.rs, ~2-4 min on 2 busy cores) runs in here too.
 timeout 1500 cargo test --no-fail-fast -p spec-tests -- --test-threads=4 || status=1
 
+# --- the release build as it is installed (static-pie, opt-level "s"; README "Benchmarks"):
+# the tests of the seal, exec and the seccomp order against it. VSRUN_SKIP_RELEASE=1 leaves it out.
+if [ "${VSRUN_SKIP_RELEASE:-0}" != 1 ]; then
+    echo "== static release build: escapes, exec, seccomp_order, $(( $(date +%s) - start ))s so far"
+    if RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release -p vsrun --target x86_64-unknown-linux-gnu; then
+        VSRUN_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/vsrun timeout 600 \
+            cargo test --no-fail-fast -p spec-tests --test escapes --test exec --test seccomp_order \
+            -- --test-threads=4 || status=1
+    else
+        status=1
+    fi
+fi
+
 # --- engine lanes (issue 5): podman, containerd (ctr), docker and containerd's CRI plugin
 # running on the built vsrun; each lane says loudly when its engine cannot start.
 if [ "${VSRUN_SKIP_ENGINES:-0}" != 1 ]; then

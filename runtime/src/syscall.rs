@@ -452,9 +452,13 @@ pub fn mount_setattr(fd: RawFd, recursive: bool, attr: &MountAttr) -> io::Result
 /// The mount id of the mount `fd` is on, and whether `fd` is that mount's root.
 pub fn statx_mount(fd: RawFd) -> io::Result<(u64, bool)> {
     let mut sx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // The raw syscall, not libc::statx: Rust's std declares statx weak, and in a static
+    // (+crt-static) LTO build that weak declaration wins, so libc.a's statx is never linked
+    // in and the call jumps to address 0 (the init died with SIGSEGV mounting the rootfs).
     // SAFETY: sx is a writable statx buffer; the path is empty (AT_EMPTY_PATH).
     let r = unsafe {
-        libc::statx(
+        libc::syscall(
+            libc::SYS_statx,
             fd,
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
@@ -462,7 +466,7 @@ pub fn statx_mount(fd: RawFd) -> io::Result<(u64, bool)> {
             sx.as_mut_ptr(),
         )
     };
-    check(r as libc::c_long)?;
+    check(r)?;
     // SAFETY: statx succeeded and filled the buffer (it was zeroed before).
     let sx = unsafe { sx.assume_init() };
     let root = sx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
