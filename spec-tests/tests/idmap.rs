@@ -195,7 +195,7 @@ fn idmapped_overlay_bind_is_refused_by_name() {
     assert_eq!(o.status.code(), Some(1), "{}", output_text(&o));
     let err = stderr_str(&o);
     assert!(
-        err.contains(&format!("mounts[{n}].options")) && err.contains("cannot be idmapped"),
+        err.contains(&format!("mounts[{n}].options: ")) && err.contains("cannot be idmapped"),
         "error does not name the mount: {err}"
     );
     assert_nothing_left(&rt, &id);
@@ -249,7 +249,7 @@ fn idmap_of_a_file_system_that_cannot_is_refused_by_name() {
     let o = rt.create(&b, &id);
     let err = assert_fails(&o, "create with an idmapped sysfs bind");
     assert!(
-        err.contains(&format!("mounts[{n}].options")) && err.contains("idmap"),
+        err.contains(&format!("mounts[{n}].options: ")) && err.contains("cannot be idmapped"),
         "error does not name the mount: {err}"
     );
     assert_nothing_left(&rt, &id);
@@ -264,7 +264,10 @@ fn idmap_without_mappings_or_user_namespace_is_refused() {
     let id = unique_id("idmap-nouserns");
     let o = rt.create(&b, &id);
     let err = assert_fails(&o, "create with idmap and no mapping");
-    assert!(err.contains(&format!("mounts[{n}].options")), "{err}");
+    assert!(
+        err.contains(&format!("mounts[{n}].options: ")) && err.contains("user namespace"),
+        "{err}"
+    );
     assert_nothing_left(&rt, &id);
 }
 
