@@ -69,9 +69,8 @@ fn idmapped(b: &mut Bundle, source: &Path, option: &str, mapping: Option<(Value,
 fn run_private(rt: &Runtime, b: &Bundle, id: &str, setup: &str, after: &str) -> String {
     b.write_if_changed();
     rt.remember_bundle(id, b.path());
-    let script = format!(
-        "set -e; {setup}; \"$0\" --root \"$1\" run --bundle \"$2\" \"$3\"; {after}"
-    );
+    let script =
+        format!("set -e; {setup}; \"$0\" --root \"$1\" run --bundle \"$2\" \"$3\"; {after}");
     let o = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .arg(vsrun_bin())
@@ -79,12 +78,19 @@ fn run_private(rt: &Runtime, b: &Bundle, id: &str, setup: &str, after: &str) -> 
         .stdin(Stdio::null())
         .output()
         .expect("run unshare");
-    assert!(o.status.success(), "private run failed:\n{}", output_text(&o));
+    assert!(
+        o.status.success(),
+        "private run failed:\n{}",
+        output_text(&o)
+    );
     stdout_str(&o)
 }
 
 fn has_line(out: &str, want: &str) {
-    assert!(out.lines().any(|l| l == want), "no line {want:?} in:\n{out}");
+    assert!(
+        out.lines().any(|l| l == want),
+        "no line {want:?} in:\n{out}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,15 +108,28 @@ fn idmapped_tmpfs_bind_shows_and_writes_the_mapped_owner() {
         .unwrap();
     let src = shm.path().join("src");
     owned_dir(&src);
-    idmapped(&mut b, &src, "idmap", Some((map(OWNER, 0, 1), map(OWNER, 0, 1))));
+    idmapped(
+        &mut b,
+        &src,
+        "idmap",
+        Some((map(OWNER, 0, 1), map(OWNER, 0, 1))),
+    );
     let id = unique_id("idmap-tmpfs");
     let o = rt.run(&b, &id);
     assert_success(&o, "run with an idmapped tmpfs bind");
     let out = stdout_str(&o);
     has_line(&out, "inside 0:0");
     has_line(&out, "wrote");
-    assert_eq!(owner_of(&src.join("new")), "1000:1000", "host owner of the new file");
-    assert_eq!(owner_of(&src.join("f")), "1000:1000", "the source is not chowned");
+    assert_eq!(
+        owner_of(&src.join("new")),
+        "1000:1000",
+        "host owner of the new file"
+    );
+    assert_eq!(
+        owner_of(&src.join("f")),
+        "1000:1000",
+        "the source is not chowned"
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -124,7 +143,11 @@ fn idmapped_ext4_bind_in_a_user_namespace() {
     let img = b.path().join("fs.img");
     let mnt = b.path().join("ext4");
     fs::create_dir(&mnt).unwrap();
-    let st = Command::new("truncate").args(["-s", "32M"]).arg(&img).status().unwrap();
+    let st = Command::new("truncate")
+        .args(["-s", "32M"])
+        .arg(&img)
+        .status()
+        .unwrap();
     assert!(st.success());
     let st = Command::new("mkfs.ext4")
         .args(["-q", "-F"])
@@ -134,7 +157,12 @@ fn idmapped_ext4_bind_in_a_user_namespace() {
         .unwrap();
     assert!(st.success(), "mkfs.ext4");
     let src = mnt.join("src");
-    idmapped(&mut b, &src, "idmap", Some((map(OWNER, 100000, 1), map(OWNER, 100000, 1))));
+    idmapped(
+        &mut b,
+        &src,
+        "idmap",
+        Some((map(OWNER, 100000, 1), map(OWNER, 100000, 1))),
+    );
     let id = unique_id("idmap-ext4");
     let setup = format!(
         "mount -o loop {img} {mnt}; mkdir {src}; echo x > {src}/f; chown -R {OWNER}:{OWNER} {src}",
@@ -149,7 +177,9 @@ fn idmapped_ext4_bind_in_a_user_namespace() {
     has_line(&out, "host 1000:1000");
     assert_nothing_left(&rt, &id);
     assert!(
-        !fs::read_to_string("/proc/self/mountinfo").unwrap().contains(mnt.to_str().unwrap()),
+        !fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(mnt.to_str().unwrap()),
         "the ext4 image is mounted on the host"
     );
 }
@@ -172,7 +202,12 @@ fn idmapped_overlay_bind_is_refused_by_name() {
     for d in [&upper, &work, &merged] {
         fs::create_dir_all(d).unwrap();
     }
-    idmapped(&mut b, &merged, "ridmap", Some((map(OWNER, 0, 1), map(OWNER, 0, 1))));
+    idmapped(
+        &mut b,
+        &merged,
+        "ridmap",
+        Some((map(OWNER, 0, 1), map(OWNER, 0, 1))),
+    );
     let n = b.config["mounts"].as_array().unwrap().len() - 1;
     b.write_if_changed();
     let id = unique_id("idmap-overlay");
@@ -199,7 +234,10 @@ fn idmapped_overlay_bind_is_refused_by_name() {
         "error does not name the mount: {err}"
     );
     assert_nothing_left(&rt, &id);
-    assert!(!merged.join("f").exists(), "the overlay is mounted on the host");
+    assert!(
+        !merged.join("f").exists(),
+        "the overlay is mounted on the host"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,7 +264,11 @@ fn idmap_without_mappings_uses_the_container_user_namespace() {
     // The file system's 1000 is the container's 1000; its root writes as the host's root.
     has_line(&out, "inside 1000:1000");
     has_line(&out, "wrote");
-    assert_eq!(owner_of(&src.join("new")), "0:0", "host owner of the new file");
+    assert_eq!(
+        owner_of(&src.join("new")),
+        "0:0",
+        "host owner of the new file"
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -293,10 +335,16 @@ fn configured_device_absent_on_the_host_works_in_a_user_namespace() {
     ]);
     let id = unique_id("userns-dev");
     let o = rt.run(&b, &id);
-    assert_success(&o, "run with a device absent on the host, in a user namespace");
+    assert_success(
+        &o,
+        "run with a device absent on the host, in a user namespace",
+    );
     let out = stdout_str(&o);
     has_line(&out, "dev 7:8 666 1:3 character special file");
     has_line(&out, "wrote");
-    assert!(!Path::new("/dev/foo-null").exists(), "a node was left on the host");
+    assert!(
+        !Path::new("/dev/foo-null").exists(),
+        "a node was left on the host"
+    );
     assert_nothing_left(&rt, &id);
 }

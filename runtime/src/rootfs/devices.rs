@@ -81,8 +81,14 @@ pub fn make_nodes(devices: &mut [Device], spec: &oci_spec::runtime::Spec) -> Res
         return Ok(());
     }
     let step = || "linux.devices: make a tmpfs for the device nodes".to_string();
-    let fs = kmount::new_fs("tmpfs", Some("vsrun-devices"), &[], &["mode=0700".into()], 0)
-        .map_err(|e| e.step(step()))?;
+    let fs = kmount::new_fs(
+        "tmpfs",
+        Some("vsrun-devices"),
+        &[],
+        &["mode=0700".into()],
+        0,
+    )
+    .map_err(|e| e.step(step()))?;
     for d in devices.iter_mut() {
         let Some(i) = d.configured else { continue };
         let host_id = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32, f: &str| {
@@ -96,9 +102,17 @@ pub fn make_nodes(devices: &mut [Device], spec: &oci_spec::runtime::Spec) -> Res
                     )
                 })
         };
-        let (uid, gid) = (host_id(uid_maps, d.uid, "uid")?, host_id(gid_maps, d.gid, "gid")?);
+        let (uid, gid) = (
+            host_id(uid_maps, d.uid, "uid")?,
+            host_id(gid_maps, d.gid, "gid")?,
+        );
         let name = i.to_string();
-        let what = || format!("linux.devices[{i}]: mknod {} (for the user namespace)", shown(d));
+        let what = || {
+            format!(
+                "linux.devices[{i}]: mknod {} (for the user namespace)",
+                shown(d)
+            )
+        };
         let old = nix::sys::stat::umask(Mode::empty());
         let r = nix::sys::stat::mknodat(
             Some(fs.as_raw_fd()),
@@ -117,8 +131,8 @@ pub fn make_nodes(devices: &mut [Device], spec: &oci_spec::runtime::Spec) -> Res
             AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .step(what)?;
-        let node = resolve::openat(fs.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)
-            .step(what)?;
+        let node =
+            resolve::openat(fs.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).step(what)?;
         d.node = Some(kmount::clone_tree(node.as_fd(), false).step(what)?);
     }
     Ok(())
