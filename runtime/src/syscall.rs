@@ -100,6 +100,31 @@ pub unsafe fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<(i3
     }
 }
 
+/// A child in a new user namespace that does nothing until it is killed: its
+/// /proc/<pid>/uid_map and gid_map are written by the caller, which then opens
+/// /proc/<pid>/ns/user (an idmapped mount's mapping) and kills it. Dies with the caller
+/// (PR_SET_PDEATHSIG) should the caller die first. Returns its pid and pidfd.
+pub fn userns_holder() -> io::Result<(i32, OwnedFd)> {
+    // SAFETY: vsrun is single-threaded (clone3's contract); the child only makes syscalls
+    // (prctl, getppid, pause) and never returns into the caller's code.
+    let parent = std::process::id() as libc::pid_t;
+    match unsafe { clone3(libc::CLONE_NEWUSER as u64, None)? } {
+        Some(child) => Ok(child),
+        None => {
+            // SAFETY: plain syscalls without pointers; _exit never returns.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+    }
+}
+
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: no pointers; the returned fd is new and owned by us.
     let r = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
@@ -302,6 +327,7 @@ pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
+pub const MOUNT_ATTR_IDMAP: u64 = 0x100000;
 
 /// struct mount_attr (MOUNT_ATTR_SIZE_VER0).
 #[repr(C)]

@@ -146,6 +146,7 @@ fn visible_as(option: &str) -> Option<&'static str> {
         "lazytime" => "lazytime",
         "shared" => "shared:",
         "unbindable" => "unbindable",
+        "idmap" | "ridmap" => "idmapped",
         _ => return None,
     })
 }
@@ -167,6 +168,12 @@ fn every_advertised_mount_option_and_capability_works_in_one_container() {
             // A remount changes an existing mount: the bind made by the same entry.
             "remount" => json!({ "destination": dest, "type": "bind",
                 "source": src, "options": ["bind", o] }),
+            // An idmapped mount is a bind mount with a mapping (or the container's).
+            "idmap" | "ridmap" => {
+                let map = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+                json!({ "destination": dest, "type": "bind", "source": src,
+                    "options": ["rbind", o], "uidMappings": map, "gidMappings": map })
+            }
             _ => json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs",
                 "options": [o] }),
         };

@@ -59,7 +59,8 @@ fn linux() -> Result<LinuxFeature> {
     l.set_apparmor(Some(Apparmor::default().set_enabled(Some(false)).clone()));
     l.set_selinux(Some(Selinux::default().set_enabled(Some(false)).clone()));
     l.set_intel_rdt(Some(IntelRdt::default().set_enabled(Some(false)).clone()));
-    let idmap = IDMap::default().set_enabled(Some(false)).clone();
+    // Idmapped bind mounts: rootfs/idmap.rs.
+    let idmap = IDMap::default().set_enabled(Some(true)).clone();
     l.set_mount_extensions(Some(
         MountExtensions::default().set_idmap(Some(idmap)).clone(),
     ));

@@ -58,7 +58,110 @@ fn create_one(plan: &Plan, root: BorrowedFd<'_>, d: &Device) -> Result<()> {
             Err(e) => return Err(e).step(|| format!("mknod {}", shown(d))),
         }
     }
-    bind_host_node(dir.as_fd(), name, d)
+    match &d.node {
+        Some(node) => attach_node(dir.as_fd(), name, d, node.as_fd()),
+        None => bind_host_node(dir.as_fd(), name, d),
+    }
+}
+
+/// vsrun, before the clone of an init that gets a new user namespace: each configured device
+/// is made by vsrun (the init may not mknod there, and the host need not have the node at
+/// that path) in a detached tmpfs of its own, which no path on the host ever shows, owned by
+/// the configured uid/gid as the container's mapping puts them on the host; each node is
+/// cloned into a detached bind for the init to attach (`attach_node`). Default devices keep
+/// the host's node (runc's way). A user namespace joined by path has no mapping to read here:
+/// its devices keep the host's node too.
+pub fn make_nodes(devices: &mut [Device], spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let uid_maps = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gid_maps = linux.gid_mappings().as_deref().unwrap_or_default();
+    if uid_maps.is_empty() || !devices.iter().any(|d| d.configured.is_some()) {
+        return Ok(());
+    }
+    let step = || "linux.devices: make a tmpfs for the device nodes".to_string();
+    let fs = kmount::new_fs(
+        "tmpfs",
+        Some("vsrun-devices"),
+        &[],
+        &["mode=0700".into()],
+        0,
+    )
+    .map_err(|e| e.step(step()))?;
+    for d in devices.iter_mut() {
+        let Some(i) = d.configured else { continue };
+        let host_id = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32, f: &str| {
+            maps.iter()
+                .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
+                .map(|m| m.host_id() + (id - m.container_id()))
+                .ok_or_else(|| {
+                    config(
+                        format!("linux.devices[{i}].{f}"),
+                        format!("{id} is not mapped by the container's user namespace"),
+                    )
+                })
+        };
+        let (uid, gid) = (
+            host_id(uid_maps, d.uid, "uid")?,
+            host_id(gid_maps, d.gid, "gid")?,
+        );
+        let name = i.to_string();
+        let what = || {
+            format!(
+                "linux.devices[{i}]: mknod {} (for the user namespace)",
+                shown(d)
+            )
+        };
+        let old = nix::sys::stat::umask(Mode::empty());
+        let r = nix::sys::stat::mknodat(
+            Some(fs.as_raw_fd()),
+            name.as_str(),
+            SFlag::from_bits_truncate(d.kind),
+            Mode::from_bits_truncate(d.mode),
+            nix::sys::stat::makedev(d.major, d.minor),
+        );
+        nix::sys::stat::umask(old);
+        r.step(what)?;
+        nix::unistd::fchownat(
+            Some(fs.as_raw_fd()),
+            name.as_str(),
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .step(what)?;
+        let node =
+            resolve::openat(fs.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).step(what)?;
+        d.node = Some(kmount::clone_tree(node.as_fd(), false).step(what)?);
+    }
+    Ok(())
+}
+
+/// Attach a node made by vsrun (`make_nodes`) on an empty file at the device's path; an
+/// existing entry is used as it is unless it is a symlink (never followed, left alone).
+fn attach_node(dir: BorrowedFd<'_>, name: &OsStr, d: &Device, node: BorrowedFd<'_>) -> Result<()> {
+    let Some(target) = bind_target(dir, name, d)? else {
+        return Ok(());
+    };
+    kmount::attach(node, target.as_fd()).step(|| format!("bind the device node on {}", shown(d)))
+}
+
+/// An empty file to bind a node on, or the existing entry (None for a symlink: left alone).
+fn bind_target(dir: BorrowedFd<'_>, name: &OsStr, d: &Device) -> Result<Option<OwnedFd>> {
+    match empty_file(dir, name, 0) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            let f = resolve::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+                .step(|| format!("open {}", shown(d)))?;
+            let st = nix::sys::stat::fstat(f.as_raw_fd()).step(|| format!("stat {}", shown(d)))?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+                return Ok(None);
+            }
+            Ok(Some(f))
+        }
+        Err(e) => Err(e).step(|| format!("create {} to bind a node on", shown(d))),
+    }
 }
 
 fn chown(dir: BorrowedFd<'_>, name: &OsStr, d: &Device) -> Result<()> {
@@ -85,18 +188,8 @@ fn empty_file(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> std::io::Result<O
 fn bind_host_node(dir: BorrowedFd<'_>, name: &OsStr, d: &Device) -> Result<()> {
     let host = Path::new("/").join(&d.path);
     let src = open_host_node("linux.devices", &host, d.kind, d.major, d.minor)?;
-    let target = match empty_file(dir, name, 0) {
-        Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            let f = resolve::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW, 0)
-                .step(|| format!("open {}", shown(d)))?;
-            let st = nix::sys::stat::fstat(f.as_raw_fd()).step(|| format!("stat {}", shown(d)))?;
-            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
-                return Ok(());
-            }
-            f
-        }
-        Err(e) => return Err(e).step(|| format!("create {} to bind the host's node on", shown(d))),
+    let Some(target) = bind_target(dir, name, d)? else {
+        return Ok(());
     };
     let step = || format!("bind {} on {}", host.display(), shown(d));
     let tree = kmount::clone_tree(src.as_fd(), false).step(step)?;

@@ -9,6 +9,7 @@
 
 mod cgroup;
 mod devices;
+mod idmap;
 mod kmount;
 pub mod mountinfo;
 mod mounts;
@@ -77,6 +78,8 @@ pub(crate) struct MountStep {
     dest: PathBuf,
     kind: MountKind,
     opts: MountOptions,
+    /// `idmap`/`ridmap`, uid/gidMappings: set by vsrun on the cloned tree (idmap.rs).
+    idmap: Option<idmap::Idmap>,
 }
 
 pub(crate) enum MountKind {
@@ -105,6 +108,12 @@ pub(crate) struct Device {
     mode: libc::mode_t,
     uid: u32,
     gid: u32,
+    /// Its index in `linux.devices` (None for a default device).
+    configured: Option<usize>,
+    /// In a user namespace: the node, made by vsrun before the clone in a detached tmpfs of
+    /// its own and cloned into a detached bind (devices.rs `make_nodes`), for the init to
+    /// attach on the confined path.
+    node: Option<OwnedFd>,
 }
 
 /// The devices every container gets (OCI config-linux.md "Default Devices").
@@ -180,8 +189,13 @@ pub fn plan_in_bundle(
         ));
     }
     let mut mounts = plan_mounts(spec, bundle)?;
+    idmap::clone_sources(&mut mounts)?;
     if opts.userns && !opts.shared_mount_ns {
         mounts::clone_bind_sources(&mut mounts)?;
+    }
+    let mut devices = plan_devices(spec)?;
+    if opts.userns {
+        devices::make_nodes(&mut devices, spec)?;
     }
     let setup_dev = !mounts
         .iter()
@@ -200,7 +214,7 @@ pub fn plan_in_bundle(
         root_propagation_explicit,
         mounts,
         setup_dev,
-        devices: plan_devices(spec)?,
+        devices,
         console: spec
             .process()
             .as_ref()
@@ -269,11 +283,13 @@ fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountStep>> {
         if opts.tmpcopyup && !matches!(&kind, MountKind::Fs { fstype, .. } if fstype == "tmpfs") {
             return Err(config(field("options"), "tmpcopyup needs a tmpfs mount"));
         }
+        let idmap = idmap::plan(spec, i, m, &opts, &kind)?;
         out.push(MountStep {
             index: i,
             dest,
             kind,
             opts,
+            idmap,
         });
     }
     Ok(out)
@@ -364,6 +380,8 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
+            configured: Some(i),
+            node: None,
         });
     }
     for &(p, major, minor) in DEFAULT_DEVICES {
@@ -376,6 +394,8 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
                 mode: 0o666,
                 uid: 0,
                 gid: 0,
+                configured: None,
+                node: None,
             });
         }
     }

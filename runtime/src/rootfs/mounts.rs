@@ -149,10 +149,11 @@ pub fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
 pub fn clone_bind_sources(mounts: &mut [MountStep]) -> Result<()> {
     for m in mounts.iter_mut() {
         let i = m.index;
-        let MountKind::Bind { source, .. } = &m.kind else {
+        let MountKind::Bind { source, tree } = &m.kind else {
             continue;
         };
-        if !behind_closed_directory(source) {
+        // Already cloned (an idmapped mount, idmap.rs).
+        if tree.is_some() || !behind_closed_directory(source) {
             continue;
         }
         let src = resolve::open_host(&*source, libc::O_PATH)
@@ -224,7 +225,7 @@ fn bind(
 }
 
 /// The per-mount flags (on the top mount, like runc's remount) and the recursive ones.
-fn set_options(mnt: BorrowedFd<'_>, m: &MountStep) -> std::io::Result<()> {
+pub(super) fn set_options(mnt: BorrowedFd<'_>, m: &MountStep) -> std::io::Result<()> {
     let (set, clr) = m.opts.attr();
     kmount::set_attr(mnt, set, clr, false)?;
     kmount::set_attr(mnt, m.opts.rec_set, m.opts.rec_clr, true)

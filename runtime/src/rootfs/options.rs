@@ -22,6 +22,9 @@ pub enum Opt {
     Recursive { set: u64, clr: u64 },
     /// Copy what the rootfs had at the destination into the new tmpfs.
     TmpCopyUp,
+    /// An idmapped bind mount (runtime-spec 1.2 `idmap`/`ridmap`): MOUNT_ATTR_IDMAP on the
+    /// top mount, or (`recursive`) on every mount of an rbind.
+    Idmap { recursive: bool },
     /// Known, meaningful, and not implemented: refused at plan time rather than ignored.
     Unsupported,
 }
@@ -111,8 +114,8 @@ pub static OPTIONS: &[(&str, Opt)] = &[
     ("rnosymfollow", rec(MOUNT_ATTR_NOSYMFOLLOW, 0)),
     ("rsymfollow", rec(0, MOUNT_ATTR_NOSYMFOLLOW)),
     ("tmpcopyup", Opt::TmpCopyUp),
-    ("idmap", Opt::Unsupported),
-    ("ridmap", Opt::Unsupported),
+    ("idmap", Opt::Idmap { recursive: false }),
+    ("ridmap", Opt::Idmap { recursive: true }),
 ];
 
 pub fn lookup(name: &str) -> Option<Opt> {
@@ -134,6 +137,8 @@ pub struct MountOptions {
     /// File-system data, in the order given.
     pub data: Vec<String>,
     pub tmpcopyup: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)); the last one given wins.
+    pub idmap: Option<bool>,
 }
 
 /// Why an option was refused (the caller names the field).
@@ -162,6 +167,7 @@ pub fn parse(options: &[String]) -> Result<MountOptions, (usize, BadOption)> {
                 m.rec_clr = (m.rec_clr & !set) | clr;
             }
             Some(Opt::TmpCopyUp) => m.tmpcopyup = true,
+            Some(Opt::Idmap { recursive }) => m.idmap = Some(recursive),
             Some(Opt::Unsupported) => {
                 return Err((i, BadOption(format!("mount option {o:?} is not supported"))))
             }
@@ -393,9 +399,11 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused_and_tmpcopyup_recorded() {
-        let v = vec!["rbind".to_string(), "idmap".to_string()];
-        assert_eq!(parse(&v).unwrap_err().0, 1);
+    fn idmap_and_tmpcopyup_are_recorded() {
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(p(&["rbind", "ridmap"]).data, Vec::<String>::new());
+        assert_eq!(p(&["rbind"]).idmap, None);
         assert!(p(&["tmpcopyup"]).tmpcopyup);
     }
 

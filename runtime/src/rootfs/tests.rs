@@ -71,14 +71,36 @@ fn unknown_option_becomes_data_and_unknown_type_is_kept() {
 }
 
 #[test]
-fn refused_option_names_its_index() {
+fn idmap_without_mappings_needs_a_user_namespace() {
     let e = err(serde_json::json!({"mounts": [
         {"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}
     ]}));
-    assert_eq!(
-        e,
-        r#"mounts[0].options[1]: mount option "idmap" is not supported"#
-    );
+    assert!(e.starts_with("mounts[0].options: "), "{e}");
+    assert!(e.contains("user namespace"), "{e}");
+}
+
+#[test]
+fn idmap_needs_a_bind_mount() {
+    let e = err(serde_json::json!({"mounts": [
+        {"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["ridmap"]}
+    ]}));
+    assert!(e.starts_with("mounts[0].options: "), "{e}");
+    let map = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let e = err(serde_json::json!({"mounts": [
+        {"destination": "/x", "type": "tmpfs", "source": "tmpfs",
+         "uidMappings": map, "gidMappings": map}
+    ]}));
+    assert!(e.starts_with("mounts[0].uidMappings: "), "{e}");
+}
+
+#[test]
+fn mount_mappings_go_in_pairs() {
+    let map = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let e = err(serde_json::json!({"mounts": [
+        {"destination": "/x", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"],
+         "uidMappings": map}
+    ]}));
+    assert!(e.starts_with("mounts[0].gidMappings: "), "{e}");
 }
 
 #[test]
