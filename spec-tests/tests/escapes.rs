@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use spec_tests::*;
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -1534,31 +1534,7 @@ fn masking_binds_only_a_verified_dev_null() {
 // CVE-2025-52565: /dev/console redirected
 
 /// Receive one fd over a unix socket (SCM_RIGHTS), as conmon does with --console-socket.
-fn recv_fd(s: &UnixStream) -> Option<OwnedFd> {
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: a zeroed msghdr pointing at live buffers; recvmsg fills them.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        if libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
-            return None;
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-        Some(OwnedFd::from_raw_fd(fd))
-    }
-}
+use spec_tests::diff::recv_fd;
 
 /// A --console-socket: the master arrives on a thread.
 struct ConsoleSocket {
