@@ -151,6 +151,22 @@ fn visible_as(option: &str) -> Option<&'static str> {
     })
 }
 
+fn on_tmpfs(p: &std::path::Path) -> bool {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statfs on a valid path into a zeroed struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    r == 0 && st.f_type == libc::TMPFS_MAGIC
+}
+
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let r = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = r
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse::<u32>().ok());
+    (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (major, minor)
+}
+
 #[test]
 fn every_advertised_mount_option_and_capability_works_in_one_container() {
     let rt = Runtime::new();
@@ -160,7 +176,14 @@ fn every_advertised_mount_option_and_capability_works_in_one_container() {
     let mut b = Bundle::new();
     let src = b.path().join("bind-source");
     fs::create_dir(&src).unwrap();
+    // tmpfs can be idmapped from Linux 6.3 on; the v2 VM lane's 6.1 keeps bundles on tmpfs,
+    // where vsrun refuses idmap by name (tested in idmap.rs).
+    let idmap_here = !(on_tmpfs(&src) && kernel_before(6, 3));
     for o in &options {
+        if (o == "idmap" || o == "ridmap") && !idmap_here {
+            eprintln!("note: {o} not mounted: tmpfs on a kernel before 6.3 cannot be idmapped");
+            continue;
+        }
         let dest = format!("/o/{o}");
         let m = match o.as_str() {
             "bind" | "rbind" => json!({ "destination": dest, "type": "bind",
@@ -195,6 +218,9 @@ fn every_advertised_mount_option_and_capability_works_in_one_container() {
     );
     let out = stdout_str(&o);
     for o in &options {
+        if (o == "idmap" || o == "ridmap") && !idmap_here {
+            continue;
+        }
         let dest = format!(" /o/{o} ");
         let line = out
             .lines()
