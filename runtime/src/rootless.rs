@@ -30,11 +30,13 @@ pub fn mode(flag: Option<&str>) -> Result<bool> {
 
 /// auto: not uid 0, or uid 0 of a user namespace without the host's root in it.
 pub fn auto() -> bool {
-    nix::unistd::geteuid().as_raw() != 0 || !maps_host_root(&read_uid_map())
+    nix::unistd::geteuid().as_raw() != 0 || !maps_host_root(read_uid_map())
 }
 
-fn read_uid_map() -> String {
-    std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default()
+/// Read once per process: `auto` and the XDG rule both ask, on every command.
+fn read_uid_map() -> &'static str {
+    static MAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default())
 }
 
 /// Whether a uid_map's host side contains uid 0 (the initial namespace's map is

@@ -1392,6 +1392,15 @@ pub fn add_mount(b: &mut Bundle, m: Value) {
 
 /// Add capabilities to the bounding, effective and permitted sets (what `docker --cap-add`
 /// gives a root container).
+/// The five capability sets of `process.capabilities`.
+pub const CAP_SETS: [&str; 5] = [
+    "bounding",
+    "effective",
+    "permitted",
+    "inheritable",
+    "ambient",
+];
+
 pub fn add_caps(b: &mut Bundle, caps: &[&str]) {
     for set in ["bounding", "effective", "permitted"] {
         let list = b.config["process"]["capabilities"][set]

@@ -43,13 +43,7 @@ fn unknown_capability_names_in_the_config_are_ignored_with_a_warning() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     let plain = rt.probe(&mut b, &[]);
-    for set in [
-        "bounding",
-        "effective",
-        "permitted",
-        "inheritable",
-        "ambient",
-    ] {
+    for set in CAP_SETS {
         let list = b.config["process"]["capabilities"][set].take();
         let mut list = list.as_array().cloned().unwrap_or_default();
         list.push(json!("CAP_UNKNOWN"));

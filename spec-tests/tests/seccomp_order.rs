@@ -78,13 +78,7 @@ fn configure(b: &mut Bundle, nnp: bool, uid: u32, sys_admin: bool, extra: &[&str
     b.config["process"]["user"] = json!({ "uid": uid, "gid": uid });
     if sys_admin {
         let caps = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
-        for set in [
-            "bounding",
-            "effective",
-            "permitted",
-            "inheritable",
-            "ambient",
-        ] {
+        for set in CAP_SETS {
             b.config["process"]["capabilities"][set] = caps.clone();
         }
     }

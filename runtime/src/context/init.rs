@@ -139,7 +139,6 @@ fn hand_over(
     call: &exec::Call<'_>,
     load_filter: bool,
 ) -> Result<()> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the init is single-threaded; the child leaves through execve or _exit.
     let pid = unsafe { crate::syscall::fork_sibling() }
         .step(|| "fork the container process into its pid namespace".into())?;
@@ -153,13 +152,7 @@ fn hand_over(
         // SAFETY: leave without running vsrun's destructors.
         unsafe { libc::_exit(1) }
     }
-    // Written from a stack buffer with write(2): a filter may already be loaded here.
-    let msg = sync::handover_bytes(pid);
-    // SAFETY: msg is a live buffer of msg.len() bytes.
-    let n = unsafe { libc::write(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
-    if n != msg.len() as isize {
-        return Err(std::io::Error::last_os_error()).step(|| "report the container process".into());
-    }
+    sync::send_handover(sock, pid)?;
     // SAFETY: the init's work is done; _exit skips vsrun's destructors.
     unsafe { libc::_exit(0) }
 }

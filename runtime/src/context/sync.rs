@@ -33,25 +33,31 @@ const HOOKS: u8 = 5;
 const SECCOMP_LISTENER: u8 = 6;
 const HANDOVER: u8 = 7;
 
-/// "ready" with write(2) from a fixed buffer: a seccomp filter may already be loaded, where
-/// std's send(MSG_NOSIGNAL) or an allocation could be refused.
+/// "ready" and "handover" are written with write(2) from a stack buffer: a seccomp filter may
+/// already be loaded, where std's send(MSG_NOSIGNAL) or an allocation could be refused.
 pub fn send_ready(sock: &UnixStream) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    let msg = [READY, 0, 0, 0, 0];
-    // SAFETY: msg is a live buffer of msg.len() bytes.
-    let n = unsafe { libc::write(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
-    if n != msg.len() as isize {
-        return Err(std::io::Error::last_os_error()).step(|| "report ready to vsrun".into());
-    }
-    Ok(())
+    write_fixed(sock, &[READY, 0, 0, 0, 0]).step(|| "report ready to vsrun".into())
 }
 
-/// The Handover message as bytes, built without allocating: it may be written after the
-/// seccomp filter, where only write(2) is sure to be allowed.
-pub fn handover_bytes(pid: i32) -> [u8; 9] {
+/// Handover(pid): see `send_ready`.
+pub fn send_handover(sock: &UnixStream, pid: i32) -> Result<()> {
+    write_fixed(sock, &handover_bytes(pid)).step(|| "report the container process".into())
+}
+
+fn handover_bytes(pid: i32) -> [u8; 9] {
     let mut b = [HANDOVER, 4, 0, 0, 0, 0, 0, 0, 0];
     b[5..].copy_from_slice(&pid.to_le_bytes());
     b
+}
+
+fn write_fixed(sock: &UnixStream, msg: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: msg is a live buffer of msg.len() bytes.
+    let n = unsafe { libc::write(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    if n != msg.len() as isize {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn pair() -> Result<(UnixStream, UnixStream)> {
