@@ -230,7 +230,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
 
 /// Everything in the config vsrun does not implement yet. Ignoring such a field would run the
 /// container with less isolation, or a different process, than the engine asked for.
-/// (linux.resources landed with cgroups.rs; linux.cgroupsPath is implemented.)
+/// (linux.resources and linux.cgroupsPath are checked by cgroups/, beside their plan.)
 fn reject_unsupported(spec: &Spec) -> Result<()> {
     let no = |field: &str| Err(config(field, "not supported by vsrun yet"));
     let Some(l) = spec.linux() else { return Ok(()) };

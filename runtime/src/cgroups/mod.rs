@@ -1,0 +1,335 @@
+//! One cgroup per container: where it is, how the init gets into it, `linux.resources`, and
+//! the operations later commands need (pids, freeze, remove).
+//!
+//! A thin adapter over libcgroups (v1, v2 or systemd, chosen at run time from the host's
+//! hierarchy), with three hand-written parts:
+//! - the hot path: making the directories and joining them (`prepare`, `join_self`) and
+//!   removing them (`remove`); libcgroups' manager re-reads /proc per controller;
+//! - the device allowlist: written to v1 `devices.allow`/`devices.deny`, or compiled into a
+//!   `BPF_PROG_TYPE_CGROUP_DEVICE` program on v2 (libcgroups' `cgroupsv2_devices` feature
+//!   would pull in libbpf-sys, a C build and libelf, and re-attaches its program on every
+//!   `apply`, so an `update` of any other field would reset the allowlist);
+//! - the fields libcgroups 0.7 skips or gets wrong: v1 `cpu.burst` alone, v1 `weightDevice`
+//!   and leaf weights, `network.priorities` (it writes only the first), `rdma`, v2
+//!   `swap == limit` (no swap: it writes nothing), v2 `checkBeforeUpdate`.
+//!
+//! Every other field goes through libcgroups' `apply` once, after vsrun has checked each set
+//! field against what this kernel and hierarchy offer; a field that cannot be applied is an
+//! error naming it (`linux.resources.memory.swap: swap accounting is off ...`), never skipped.
+//! Values that mean "unset" in runc (0 for limits, shares, weights; "" for cpusets; false for
+//! disableOOMKiller) are unset here too, so docker's `{"cpu": {"shares": 0}}` never fails.
+//!
+//! Path decision: `linux.cgroupsPath` absent → `/vsrun/<id>` below every hierarchy root (each
+//! v1 controller mount, or the v2 mount): vsrun's containers are easy to find and never
+//! collide with another runtime's (runc's default is `/<id>`, crun's `/<id>` too; docker,
+//! podman and containerd always send a path). A relative path is taken below the hierarchy
+//! roots like an absolute one; `..` and the root cgroup itself are refused. A new container
+//! needs a cgroup of its own: an existing one that has processes is refused, so `remove` (which
+//! kills what is left) can never hit a cgroup vsrun did not make for this container. With
+//! `--systemd-cgroup` the path is runc's `slice:prefix:name` (default
+//! `system.slice:vsrun:<id>`); libcgroups drives systemd over D-Bus on pure v2 only, and
+//! systemd must be PID 1.
+
+mod apply;
+mod devfilter;
+mod devices;
+mod host;
+mod join;
+mod layout;
+mod paths;
+mod systemd;
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use join::Joining;
+pub use paths::{below, default_path, SubCgroups};
+
+use apply::{apply_rest, drop_kernel_memory_without_files};
+use devices::{apply_devices, restore_console_rule, v1_devices_list};
+use host::{check_cpuset_within_host, check_host, refuse_for_layout};
+use join::{
+    enable_controllers, has_processes, make_dir, may_join, missing_dirs, refuse_frozen,
+    refuse_unwritable, remove_tree,
+};
+use layout::{is_unified, layout, manager};
+use paths::{check_path, rel};
+use systemd::{apply_systemd, check_systemd};
+use values::{normalize, validate};
+
+use crate::error::{config, state, Error, Result, StepExt};
+use libcgroups::common::{CgroupManager, FreezerState};
+use oci_spec::runtime::{LinuxResources, Spec};
+use std::path::{Path, PathBuf};
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Decided before the clone.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub path: PathBuf,
+    pub systemd: bool,
+    /// `Some` for a new container: its `linux.resources` (default when absent; the device
+    /// allowlist applies even then, as with runc). `None` joins the existing cgroup as it is,
+    /// which is what `exec` does.
+    pub resources: Option<LinuxResources>,
+    /// `exec --cgroup`: existing sub-cgroups of the container's to join instead.
+    pub sub: SubCgroups,
+    /// Rootless mode (`rootless.rs`): a directory the user may not create or join is skipped
+    /// unless a `linux.resources` field needs it, and the device allowlist is not written.
+    pub rootless: bool,
+}
+
+/// Everything about the cgroup that can be decided or refused before anything exists: the
+/// path, the driver, every resource value, and the fields this hierarchy cannot have at all.
+pub fn plan(spec: &Spec, id: &str, systemd: bool, rootless: bool) -> Result<Plan> {
+    let linux = spec.linux().as_ref();
+    let path = match linux.and_then(|l| l.cgroups_path().clone()) {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ if systemd => PathBuf::from(format!("system.slice:vsrun:{id}")),
+        _ => default_path(id),
+    };
+    let mut resources = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    if !systemd {
+        drop_kernel_memory_without_files(&mut resources, layout()?);
+    }
+    if systemd {
+        check_systemd(&path)?;
+    } else {
+        check_path(&path)?;
+    }
+    validate(&resources)?;
+    if !systemd {
+        refuse_for_layout(&normalize(&resources), layout()?)?;
+    }
+    Ok(Plan {
+        path,
+        systemd,
+        resources: Some(resources),
+        sub: SubCgroups::default(),
+        rootless,
+    })
+}
+
+/// Parent, before the clone: make the directories (cpuset values on v1, controllers enabled
+/// down the path on v2), check every resource field against the files the kernel offers, and
+/// say how to join. On error the directories made here are gone again. systemd-managed
+/// cgroups are joined by the parent after the clone (`finish`).
+pub fn prepare(plan: &Plan) -> Result<Joining> {
+    let mut j = Joining::default();
+    if plan.systemd {
+        return Ok(j);
+    }
+    let layout = layout()?;
+    let (v1_dirs, v2_dir) = if plan.sub.is_empty() {
+        layout.member_dirs(&plan.path)
+    } else {
+        layout.sub_dirs(&plan.path, &plan.sub)?
+    };
+    let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
+    let new = plan.resources.is_some();
+    let mut made = Vec::new();
+    let mut skipped = Vec::new();
+    let made_all = (|| -> Result<()> {
+        for dir in &dirs {
+            if plan.rootless && !may_join(dir, Some(dir) != v2_dir.as_ref()) {
+                skipped.push(dir.clone());
+                continue;
+            }
+            if dir.is_dir() {
+                if new && has_processes(dir) {
+                    return Err(config(
+                        "linux.cgroupsPath",
+                        format!(
+                            "{}: {} already has processes; a container needs a cgroup of its own",
+                            plan.path.display(),
+                            dir.display()
+                        ),
+                    ));
+                }
+            } else if !plan.sub.is_empty() {
+                // As with runc: exec joins an existing sub-cgroup, never makes one.
+                return Err(config(
+                    "--cgroup",
+                    format!("{}: no such cgroup", dir.display()),
+                ));
+            } else {
+                made.extend(missing_dirs(dir));
+            }
+            make_dir(dir, Some(dir) != v2_dir.as_ref())
+                .step(|| format!("create cgroup {}", dir.display()))?;
+            if new {
+                refuse_frozen(&plan.path, dir)?;
+            }
+        }
+        if let Some(r) = &plan.resources {
+            refuse_unwritable(&normalize(r), layout, &plan.path, &skipped)?;
+            if layout.is_v2() && skipped.is_empty() {
+                enable_controllers(&plan.path);
+            }
+            check_host(&normalize(r), layout, &plan.path)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = made_all {
+        for d in made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        return Err(e);
+    }
+    j.tasks = v1_dirs
+        .iter()
+        .filter(|d| !skipped.contains(d))
+        .map(|d| d.join("tasks"))
+        .collect();
+    if let Some(dir) = v2_dir.filter(|d| !skipped.contains(d)) {
+        let fd = std::fs::File::open(&dir).step(|| format!("open cgroup {}", dir.display()))?;
+        j.v2_dir = Some(fd.into());
+    }
+    Ok(j)
+}
+
+/// Init, first step: move this (single-threaded) process into its v1 cgroups.
+pub fn join_self(j: &Joining) -> Result<()> {
+    for t in &j.tasks {
+        std::fs::write(t, "0")
+            .step(|| format!("join cgroup {}", t.parent().unwrap_or(t).display()))?;
+    }
+    Ok(())
+}
+
+/// Parent, after the clone and before the init is released: systemd placement, the device
+/// allowlist and the resources (applied to the directory; membership does not matter for
+/// writing limits).
+pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
+    if plan.systemd {
+        let m = manager(&plan.path, true, id)?;
+        m.add_task(nix::unistd::Pid::from_raw(pid))
+            .map_err(|e| Error::Os {
+                step: format!(
+                    "put the init into its systemd scope (linux.cgroupsPath {})",
+                    plan.path.display()
+                ),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        if let Some(r) = &plan.resources {
+            apply_systemd(&m, r)?;
+        }
+        return Ok(());
+    }
+    let Some(r) = &plan.resources else {
+        return Ok(());
+    };
+    let layout = layout()?;
+    // After the rest: libcgroups' v1 manager rewrites its own default device list (which
+    // allows /dev/console, unlike runc) whenever it applies anything.
+    apply_rest(layout, &plan.path, &normalize(r))?;
+    if plan.rootless {
+        // As runc: an unprivileged user can neither write devices.allow/deny nor attach a
+        // device program, and mknod of a device is refused to it anyway.
+        crate::log::debug("rootless: the cgroup device allowlist is not applied");
+        return Ok(());
+    }
+    apply_devices(layout, &plan.path, r.devices().as_deref())
+}
+
+/// Apply `linux.resources` to a running container (`update`). Fields not given stay as they
+/// are, the device allowlist included; a given `devices` list replaces the allowlist.
+pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Result<()> {
+    validate(r)?;
+    if systemd {
+        return apply_systemd(&manager(path, true, id)?, r);
+    }
+    let layout = layout()?;
+    let mut r = r.clone();
+    drop_kernel_memory_without_files(&mut r, layout);
+    let r = &r;
+    let n = normalize(r);
+    refuse_for_layout(&n, layout)?;
+    check_host(&n, layout, path)?;
+    check_cpuset_within_host(r, layout)?;
+    let before = v1_devices_list(layout, path);
+    apply_rest(layout, path, &n)?;
+    match r.devices() {
+        Some(d) => apply_devices(layout, path, Some(d)),
+        None => restore_console_rule(layout, path, before.as_deref()),
+    }
+}
+
+/// The pids in the container's cgroup.
+/// Whether the container has a cgroup directory at all (rootless mode may have skipped every
+/// one: `prepare`). v1: the freezer's or else any controller's; v2: its one directory.
+pub fn exists(path: &Path) -> bool {
+    let Ok(layout) = layout() else { return true };
+    if rel(path).as_os_str().is_empty() {
+        return true;
+    }
+    layout
+        .member_dirs(path)
+        .0
+        .iter()
+        .chain(layout.member_dirs(path).1.iter())
+        .any(|d| d.is_dir())
+}
+
+pub fn pids(path: &Path, systemd: bool, id: &str) -> Result<Vec<i32>> {
+    let m = manager(path, systemd, id)?;
+    m.get_all_pids()
+        .map(|v| v.into_iter().map(|p| p.as_raw()).collect())
+        .map_err(|e| state(format!("read pids of cgroup {}: {e}", path.display())))
+}
+
+pub fn freeze(path: &Path, systemd: bool, id: &str, frozen: bool) -> Result<()> {
+    let m = manager(path, systemd, id)?;
+    let st = if frozen {
+        FreezerState::Frozen
+    } else {
+        FreezerState::Thawed
+    };
+    m.freeze(st)
+        .map_err(|e| state(format!("freezer of cgroup {}: {e}", path.display())))
+}
+
+/// Remove the cgroup with every cgroup a container process made below it, SIGKILLing
+/// whatever is still in them. Idempotent. Hand-written for the same reason as `prepare`: it
+/// runs at the end of every `run` and `delete`. The root cgroup is never touched.
+pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
+    if systemd {
+        let m = manager(path, true, id)?;
+        return m
+            .remove()
+            .map_err(|e| state(format!("remove cgroup {}: {e}", path.display())));
+    }
+    if rel(path).as_os_str().is_empty() {
+        return Ok(());
+    }
+    let (v1, v2) = layout()?.member_dirs(path);
+    for dir in v1.into_iter().chain(v2) {
+        remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether the container's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze); read on
+/// every status query, so it is one small file read.
+pub fn is_frozen(path: &Path, systemd: bool) -> bool {
+    if systemd || path.as_os_str().is_empty() {
+        return false;
+    }
+    let root = Path::new(CGROUP_ROOT);
+    if is_unified(root) {
+        return std::fs::read_to_string(root.join(rel(path)).join("cgroup.freeze"))
+            .is_ok_and(|s| s.trim() == "1");
+    }
+    std::fs::read_to_string(root.join("freezer").join(rel(path)).join("freezer.state"))
+        .is_ok_and(|s| s.trim() == "FROZEN")
+}
+
+/// The stats runc's `events` reports, from libcgroups.
+pub fn stats(path: &Path, systemd: bool, id: &str) -> Result<libcgroups::stats::Stats> {
+    manager(path, systemd, id)?
+        .stats()
+        .map_err(|e| state(format!("read stats of cgroup {}: {e}", path.display())))
+}
