@@ -33,6 +33,7 @@
 mod apply;
 mod devfilter;
 mod devices;
+mod fields;
 mod host;
 mod join;
 mod layout;
@@ -42,17 +43,30 @@ mod systemd;
 mod tests;
 mod values;
 
+// One file per `linux.resources` member: its checks, "unset" values, rows of the field
+// table and the writes vsrun makes itself.
+mod blkio;
+mod cpu;
+mod hugetlb;
+mod memory;
+mod network;
+mod pids;
+mod rdma;
+mod unified;
+
 pub use join::Joining;
 pub use paths::{below, default_path, SubCgroups};
 
-use apply::{apply_rest, drop_kernel_memory_without_files};
+use apply::apply_rest;
+use cpu::check_cpuset_within_host;
 use devices::{apply_devices, restore_console_rule, v1_devices_list};
-use host::{check_cpuset_within_host, check_host, refuse_for_layout};
+use host::{check_host, refuse_for_layout};
 use join::{
     enable_controllers, has_processes, make_dir, may_join, missing_dirs, refuse_frozen,
     refuse_unwritable, remove_tree,
 };
 use layout::{is_unified, layout, manager};
+use memory::drop_kernel_memory_without_files;
 use paths::{check_path, rel};
 use systemd::{apply_systemd, check_systemd};
 use values::{normalize, validate};

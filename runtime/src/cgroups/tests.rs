@@ -1,8 +1,9 @@
 use super::apply::{field_of_file, libcgroups_error};
+use super::cpu::valid_cpu_list;
 use super::devfilter::{self, Rule, ACC_ALL, ACC_MKNOD, ACC_READ, ACC_WRITE, BLOCK, CHAR};
 use super::devices::device_rules;
+use super::hugetlb::hugepage_kb;
 use super::layout::Layout;
-use super::values::{hugepage_kb, valid_cpu_list};
 use super::*;
 use serde_json::json;
 
@@ -308,4 +309,76 @@ fn libcgroups_errors_name_the_field() {
         e.to_string(),
         "linux.resources.cpu.cpus: \"9999\" rejected by the kernel (cpuset.cpus: Invalid argument (os error 22))"
     );
+}
+
+/// Every field the table knows, set; block devices 8:0 and 8:16, huge pages 2MB.
+fn every_field() -> serde_json::Value {
+    let dev = |k: &str| json!([{"major": 8, "minor": 0, k: 1}, {"major": 8, "minor": 16, k: 2}]);
+    json!({
+        "memory": {"limit": 1 << 30, "reservation": 1 << 29, "swap": 1 << 31, "swappiness": 10,
+                   "disableOOMKiller": true, "checkBeforeUpdate": true, "kernel": 1 << 30,
+                   "kernelTCP": 1 << 30},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "burst": 1000,
+                "realtimeRuntime": 950, "realtimePeriod": 1000, "idle": 1, "cpus": "0",
+                "mems": "0"},
+        "pids": {"limit": 10},
+        "blockIO": {"weight": 100, "leafWeight": 100,
+                    "weightDevice": [{"major": 8, "minor": 0, "weight": 10, "leafWeight": 10},
+                                     {"major": 8, "minor": 16, "weight": 20, "leafWeight": 20}],
+                    "throttleReadBpsDevice": dev("rate"), "throttleWriteBpsDevice": dev("rate"),
+                    "throttleReadIOPSDevice": dev("rate"), "throttleWriteIOPSDevice": dev("rate")},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}],
+        "network": {"classID": 1, "priorities": [{"name": "lo", "priority": 1}]},
+        "rdma": {"mlx5_0": {"hcaHandles": 1}}
+    })
+}
+
+#[test]
+fn field_table_names_are_config_fields() {
+    let v = every_field();
+    for row in fields::rows() {
+        let mut at = &v;
+        for part in row.name.split('.') {
+            let (key, list) = match part.strip_suffix("[]") {
+                Some(k) => (k, true),
+                None => (part, false),
+            };
+            at = &at[key];
+            if list {
+                at = &at[0];
+            }
+        }
+        assert!(!at.is_null(), "{} is not a linux.resources field", row.name);
+    }
+}
+
+#[test]
+fn field_table_reads_both_ways() {
+    use fields::Set;
+    let n = normalize(&res(every_field()));
+    for row in fields::rows() {
+        let entries = match (row.set)(&n) {
+            Set::No => panic!("{} is not set by every_field()", row.name),
+            Set::Yes => vec![(None, String::new())],
+            Set::List(l) => l.into_iter().map(|(i, k)| (Some(i), k)).collect(),
+        };
+        assert!(!entries.is_empty(), "{}", row.name);
+        for v2 in [0, 1] {
+            for file in row.files[v2] {
+                for (i, key) in &entries {
+                    let (file, data) = match file.contains("{}") {
+                        true => (file.replace("{}", key), "1".to_string()),
+                        false => (file.to_string(), format!("{key} {}1", row.tag[v2])),
+                    };
+                    let want = row.path(*i);
+                    // cpu.max holds quota and period: a refused write is the quota's.
+                    let want = match file.as_str() {
+                        "cpu.max" => "linux.resources.cpu.quota".to_string(),
+                        _ => want,
+                    };
+                    assert_eq!(field_of_file(&file, data.trim(), &n), want, "{file} {data}");
+                }
+            }
+        }
+    }
 }
