@@ -1,6 +1,7 @@
 //! vsrun: a runc-compatible OCI runtime. The binary is a thin shell around this library; see
 //! the README's layout section for how the modules fit together.
 
+pub mod bpf;
 pub mod bundle;
 pub mod cgroups;
 pub mod cli;

@@ -2,8 +2,10 @@
 //! every open and mknod of a device node. The rules are first folded the way the v1 kernel
 //! folds writes to devices.allow/deny (`emulate`), so a config means the same on both.
 
+use crate::bpf::asm::{Asm, AsmError, Reg, Size};
+use crate::bpf::{self, Insn};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 // uapi bpf.h: struct bpf_cgroup_dev_ctx.access_type = (access << 16) | type.
@@ -93,88 +95,54 @@ pub fn emulate<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Policy {
     p
 }
 
-/// One `struct bpf_insn`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-pub struct Insn {
-    pub code: u8,
-    pub regs: u8,
-    pub off: i16,
-    pub imm: i32,
-}
-
-const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
-const MOV64_X: u8 = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
-const MOV64_K: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-const AND32_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
-const RSH32_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
-const JNE32_K: u8 = 0x56; // BPF_JMP32 | BPF_JNE | BPF_K
-const JEQ32_K: u8 = 0x16; // BPF_JMP32 | BPF_JEQ | BPF_K
-const EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    let regs = if cfg!(target_endian = "little") {
-        dst | (src << 4)
-    } else {
-        (dst << 4) | src
-    };
-    Insn {
-        code,
-        regs,
-        off,
-        imm,
-    }
-}
+/// The most instructions a privileged load may have (BPF_COMPLEXITY_LIMIT_INSNS).
+const MAX_INSNS: usize = 1_000_000;
 
 /// r2 = device type, r3 = requested access, r4 = major, r5 = minor; then one block per
 /// exception that returns the opposite of the default when it matches; then the default.
 /// An allowlist exception matches when the request's access is a subset of its own (as
 /// the v1 kernel's match_exception); a denylist one when they share a bit
 /// (match_exception_partial).
-pub fn program(p: &Policy) -> Vec<Insn> {
-    let mut v = vec![
-        insn(LDX_W, 2, 1, 0, 0),
-        insn(MOV64_X, 3, 2, 0, 0),
-        insn(AND32_K, 2, 0, 0, 0xffff),
-        insn(RSH32_K, 3, 0, 0, 16),
-        insn(LDX_W, 4, 1, 4, 0),
-        insn(LDX_W, 5, 1, 8, 0),
-    ];
+pub fn program(p: &Policy) -> Result<Vec<Insn>, AsmError> {
+    let mut a = Asm::new();
+    // struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
+    a.ldx(Size::W, Reg::R2, Reg::R1, 0)
+        .mov64_reg(Reg::R3, Reg::R2)
+        .and32_imm(Reg::R2, 0xffff)
+        .rsh32_imm(Reg::R3, 16)
+        .ldx(Size::W, Reg::R4, Reg::R1, 4)
+        .ldx(Size::W, Reg::R5, Reg::R1, 8);
     for e in &p.exceptions {
-        // (instruction, is a jump to the end of this block)
-        let mut block: Vec<(Insn, bool)> = Vec::new();
-        if let Some(t) = e.typ {
-            block.push((insn(JNE32_K, 2, 0, 0, t as i32), true));
-        }
-        if let Some(m) = e.major {
-            block.push((insn(JNE32_K, 4, 0, 0, m as i32), true));
-        }
-        if let Some(m) = e.minor {
-            block.push((insn(JNE32_K, 5, 0, 0, m as i32), true));
-        }
-        if e.access != ACC_ALL {
-            block.push((insn(MOV64_X, 1, 3, 0, 0), false));
-            if p.default_allow {
-                block.push((insn(AND32_K, 1, 0, 0, e.access as i32), false));
-                block.push((insn(JEQ32_K, 1, 0, 0, 0), true));
-            } else {
-                block.push((insn(AND32_K, 1, 0, 0, (!e.access & ACC_ALL) as i32), false));
-                block.push((insn(JNE32_K, 1, 0, 0, 0), true));
-            }
-        }
-        block.push((insn(MOV64_K, 0, 0, 0, !p.default_allow as i32), false));
-        block.push((insn(EXIT, 0, 0, 0, 0), false));
-        let len = block.len();
-        for (i, (mut ins, jump)) in block.into_iter().enumerate() {
-            if jump {
-                ins.off = (len - i - 1) as i16;
-            }
-            v.push(ins);
+        exception(&mut a, e, p.default_allow);
+    }
+    a.mov64_imm(Reg::R0, p.default_allow as i32).exit();
+    a.finish_within(MAX_INSNS)
+}
+
+/// One exception's block: fall through to the next block unless every part matches.
+fn exception(a: &mut Asm, e: &Rule, default_allow: bool) {
+    let next = a.label();
+    if let Some(t) = e.typ {
+        a.jne32_imm(Reg::R2, t as u32, next);
+    }
+    if let Some(m) = e.major {
+        a.jne32_imm(Reg::R4, m, next);
+    }
+    if let Some(m) = e.minor {
+        a.jne32_imm(Reg::R5, m, next);
+    }
+    if e.access != ACC_ALL {
+        a.mov64_reg(Reg::R1, Reg::R3);
+        if default_allow {
+            a.and32_imm(Reg::R1, e.access as u32)
+                .jeq32_imm(Reg::R1, 0, next);
+        } else {
+            a.and32_imm(Reg::R1, (!e.access & ACC_ALL) as u32)
+                .jne32_imm(Reg::R1, 0, next);
         }
     }
-    v.push(insn(MOV64_K, 0, 0, 0, p.default_allow as i32));
-    v.push(insn(EXIT, 0, 0, 0, 0));
-    v
+    a.mov64_imm(Reg::R0, !default_allow as i32).exit();
+    a.bind(next);
 }
 
 /// Load the program and attach it to `dir` (BPF_F_ALLOW_MULTI, as runc: a program a
@@ -182,161 +150,24 @@ pub fn program(p: &Policy) -> Vec<Insn> {
 /// there before (an `update`).
 pub fn attach(dir: &Path, insns: &[Insn]) -> io::Result<()> {
     let cgroup = std::fs::File::open(dir)?;
-    let prog = sys::prog_load(insns)?;
-    let old: Vec<OwnedFd> = sys::prog_query(cgroup.as_fd())?
+    let prog = bpf::load(
+        bpf::BPF_PROG_TYPE_CGROUP_DEVICE,
+        bpf::BPF_CGROUP_DEVICE,
+        "vsrun_device",
+        insns,
+    )?;
+    let old: Vec<OwnedFd> = bpf::prog_query(cgroup.as_fd(), bpf::BPF_CGROUP_DEVICE)?
         .into_iter()
-        .filter_map(|id| sys::prog_get_fd_by_id(id).ok())
+        .filter_map(|id| bpf::prog_get_fd_by_id(id).ok())
         .collect();
-    sys::prog_attach(cgroup.as_fd(), prog.as_fd())?;
+    bpf::prog_attach(
+        cgroup.as_fd(),
+        prog.as_fd(),
+        bpf::BPF_CGROUP_DEVICE,
+        bpf::BPF_F_ALLOW_MULTI,
+    )?;
     for o in old {
-        sys::prog_detach(cgroup.as_fd(), o.as_fd())?;
+        bpf::prog_detach(cgroup.as_fd(), o.as_fd(), bpf::BPF_CGROUP_DEVICE)?;
     }
     Ok(())
-}
-
-/// bpf(2) for the device program. (net/sys.rs has the same wrappers for bind-ip; they are
-/// private to `net`, so this module keeps its own four.)
-mod sys {
-    use super::*;
-
-    const BPF_PROG_LOAD: i32 = 5;
-    const BPF_PROG_ATTACH: i32 = 8;
-    const BPF_PROG_DETACH: i32 = 9;
-    const BPF_PROG_GET_FD_BY_ID: i32 = 13;
-    const BPF_PROG_QUERY: i32 = 16;
-    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-    const BPF_CGROUP_DEVICE: u32 = 6;
-    const BPF_F_ALLOW_MULTI: u32 = 1 << 1;
-
-    /// `attr` is a `#[repr(C)]` prefix of `union bpf_attr`; the kernel zero-fills the rest.
-    fn bpf<T>(cmd: i32, attr: &mut T) -> io::Result<i64> {
-        // SAFETY: `attr` is a live, exclusively borrowed repr(C) value of exactly the size
-        // passed; the kernel reads and may write back within that size only. Pointers in
-        // it (insns, license, ids) point to buffers the callers keep alive for the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                cmd,
-                attr as *mut T as *mut libc::c_void,
-                std::mem::size_of::<T>() as libc::c_uint,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r)
-        }
-    }
-
-    fn fd(r: i64) -> OwnedFd {
-        // SAFETY: bpf(2) returned a new fd (O_CLOEXEC set by the kernel) nothing else owns.
-        unsafe { OwnedFd::from_raw_fd(r as i32) }
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct ProgLoad {
-        prog_type: u32,
-        insn_cnt: u32,
-        insns: u64,
-        license: u64,
-        log_level: u32,
-        log_size: u32,
-        log_buf: u64,
-        kern_version: u32,
-        prog_flags: u32,
-        prog_name: [u8; 16],
-        prog_ifindex: u32,
-        expected_attach_type: u32,
-    }
-
-    pub fn prog_load(insns: &[Insn]) -> io::Result<OwnedFd> {
-        const LICENSE: &std::ffi::CStr = c"Apache-2.0";
-        let mut name = [0u8; 16];
-        name[..12].copy_from_slice(b"vsrun_device");
-        let mut attr = ProgLoad {
-            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-            insn_cnt: insns.len() as u32,
-            insns: insns.as_ptr() as u64,
-            license: LICENSE.as_ptr() as u64,
-            prog_name: name,
-            expected_attach_type: BPF_CGROUP_DEVICE,
-            ..Default::default()
-        };
-        bpf(BPF_PROG_LOAD, &mut attr).map(fd)
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct Attach {
-        target_fd: u32,
-        attach_bpf_fd: u32,
-        attach_type: u32,
-        attach_flags: u32,
-        replace_bpf_fd: u32,
-    }
-
-    pub fn prog_attach(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
-        let mut attr = Attach {
-            target_fd: cgroup.as_raw_fd() as u32,
-            attach_bpf_fd: prog.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            attach_flags: BPF_F_ALLOW_MULTI,
-            ..Default::default()
-        };
-        bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
-    }
-
-    pub fn prog_detach(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
-        let mut attr = Attach {
-            target_fd: cgroup.as_raw_fd() as u32,
-            attach_bpf_fd: prog.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            ..Default::default()
-        };
-        bpf(BPF_PROG_DETACH, &mut attr).map(|_| ())
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct Query {
-        target_fd: u32,
-        attach_type: u32,
-        query_flags: u32,
-        attach_flags: u32,
-        prog_ids: u64,
-        prog_cnt: u32,
-        _pad: u32,
-    }
-
-    /// The device programs attached directly to `cgroup`.
-    pub fn prog_query(cgroup: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
-        let mut ids = vec![0u32; 64];
-        let mut attr = Query {
-            target_fd: cgroup.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            prog_ids: ids.as_mut_ptr() as u64,
-            prog_cnt: ids.len() as u32,
-            ..Default::default()
-        };
-        bpf(BPF_PROG_QUERY, &mut attr)?;
-        ids.truncate(attr.prog_cnt as usize);
-        Ok(ids)
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct GetById {
-        id: u32,
-        next_id: u32,
-        open_flags: u32,
-    }
-
-    pub fn prog_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
-        let mut attr = GetById {
-            id,
-            ..Default::default()
-        };
-        bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).map(fd)
-    }
 }

@@ -162,7 +162,9 @@ pub(super) fn apply_devices(
         Layout::V2 => {
             let dir = Path::new(CGROUP_ROOT).join(rel(path));
             let policy = devfilter::emulate(rules.iter().map(|(_, r)| r));
-            match devfilter::attach(&dir, &devfilter::program(&policy)) {
+            let prog = devfilter::program(&policy)
+                .map_err(|e| bad("devices", format!("the device program: {e}")))?;
+            match devfilter::attach(&dir, &prog) {
                 Ok(()) => Ok(()),
                 Err(e)
                     if !asked && matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) =>

@@ -178,7 +178,7 @@ fn reference(p: &devfilter::Policy, typ: u8, acc: u8, major: u32, minor: u32) ->
 }
 
 /// A tiny interpreter for the opcodes `program` emits.
-fn run(prog: &[devfilter::Insn], typ: u8, acc: u8, major: u32, minor: u32) -> bool {
+fn run(prog: &[crate::bpf::Insn], typ: u8, acc: u8, major: u32, minor: u32) -> bool {
     let ctx = [(acc as u32) << 16 | typ as u32, major, minor];
     let mut r = [0u64; 11];
     let mut pc = 0usize;
@@ -221,7 +221,7 @@ fn device_program_decides_like_the_kernel() {
             // The blacklist case: the config's "a" allow comes after vsrun's deny-all.
             assert!(p.default_allow);
         }
-        let prog = devfilter::program(&p);
+        let prog = devfilter::program(&p).unwrap();
         for typ in [BLOCK, CHAR] {
             for acc in 1..=ACC_ALL {
                 for (major, minor) in [
@@ -246,7 +246,7 @@ fn device_program_decides_like_the_kernel() {
         }
         p.exceptions.clear();
         assert_eq!(
-            run(&devfilter::program(&p), CHAR, ACC_MKNOD, 1, 1),
+            run(&devfilter::program(&p).unwrap(), CHAR, ACC_MKNOD, 1, 1),
             p.default_allow
         );
     }
@@ -256,7 +256,7 @@ fn device_program_decides_like_the_kernel() {
 fn default_allowlist_denies_the_rest() {
     let rules = device_rules(None).unwrap();
     let p = devfilter::emulate(rules.iter().map(|(_, r)| r));
-    let prog = devfilter::program(&p);
+    let prog = devfilter::program(&p).unwrap();
     assert!(run(&prog, CHAR, ACC_READ | ACC_WRITE, 1, 3), "/dev/null");
     assert!(run(&prog, CHAR, ACC_READ, 136, 7), "a pty");
     assert!(run(&prog, BLOCK, ACC_MKNOD, 8, 0), "mknod of anything");

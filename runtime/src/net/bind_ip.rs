@@ -22,10 +22,10 @@
 //! needs a writable `cgroup.procs` of an ancestor, which a container with a cgroup namespace
 //! and a read-only cgroup mount never sees. All of this is tested in `tests.rs`.
 
-use super::asm::Insn;
 use super::cgroup2::{self, Hook, Layout};
 use super::progs::{self, Addrs};
 use super::sys;
+use crate::bpf::{self, Insn};
 use crate::error::{config, Error, Result, StepExt};
 use std::collections::HashMap;
 use std::fs::File;
@@ -165,10 +165,10 @@ pub fn plan(annotations: &HashMap<String, String>, net: NetStack<'_>) -> Result<
 /// EINVAL) is found here first, with a trivial program that is closed again at once.
 fn check_kernel_has_cgroup_bpf() -> Result<()> {
     let hook = Hook::ALL[0];
-    let mut a = super::asm::Asm::new();
-    a.mov64_imm(super::asm::Reg::R0, 1).exit();
+    let mut a = bpf::asm::Asm::new();
+    a.mov64_imm(bpf::asm::Reg::R0, 1).exit();
     let insns = a.finish().map_err(|e| config(field(), e.to_string()))?;
-    sys::prog_load(hook.prog_type(), hook as u32, "vsrun_probe", &insns)
+    bpf::load(hook.prog_type(), hook as u32, "vsrun_probe", &insns)
         .map(drop)
         .map_err(|e| {
             config(
@@ -253,7 +253,7 @@ fn load(progs: &[(Hook, Vec<Insn>)]) -> Result<Vec<(Hook, OwnedFd)>> {
     progs
         .iter()
         .map(|(hook, insns)| {
-            let fd = sys::prog_load(hook.prog_type(), *hook as u32, hook.prog_name(), insns)
+            let fd = bpf::load(hook.prog_type(), *hook as u32, hook.prog_name(), insns)
                 .step(|| format!("load BPF program {} ({})", hook.prog_name(), field()))?;
             Ok((*hook, fd))
         })

@@ -6,7 +6,7 @@
 //! mount at `/sys/fs/cgroup/unified` has none; vsrun then makes `unified/vsrun/<id>` only for
 //! the programs and owns (creates and removes) it itself.
 
-use super::sys;
+use crate::bpf;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -45,8 +45,8 @@ impl Hook {
     /// uapi enum bpf_prog_type of the program for this hook.
     pub fn prog_type(self) -> u32 {
         match self {
-            Hook::Ingress => sys::BPF_PROG_TYPE_CGROUP_SKB,
-            _ => sys::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+            Hook::Ingress => bpf::BPF_PROG_TYPE_CGROUP_SKB,
+            _ => bpf::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
         }
     }
 
@@ -127,11 +127,11 @@ pub fn attach_all(dir: &Path, progs: &[(Hook, OwnedFd)], pid: i32) -> io::Result
     let result = (|| {
         let d = open_dir(dir)?;
         for (hook, prog) in progs {
-            sys::prog_attach(
+            bpf::prog_attach(
                 d.as_fd(),
                 prog.as_fd(),
                 *hook as u32,
-                sys::BPF_F_ALLOW_MULTI,
+                bpf::BPF_F_ALLOW_MULTI,
             )
             .map_err(|e| with_context(e, format!("attach {}", hook.prog_name())))?;
         }
@@ -164,17 +164,17 @@ pub fn detach_ours(dir: &Path) -> io::Result<()> {
         Err(e) => return Err(e),
     };
     for hook in Hook::ALL {
-        for id in sys::prog_query(d.as_fd(), hook as u32)? {
-            let prog = match sys::prog_get_fd_by_id(id) {
+        for id in bpf::prog_query(d.as_fd(), hook as u32)? {
+            let prog = match bpf::prog_get_fd_by_id(id) {
                 Ok(p) => p,
                 // Detached and freed meanwhile (a concurrent delete --force).
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(e),
             };
-            if !sys::prog_info(prog.as_fd())?.1.starts_with("vsrun_") {
+            if !bpf::prog_info(prog.as_fd())?.1.starts_with("vsrun_") {
                 continue;
             }
-            match sys::prog_detach(d.as_fd(), prog.as_fd(), hook as u32) {
+            match bpf::prog_detach(d.as_fd(), prog.as_fd(), hook as u32) {
                 Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
                 _ => {}
             }

@@ -6,11 +6,10 @@
 //! - `bind_ip`: the interface the lifecycle uses (plan, attach, join, remove).
 //! - `progs`: the nine programs (eight sock_addr hooks, one ingress filter), generated for the
 //!   address list.
-//! - `asm`: a typed eBPF instruction builder (no second toolchain at build time).
 //! - `cgroup2`: the v2 directory the programs are attached to.
-//! - `sys`: bpf(2) and getifaddrs wrappers.
+//! - `sys`: getifaddrs. bpf(2) and the eBPF assembler are `crate::bpf`, shared with the
+//!   cgroup v2 device filter.
 
-mod asm;
 pub mod bind_ip;
 mod cgroup2;
 mod progs;

@@ -17,8 +17,8 @@
 //! CAP_NET_RAW, and with that AF_PACKET bypasses any cgroup filter anyway — a bound context
 //! should not hold CAP_NET_RAW.
 
-use super::asm::{Asm, AsmError, Helper, Insn, Label, Reg, Size};
 use super::cgroup2::Hook;
+use crate::bpf::asm::{Asm, AsmError, Helper, Insn, Label, Reg, Size};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -1,6 +1,8 @@
 //! Thin wrappers over the syscalls that nix or std do not cover. Each is one call, with the
 //! reason it is sound; everything that decides *what* to call lives in the modules above.
 
+pub mod bpf;
+
 use std::ffi::CString;
 use std::fs::File;
 use std::io;

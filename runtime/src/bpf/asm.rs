@@ -1,5 +1,7 @@
-//! A typed builder for the few eBPF instructions bind-ip needs: moves, context and stack
-//! loads/stores, 32-bit compares against constants, helper calls and exit, with named labels.
+//! A typed builder for the few eBPF instructions vsrun's cgroup programs need (bound IP's
+//! sock_addr and ingress programs, the v2 device filter): moves, context and stack
+//! loads/stores, 32-bit AND and shift, 32-bit compares against constants, helper calls and
+//! exit, with named labels.
 //!
 //! Why hand-assembled and not aya or libbpf-rs: both need the BPF programs compiled by a second
 //! toolchain at build time (bpf-linker on nightly Rust, or clang for C), and vsrun's programs are
@@ -57,16 +59,7 @@ pub enum Helper {
     SetRetval = 187,
 }
 
-/// One `struct bpf_insn` as the kernel reads it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-pub struct Insn {
-    pub code: u8,
-    /// dst_reg:4, src_reg:4 — bit-field order follows the target's byte order.
-    pub regs: u8,
-    pub off: i16,
-    pub imm: i32,
-}
+pub use crate::syscall::bpf::Insn;
 
 // Instruction classes and fields (uapi linux/bpf_common.h, linux/bpf.h).
 const LDX: u8 = 0x01;
@@ -81,6 +74,7 @@ const K: u8 = 0x00;
 const X: u8 = 0x08;
 const ADD: u8 = 0x00;
 const AND: u8 = 0x50;
+const RSH: u8 = 0x70;
 const MOV: u8 = 0xb0;
 const JA: u8 = 0x00;
 const JEQ: u8 = 0x10;
@@ -190,6 +184,11 @@ impl Asm {
         self.push(ALU | AND | K, dst, Reg::R0, 0, imm as i32)
     }
 
+    /// dst >>= imm (32-bit, logical, upper half zeroed).
+    pub fn rsh32_imm(&mut self, dst: Reg, imm: u32) -> &mut Self {
+        self.push(ALU | RSH | K, dst, Reg::R0, 0, imm as i32)
+    }
+
     /// dst = *(size *)(src + off)
     pub fn ldx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) -> &mut Self {
         self.push(LDX | MEM | size.bits(), dst, src, off, 0)
@@ -244,13 +243,20 @@ impl Asm {
         self.push(JMP | EXIT, Reg::R0, Reg::R0, 0, 0)
     }
 
-    /// Resolve the labels. Jump offsets count from the instruction after the jump.
-    pub fn finish(mut self) -> Result<Vec<Insn>, AsmError> {
+    /// Resolve the labels, for a program of at most BPF_MAXINSNS (4096) instructions.
+    pub fn finish(self) -> Result<Vec<Insn>, AsmError> {
+        self.finish_within(4096)
+    }
+
+    /// Resolve the labels, for a program of at most `max` instructions (a privileged load
+    /// may have up to BPF_COMPLEXITY_LIMIT_INSNS, 1,000,000). Jump offsets count from the
+    /// instruction after the jump.
+    pub fn finish_within(mut self, max: usize) -> Result<Vec<Insn>, AsmError> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let n = self.insns.len();
-        if n > 4096 {
+        if n > max {
             return Err(AsmError::TooLong(n));
         }
         match self.insns.last() {
