@@ -143,7 +143,7 @@ pub(super) fn validate(m: &LinuxMemory) -> Result<()> {
 /// runc's "unset" values taken out: 0 limits, false disableOOMKiller, true useHierarchy.
 pub(super) fn normalize(m: &LinuxMemory) -> Option<LinuxMemory> {
     let nz_i = |v: Option<i64>| v.filter(|v| *v != 0);
-    let mut m = m.clone();
+    let mut m = *m;
     m.set_limit(nz_i(m.limit()));
     m.set_reservation(nz_i(m.reservation()));
     m.set_swap(nz_i(m.swap()));

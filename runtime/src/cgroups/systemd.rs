@@ -45,7 +45,7 @@ pub(super) fn apply_systemd(m: &AnyCgroupManager, r: &LinuxResources) -> Result<
         }
     };
     let mut g = LinuxResources::default();
-    g.set_memory(n.memory().clone());
+    g.set_memory(*n.memory());
     one("linux.resources.memory", g);
     let mut g = LinuxResources::default();
     g.set_cpu(n.cpu().clone());
