@@ -19,6 +19,12 @@
 //! Values that mean "unset" in runc (0 for limits, shares, weights; "" for cpusets; false for
 //! disableOOMKiller) are unset here too, so docker's `{"cpu": {"shares": 0}}` never fails.
 //!
+//! Where things are: each `linux.resources` member has the file named after it (`pids.rs`
+//! holds everything about `linux.resources.pids`; likewise memory, cpu, blkio, hugetlb,
+//! network, rdma, unified), with its checks, its "unset" values, its rows of the field table
+//! (`fields.rs`: field → controller and files, and back) and the writes vsrun makes itself.
+//! `devices.rs` and `devfilter.rs` are the allowlist and the v2 device program.
+//!
 //! Path decision: `linux.cgroupsPath` absent → `/vsrun/<id>` below every hierarchy root (each
 //! v1 controller mount, or the v2 mount): vsrun's containers are easy to find and never
 //! collide with another runtime's (runc's default is `/<id>`, crun's `/<id>` too; docker,
