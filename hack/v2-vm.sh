@@ -18,7 +18,12 @@
 # nothing goes to /boot). Builds vsrun, the static probe and the test binaries, boots with
 # -smp 1, and exits with the tests' status (read back from a file in the shared workspace).
 # V2VM_TIMEOUT (seconds, default 1500) bounds the VM; V2VM_SHELL="COMMAND" runs that command in
-# the VM instead of the tests. Exit status 77: the lane cannot run
+# the VM instead of the tests.
+#
+# V2VM_INIT=systemd boots Debian's systemd (installed on the host when missing, with dbus) as
+# PID 1 from the shared /usr, with a minimal /etc: a machine id, the system bus, and the unit
+# v2vm-tests.service (hack/v2-vm/systemd/) that runs the tests and powers off. Its default test
+# file is systemd_cgroup (the systemd cgroup driver, which needs systemd as PID 1). Exit status 77: the lane cannot run
 # here (packages not installable); hack/test.sh counts that as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +38,13 @@ export DEBIAN_FRONTEND=noninteractive
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 backports=/etc/apt/sources.list.d/bookworm-backports.sources
 missing=()
-for pkg in busybox-static python3; do installed "$pkg" || missing+=("$pkg"); done
+init=${V2VM_INIT:-busybox}
+case $init in
+busybox) host_pkgs="busybox-static python3" ;;
+systemd) host_pkgs="busybox-static python3 systemd dbus" ;;
+*) echo "hack/v2-vm.sh: V2VM_INIT is busybox or systemd, not $init" >&2; exit 1 ;;
+esac
+for pkg in $host_pkgs; do installed "$pkg" || missing+=("$pkg"); done
 qemu=()
 for pkg in qemu-system-x86 qemu-system-data; do installed "$pkg" || qemu+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ] || [ ${#qemu[@]} -gt 0 ]; then
@@ -82,7 +93,9 @@ echo "== v2-vm: build"
 cargo build -q -p vsrun
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build -q -p probe --release --target x86_64-unknown-linux-gnu
-wanted=${V2VM_TESTS:-cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts}
+default_tests="cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts"
+[ "$init" = busybox ] || default_tests=systemd_cgroup
+wanted=${V2VM_TESTS:-$default_tests}
 [ "$wanted" = all ] && wanted=$(cd spec-tests/tests && ls *.rs | sed 's/\.rs$//' | tr '\n' ' ')
 testbins=$(cargo test -q -p spec-tests --tests --no-run --message-format=json |
     WANTED="$wanted" python3 -c 'import json, os, sys
@@ -109,11 +122,20 @@ root=$vm/initramfs
 rm -rf "$root"
 mkdir -p "$root"/{proc,sys,dev,tmp,run,usr,etc,root,modules,newroot}
 cp /bin/busybox "$root/busybox"
-cp hack/v2-vm/init "$root/init"
-chmod 755 "$root/init"
+cp hack/v2-vm/init hack/v2-vm/vm-cmd "$root/"
+chmod 755 "$root/init" "$root/vm-cmd"
 for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+if [ "$init" = systemd ]; then
+    # dbus-daemon drops to messagebus; default.target is the tests' own target.
+    echo 'messagebus:x:100:101::/nonexistent:/bin/false' >>"$root/etc/passwd"
+    echo 'messagebus:x:101:' >>"$root/etc/group"
+    echo v2-vm >"$root/etc/hostname"
+    mkdir -p "$root/etc/systemd/system" "$root/var/lib" "$root/var/tmp"
+    cp -r hack/v2-vm/systemd/. "$root/etc/systemd/system/"
+    ln -s v2vm.target "$root/etc/systemd/system/default.target"
+fi
 python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth |
     while read -r ko; do
         cp "$ko" "$root/modules/"
@@ -141,6 +163,7 @@ runner=$out/run-tests.sh
 [ -z "${V2VM_SHELL:-}" ] || printf '%s\n' "$V2VM_SHELL" >"$runner"
 {
     echo "VM_WS=$(q "$ws")"
+    echo "VM_INIT=$init"
     echo "VM_TARGET=$(q "$extra_target")"
     echo "VM_OUT=$(q "$out")"
     echo "VM_CMD=$(q "sh $(q "$runner")")"
@@ -151,7 +174,7 @@ runner=$out/run-tests.sh
 } >"$root/vm.env"
 (cd "$root" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$vm/initramfs.cpio"
 
-echo "== v2-vm: boot ($kpkg, pure cgroup v2), $(( $(date +%s) - start ))s so far"
+echo "== v2-vm: boot ($kpkg, pure cgroup v2, init $init), $(( $(date +%s) - start ))s so far"
 share=(-virtfs "local,path=/usr,mount_tag=usr,security_model=passthrough,readonly=on"
     -virtfs "local,path=$ws,mount_tag=ws,security_model=passthrough")
 [ -z "$extra_target" ] ||
