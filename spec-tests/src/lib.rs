@@ -529,6 +529,8 @@ pub struct Runtime {
     io: tempfile::TempDir,
     bundles: Mutex<HashMap<String, PathBuf>>,
     seq: AtomicU64,
+    /// Global flags put before every subcommand, as engines do (`--systemd-cgroup`).
+    global: Vec<String>,
 }
 
 impl Default for Runtime {
@@ -623,7 +625,16 @@ impl Runtime {
             io,
             bundles: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
+            global: Vec::new(),
         }
+    }
+
+    /// A Runtime whose every vsrun invocation carries `--systemd-cgroup`, as containerd's
+    /// shim with `SystemdCgroup = true` and podman with `cgroup_manager = "systemd"` call it.
+    pub fn systemd_cgroup() -> Self {
+        let mut rt = Runtime::new();
+        rt.global.push("--systemd-cgroup".into());
+        rt
     }
 
     /// A Runtime whose vsrun invocations run as the plain user `user` (rootless mode): its
@@ -707,7 +718,7 @@ impl Runtime {
         let out = fs::File::create(out_path).expect("create stdout file");
         let err = fs::File::create(err_path).expect("create stderr file");
         let mut c = Command::new(vsrun_bin());
-        c.arg("--root").arg(self.root()).args(args);
+        c.arg("--root").arg(self.root()).args(&self.global).args(args);
         c.stdin(Stdio::null()).stdout(out).stderr(err);
         self.as_runtime_user(&mut c);
         f(&mut c);
@@ -779,7 +790,7 @@ impl Runtime {
         self.note_bundle_from_args(&args);
         let (out_path, err_path) = self.io_files(id);
         let mut c = Command::new(vsrun_bin());
-        c.arg("--root").arg(self.root()).args(args);
+        c.arg("--root").arg(self.root()).args(&self.global).args(args);
         self.as_runtime_user(&mut c);
         c.stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).expect("create stdout file"))
