@@ -187,6 +187,18 @@ fn no_cgroups_path_means_system_slice_vsrun_id_and_nested_slices_expand() {
 
 const MIB: i64 = 1 << 20;
 
+/// blockIO.weight as libcgroups' v2 controller writes it: io.bfq.weight where BFQ is loaded,
+/// else io.weight on its [1, 10000] scale.
+#[track_caller]
+fn assert_io_weight(pid: i32, weight: u64) {
+    if unified_dir(pid).join("io.bfq.weight").exists() {
+        assert_eq!(cgroup_file(pid, "io.bfq.weight"), format!("default {weight}"));
+    } else {
+        let w = 1 + (weight - 10) * 9999 / 990;
+        assert_eq!(cgroup_file(pid, "io.weight"), format!("default {w}"));
+    }
+}
+
 #[test]
 fn resources_become_unit_properties() {
     let Some(rt) = systemd_runtime() else { return };
@@ -212,8 +224,6 @@ fn resources_become_unit_properties() {
             ("CPUQuotaPerSecUSec", "200ms"),
             ("AllowedCPUs", "0"),
             ("TasksMax", "50"),
-            // runc's blkio weight [10, 1000] to io.weight [1, 10000] mapping.
-            ("IOWeight", "2929"),
         ],
     );
     assert_eq!(cgroup_file(pid, "memory.max"), (128 * MIB).to_string());
@@ -223,7 +233,9 @@ fn resources_become_unit_properties() {
     assert_eq!(cgroup_file(pid, "cpu.max"), "20000 100000");
     assert_eq!(cgroup_file(pid, "cpuset.cpus"), "0");
     assert_eq!(cgroup_file(pid, "pids.max"), "50");
-    assert_eq!(cgroup_file(pid, "io.weight"), "default 2929");
+    // As runc: systemd has no property for a blkio weight, it is written to the scope's
+    // files (BFQ's weight when the disk's scheduler is BFQ).
+    assert_io_weight(pid, 300);
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_no_unit(&unit);
 }
@@ -259,8 +271,8 @@ fn update_changes_the_unit_live_and_keeps_what_it_does_not_name() {
     let r = b.path().join("update.json");
     fs::write(&r, json!({"blockIO": {"weight": 500}}).to_string()).unwrap();
     assert_success(&rt.cmd(&["update", "-r", r.to_str().unwrap(), &id]), "update -r");
-    // 1 + (500 - 10) * 9999 / 990
-    assert_props(&unit, &[("IOWeight", "4950"), ("MemoryMax", &(64 * MIB).to_string())]);
+    assert_io_weight(pid, 500);
+    assert_props(&unit, &[("MemoryMax", &(64 * MIB).to_string())]);
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_no_unit(&unit);
 }
@@ -353,32 +365,18 @@ fn ps_stat_and_events_read_through_the_scope() {
 }
 
 #[test]
-fn systemd_property_annotations_become_unit_properties() {
+fn systemd_property_annotations_are_accepted() {
+    // podman (5.2 on) sends org.systemd.property.TimeoutStopUSec with every container. runc
+    // passes these to StartTransientUnit; libcgroups' D-Bus client (private to it) takes a
+    // fixed property list, so vsrun accepts them without applying them (README, "Differences
+    // from runc"): a refusal would break podman.
     let Some(rt) = systemd_runtime() else { return };
     let id = unique_id("sd-prop");
     let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
-    b.config["annotations"] = json!({
-        "org.systemd.property.TimeoutStopUSec": "uint64 123456789",
-        "org.systemd.property.CollectMode": "'inactive-or-failed'",
-        "org.systemd.property.CPUAccounting": "true",
-    });
+    b.config["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "uint64 10000000"});
     run_d(&rt, &b, &id);
     let unit = format!("vsrt-{id}.scope");
-    assert_props(
-        &unit,
-        &[
-            ("TimeoutStopUSec", "2min 3.456789s"),
-            ("CollectMode", "inactive-or-failed"),
-            ("CPUAccounting", "yes"),
-        ],
-    );
+    assert_props(&unit, &[("ActiveState", "active"), ("Delegate", "yes")]);
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_no_unit(&unit);
-    let id = unique_id("sd-prop");
-    let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
-    b.config["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "uint64 x"});
-    let err = assert_fails(&rt.create(&b, &id), "create with a bad property value");
-    assert!(err.contains("org.systemd.property.TimeoutStopUSec"), "{err}");
-    assert_no_unit(&unit);
-    assert_nothing_left(&rt, &id);
 }
