@@ -81,4 +81,21 @@ else
 fi
 # --- end of the cgroup v2 lane ---
 
+# --- systemd lane: the same VM with Debian's systemd as PID 1, running only what needs it
+# (spec-tests/tests/systemd_cgroup.rs: the --systemd-cgroup driver). VSRUN_SKIP_V2_VM=1 or
+# VSRUN_SKIP_SYSTEMD_VM=1 leaves it out; a lane that cannot run fails the run.
+if [ "${VSRUN_SKIP_V2_VM:-0}" != 1 ] && [ "${VSRUN_SKIP_SYSTEMD_VM:-0}" != 1 ]; then
+    echo "== systemd lane (V2VM_INIT=systemd hack/v2-vm.sh), $(( $(date +%s) - start ))s so far"
+    V2VM_INIT=systemd V2VM_TIMEOUT=780 timeout 900 bash hack/v2-vm.sh
+    case $? in
+        0) ;;
+        77) echo "hack/test.sh: the systemd lane cannot run here (set VSRUN_SKIP_SYSTEMD_VM=1 to skip it on purpose)" >&2
+            status=1 ;;
+        *) status=1 ;;
+    esac
+else
+    echo "== systemd lane skipped (VSRUN_SKIP_V2_VM=1 or VSRUN_SKIP_SYSTEMD_VM=1)"
+fi
+# --- end of the systemd lane ---
+
 exit $status
