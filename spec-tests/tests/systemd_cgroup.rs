@@ -222,7 +222,6 @@ fn resources_become_unit_properties() {
             ("MemorySwapMax", &(64 * MIB).to_string()),
             ("CPUWeight", &weight),
             ("CPUQuotaPerSecUSec", "200ms"),
-            ("AllowedCPUs", "0"),
             ("TasksMax", "50"),
         ],
     );
@@ -231,11 +230,15 @@ fn resources_become_unit_properties() {
     assert_eq!(cgroup_file(pid, "memory.swap.max"), (64 * MIB).to_string());
     assert_eq!(cgroup_file(pid, "cpu.weight"), weight);
     assert_eq!(cgroup_file(pid, "cpu.max"), "20000 100000");
-    assert_eq!(cgroup_file(pid, "cpuset.cpus"), "0");
-    assert_eq!(cgroup_file(pid, "pids.max"), "50");
-    // As runc: systemd has no property for a blkio weight, it is written to the scope's
-    // files (BFQ's weight when the disk's scheduler is BFQ).
+    // As runc: libcgroups' systemd driver has no property for a blkio weight, it is written to
+    // the scope's files (BFQ's weight when the disk's scheduler is BFQ).
     assert_io_weight(pid, 300);
+    // cpus/mems go to the scope's files (libcgroups sends AllowedCPUs in a shape systemd
+    // refuses); a later property change must not reset them.
+    assert_eq!(cgroup_file(pid, "cpuset.cpus"), "0");
+    assert_success(&rt.cmd(&["update", "--pids-limit", "60", &id]), "update --pids-limit");
+    assert_eq!(cgroup_file(pid, "cpuset.cpus"), "0");
+    assert_eq!(cgroup_file(pid, "pids.max"), "60");
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_no_unit(&unit);
 }
