@@ -23,7 +23,9 @@
 # V2VM_INIT=systemd boots Debian's systemd (installed on the host when missing, with dbus) as
 # PID 1 from the shared /usr, with a minimal /etc: a machine id, the system bus, and the unit
 # v2vm-tests.service (hack/v2-vm/systemd/) that runs the tests and powers off. Its default test
-# file is systemd_cgroup (the systemd cgroup driver, which needs systemd as PID 1). Exit status 77: the lane cannot run
+# file is systemd_cgroup (the systemd cgroup driver, which needs systemd as PID 1); then
+# hack/v2-vm/podman.sh runs podman on vsrun with both cgroup managers (podman and conmon are
+# installed on the host when missing; V2VM_NO_PODMAN=1 leaves it out). Exit status 77: the lane cannot run
 # here (packages not installable); hack/test.sh counts that as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +43,7 @@ missing=()
 init=${V2VM_INIT:-busybox}
 case $init in
 busybox) host_pkgs="busybox-static python3" ;;
-systemd) host_pkgs="busybox-static python3 systemd dbus" ;;
+systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon" ;;
 *) echo "hack/v2-vm.sh: V2VM_INIT is busybox or systemd, not $init" >&2; exit 1 ;;
 esac
 for pkg in $host_pkgs; do installed "$pkg" || missing+=("$pkg"); done
@@ -164,6 +166,10 @@ runner=$out/run-tests.sh
     echo "$testbins" | while read -r name bin; do
         echo "echo \"== v2-vm: $name\"; $(q "$bin") $test_args; r=\$?; echo \"== v2-vm: $name exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
     done
+    # The systemd VM also runs podman on vsrun with both cgroup managers (hack/v2-vm/podman.sh).
+    if [ "$init" = systemd ] && [ -z "${V2VM_NO_PODMAN:-}" ]; then
+        echo "echo '== v2-vm: podman'; bash $(q "$ws/hack/v2-vm/podman.sh"); r=\$?; echo \"== v2-vm: podman exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
+    fi
     echo 'exit $status'
 } >"$runner"
 # V2VM_SHELL="COMMAND": run that shell command in the VM instead of the tests (investigation).
