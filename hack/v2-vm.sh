@@ -24,8 +24,9 @@
 # PID 1 from the shared /usr, with a minimal /etc: a machine id, the system bus, and the unit
 # v2vm-tests.service (hack/v2-vm/systemd/) that runs the tests and powers off. Its default test
 # file is systemd_cgroup (the systemd cgroup driver, which needs systemd as PID 1); then
-# hack/v2-vm/podman.sh runs podman on vsrun with both cgroup managers (podman and conmon are
-# installed on the host when missing; V2VM_NO_PODMAN=1 leaves it out). Exit status 77: the lane cannot run
+# hack/v2-vm/podman.sh runs podman on vsrun with both cgroup managers and containerd.sh
+# containerd's runc shim with --systemd-cgroup (podman, conmon and containerd are installed on
+# the host when missing; V2VM_NO_PODMAN=1 leaves both out). Exit status 77: the lane cannot run
 # here (packages not installable); hack/test.sh counts that as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ missing=()
 init=${V2VM_INIT:-busybox}
 case $init in
 busybox) host_pkgs="busybox-static python3" ;;
-systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon" ;;
+systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon containerd" ;;
 *) echo "hack/v2-vm.sh: V2VM_INIT is busybox or systemd, not $init" >&2; exit 1 ;;
 esac
 for pkg in $host_pkgs; do installed "$pkg" || missing+=("$pkg"); done
@@ -166,9 +167,12 @@ runner=$out/run-tests.sh
     echo "$testbins" | while read -r name bin; do
         echo "echo \"== v2-vm: $name\"; $(q "$bin") $test_args; r=\$?; echo \"== v2-vm: $name exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
     done
-    # The systemd VM also runs podman on vsrun with both cgroup managers (hack/v2-vm/podman.sh).
+    # The systemd VM also runs podman on vsrun with both cgroup managers and containerd's runc
+    # shim with the systemd driver (hack/v2-vm/podman.sh, containerd.sh).
     if [ "$init" = systemd ] && [ -z "${V2VM_NO_PODMAN:-}" ]; then
-        echo "echo '== v2-vm: podman'; bash $(q "$ws/hack/v2-vm/podman.sh"); r=\$?; echo \"== v2-vm: podman exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
+        for e in podman containerd; do
+            echo "echo '== v2-vm: $e'; bash $(q "$ws/hack/v2-vm/$e.sh"); r=\$?; echo \"== v2-vm: $e exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
+        done
     fi
     echo 'exit $status'
 } >"$runner"
