@@ -74,10 +74,11 @@ use join::{
 use layout::{is_unified, layout, manager};
 use memory::drop_kernel_memory_without_files;
 use paths::{check_path, rel};
-use systemd::{apply_systemd, check_systemd};
+use systemd::check_systemd;
+pub use systemd::scope_path;
 use values::{normalize, validate};
 
-use crate::error::{config, state, Error, Result, StepExt};
+use crate::error::{config, state, Result, StepExt};
 use libcgroups::common::{CgroupManager, FreezerState};
 use oci_spec::runtime::{LinuxResources, Spec};
 use std::path::{Path, PathBuf};
@@ -117,6 +118,7 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool, rootless: bool) -> Result<Plan
     }
     if systemd {
         check_systemd(&path)?;
+        systemd::note_property_annotations(spec);
     } else {
         check_path(&path)?;
     }
@@ -225,19 +227,7 @@ pub fn join_self(j: &Joining) -> Result<()> {
 /// writing limits).
 pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
     if plan.systemd {
-        let m = manager(&plan.path, true, id)?;
-        m.add_task(nix::unistd::Pid::from_raw(pid))
-            .map_err(|e| Error::Os {
-                step: format!(
-                    "put the init into its systemd scope (linux.cgroupsPath {})",
-                    plan.path.display()
-                ),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-        if let Some(r) = &plan.resources {
-            apply_systemd(&m, r)?;
-        }
-        return Ok(());
+        return systemd::finish(plan, id, pid);
     }
     let Some(r) = &plan.resources else {
         return Ok(());
@@ -260,7 +250,7 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
 pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Result<()> {
     validate(r)?;
     if systemd {
-        return apply_systemd(&manager(path, true, id)?, r);
+        return systemd::update(path, id, r);
     }
     let layout = layout()?;
     let mut r = r.clone();
@@ -335,9 +325,10 @@ pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
 /// Whether the container's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze); read on
 /// every status query, so it is one small file read.
 pub fn is_frozen(path: &Path, systemd: bool) -> bool {
-    if systemd || path.as_os_str().is_empty() {
+    if path.as_os_str().is_empty() {
         return false;
     }
+    let path = &fs_path(path, systemd);
     let root = Path::new(CGROUP_ROOT);
     if is_unified(root) {
         return std::fs::read_to_string(root.join(rel(path)).join("cgroup.freeze"))
@@ -345,6 +336,16 @@ pub fn is_frozen(path: &Path, systemd: bool) -> bool {
     }
     std::fs::read_to_string(root.join("freezer").join(rel(path)).join("freezer.state"))
         .is_ok_and(|s| s.trim() == "FROZEN")
+}
+
+/// The container's cgroup as a path below the hierarchy roots: the systemd scope's own
+/// directory with `--systemd-cgroup`, for the readers that go to the files directly.
+pub fn fs_path(path: &Path, systemd: bool) -> PathBuf {
+    if systemd {
+        scope_path(path)
+    } else {
+        path.to_path_buf()
+    }
 }
 
 /// The stats runc's `events` reports, from libcgroups.

@@ -382,3 +382,48 @@ fn field_table_reads_both_ways() {
         }
     }
 }
+
+#[test]
+fn systemd_scope_paths_follow_slice_nesting() {
+    for (given, dir) in [
+        ("system.slice:vsrun:c1", "/system.slice/vsrun-c1.scope"),
+        (":docker:c1", "/system.slice/docker-c1.scope"),
+        ("kubepods-besteffort-pod1.slice:cri-containerd:c1",
+         "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-c1.scope"),
+        ("-.slice:p:c1", "/p-c1.scope"),
+        ("machine.slice:libpod:sub.slice", "/machine.slice/sub.slice"),
+    ] {
+        assert_eq!(super::scope_path(Path::new(given)), Path::new(dir), "{given}");
+    }
+}
+
+#[test]
+fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
+    let mut n = res(json!({
+        "cpu": {"shares": 512, "cpus": "0-1"},
+        "memory": {"limit": 1048576},
+        "blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]},
+        "unified": {"memory.high": "1000", "io.bfq.weight": "50"}
+    }));
+    let files = super::systemd::take_file_fields(&mut n);
+    assert_eq!(
+        files,
+        res(json!({
+            "cpu": {"cpus": "0-1"},
+            "blockIO": {"weight": 300},
+            "unified": {"io.bfq.weight": "50"}
+        }))
+    );
+    assert_eq!(
+        n,
+        res(json!({
+            "cpu": {"shares": 512},
+            "memory": {"limit": 1048576},
+            "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]},
+            "unified": {"memory.high": "1000"}
+        }))
+    );
+    let mut only_cpus = res(json!({"cpu": {"cpus": "0"}}));
+    super::systemd::take_file_fields(&mut only_cpus);
+    assert!(only_cpus.cpu().is_none(), "no CPU properties (CPUQuota) for a cpuset alone");
+}

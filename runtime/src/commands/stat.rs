@@ -109,7 +109,8 @@ fn row(dir: &Path) -> Option<Row> {
 
 /// The hierarchy that lists the container's processes: pids on v1, the unified dir on v2.
 fn cgroup_dir(st: &State, controller: &str) -> PathBuf {
-    let rel = st.cgroup_path.strip_prefix("/").unwrap_or(&st.cgroup_path);
+    let path = crate::cgroups::fs_path(&st.cgroup_path, st.systemd_cgroup);
+    let rel = path.strip_prefix("/").unwrap_or(&path);
     let v1 = Path::new("/sys/fs/cgroup").join(controller).join(rel);
     if v1.exists() {
         v1
