@@ -28,10 +28,6 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// Namespaces the container created or joined, as `/proc/<pid>/ns/<name>` was at create
-    /// time (type name → path); later commands (exec) join these.
-    #[serde(default)]
-    pub namespaces: Vec<(String, PathBuf)>,
     /// Whether the config asked for a PID namespace of its own (then killing init kills all).
     #[serde(default)]
     pub own_pid_ns: bool,

@@ -5,6 +5,7 @@
 
 pub mod exec;
 mod init;
+pub mod leftovers;
 pub mod namespaces;
 pub mod preserved;
 pub mod sync;
@@ -297,8 +298,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
             match release(cfg, &mut init, &mut parent_sock) {
                 Ok(()) => Ok(init),
                 Err(e) => {
-                    init.kill_and_reap();
-                    undo(cfg);
+                    init.abort(cfg);
                     Err(e)
                 }
             }
@@ -311,16 +311,19 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
 /// process joined the container's cgroup and mounts: those stay.
 pub fn undo(cfg: &InitConfig) {
     let Some(rootfs) = &cfg.rootfs else { return };
-    let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
-    if cfg.bind_ip.is_some() {
-        let _ = crate::net::remove(&cfg.id);
-    }
-    if let Some(before) = cfg.shared_mount_before {
-        if let Err(e) =
-            crate::rootfs::shared::undo(cfg.ns.joined_mount_fd(), &rootfs.rootfs, before)
-        {
-            crate::log::warn(&e.to_string());
-        }
+    let leftovers = leftovers::Leftovers {
+        id: &cfg.id,
+        cgroup: &cfg.cgroup.path,
+        systemd_cgroup: cfg.cgroup.systemd,
+        bind_ip: cfg.bind_ip.is_some(),
+        shared_root: cfg.shared_mount_before.map(|before| leftovers::SharedRoot {
+            ns: cfg.ns.joined_mount_fd(),
+            rootfs: &rootfs.rootfs,
+            top: leftovers::Top::Above(before),
+        }),
+    };
+    if let Err(e) = leftovers.remove() {
+        crate::log::warn(&e.to_string());
     }
 }
 
@@ -437,6 +440,13 @@ impl Init {
                 "container init: unexpected message {m:?}"
             ))),
         }
+    }
+
+    /// A create that failed after the clone: the init dies first, so nothing it holds keeps
+    /// its cgroup busy, then its leftovers go.
+    pub fn abort(&self, cfg: &InitConfig) {
+        self.kill_and_reap();
+        undo(cfg);
     }
 
     pub fn kill_and_reap(&self) {
