@@ -53,7 +53,11 @@ pub struct State {
 
 impl State {
     /// Run the warn-only hooks of `kind` (poststart, poststop) with this state and `status`.
-    pub fn run_hooks_warn(&self, kind: crate::hooks::HookPoint, status: &str) {
+    pub fn run_hooks_warn(
+        &self,
+        kind: crate::hooks::HookPoint,
+        status: oci_spec::runtime::ContainerState,
+    ) {
         if crate::hooks::list(self.hooks.as_ref(), kind).is_empty() {
             return;
         }

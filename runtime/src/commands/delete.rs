@@ -49,7 +49,10 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
 pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
     let ns = leftovers::joined_mount_ns(st);
     leftovers::of_state(st, &ns).remove()?;
-    st.run_hooks_warn(crate::hooks::HookPoint::Poststop, "stopped");
+    st.run_hooks_warn(
+        crate::hooks::HookPoint::Poststop,
+        oci_spec::runtime::ContainerState::Stopped,
+    );
     c.destroy()
 }
 

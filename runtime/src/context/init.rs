@@ -6,6 +6,7 @@ use super::sync::{self, Msg};
 use super::{exec, namespaces, InitConfig, StartGate};
 use crate::error::{Error, Result, StepExt};
 use crate::hooks::HookPoint;
+use oci_spec::runtime::ContainerState;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 
@@ -106,13 +107,8 @@ fn wait_and_exec(
     if let StartGate::Fifo(fifo) = &cfg.gate {
         wait_for_start(fifo)?;
     }
-    let created = String::from_utf8_lossy(hook_state)
-        .replace("\"status\":\"creating\"", "\"status\":\"created\"");
-    crate::hooks::run(
-        cfg.hooks.as_ref(),
-        HookPoint::StartContainer,
-        created.as_bytes(),
-    )?;
+    let created = crate::hooks::with_status(hook_state, ContainerState::Created);
+    crate::hooks::run(cfg.hooks.as_ref(), HookPoint::StartContainer, &created)?;
     crate::task::apply_final(&cfg.task)?;
     if load_filter {
         if let Some(filter) = &cfg.seccomp {

@@ -70,11 +70,14 @@ pub fn of_state<'a>(st: &'a crate::state::State, ns: &'a Option<Option<OwnedFd>>
         cgroup: &st.cgroup_path,
         systemd_cgroup: st.systemd_cgroup,
         bind_ip: st.bind_ip,
-        shared_root: st.shared_root_mount.zip(ns.as_ref()).map(|(id, ns)| SharedRoot {
-            ns: ns.as_ref().map(|f| f.as_fd()),
-            rootfs: &st.rootfs,
-            top: Top::Is(id),
-        }),
+        shared_root: st
+            .shared_root_mount
+            .zip(ns.as_ref())
+            .map(|(id, ns)| SharedRoot {
+                ns: ns.as_ref().map(|f| f.as_fd()),
+                rootfs: &st.rootfs,
+                top: Top::Is(id),
+            }),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod sync;
 
 use crate::error::{Error, Result, StepExt};
 use crate::hooks::HookPoint;
+use oci_spec::runtime::ContainerState;
 use oci_spec::runtime::Spec;
 use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
@@ -346,7 +347,13 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
         .into_iter()
         .any(has)
     {
-        crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations)
+        crate::hooks::state_json(
+            &cfg.id,
+            ContainerState::Creating,
+            init.pid,
+            &cfg.bundle,
+            &cfg.annotations,
+        )
     } else {
         Vec::new()
     };
@@ -362,8 +369,13 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
             }
             None => return Err(Error::Child("container init exited during setup".into())),
         }
-        let st =
-            crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations);
+        let st = crate::hooks::state_json(
+            &cfg.id,
+            ContainerState::Creating,
+            init.pid,
+            &cfg.bundle,
+            &cfg.annotations,
+        );
         crate::hooks::run(h, HookPoint::Prestart, &st)?;
         crate::hooks::run(h, HookPoint::CreateRuntime, &st)?;
         sync::send(sock, &Msg::Go(Vec::new()))?;
@@ -409,7 +421,13 @@ fn send_to_seccomp_agent(cfg: &InitConfig, pid: i32, fd: &OwnedFd) -> Result<()>
             "container init sent an unexpected seccomp listener".into(),
         ));
     };
-    let state = crate::hooks::state_json(&cfg.id, "creating", pid, &cfg.bundle, &cfg.annotations);
+    let state = crate::hooks::state_json(
+        &cfg.id,
+        ContainerState::Creating,
+        pid,
+        &cfg.bundle,
+        &cfg.annotations,
+    );
     crate::security::seccomp::send_listener(
         path,
         std::os::fd::AsFd::as_fd(fd),
