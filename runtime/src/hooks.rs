@@ -105,6 +105,31 @@ impl std::fmt::Display for HookPoint {
     }
 }
 
+/// config.md "POSIX-platform Hooks": path absolute, timeout greater than zero.
+pub fn validate_hooks(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    for kind in HookPoint::ALL {
+        for (i, h) in kind.of(hooks).iter().enumerate() {
+            let p = h.path();
+            if !p.is_absolute() || crate::rootfs::has_nul(p) {
+                return Err(config(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{p:?} must be an absolute path"),
+                ));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(config(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    "must be greater than zero",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn list(hooks: Option<&Hooks>, kind: HookPoint) -> &[Hook] {
     hooks.map(|h| kind.of(h)).unwrap_or_default()
 }

@@ -8,6 +8,7 @@
 //! redirect a mount to the host (CVE-2021-30465 class).
 
 mod cgroup;
+pub mod check;
 mod devices;
 mod idmap;
 mod kmount;
@@ -18,8 +19,10 @@ mod paths;
 mod pivot;
 pub mod resolve;
 pub mod shared;
+pub mod sysctl;
 
 use crate::error::{config, Result, StepExt};
+pub use check::has_nul;
 use libc::c_ulong;
 use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
 use options::MountOptions;
@@ -219,7 +222,7 @@ pub fn plan_in_bundle(
             .process()
             .as_ref()
             .is_some_and(|p| p.terminal() == Some(true)),
-        sysctl: plan_sysctl(spec)?,
+        sysctl: sysctl::plan(spec)?,
         readonly_paths: plan_paths(
             linux.and_then(|l| l.readonly_paths().as_ref()),
             "linux.readonlyPaths",
@@ -399,24 +402,6 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
             });
         }
     }
-    Ok(out)
-}
-
-/// Each key with its file below /proc/sys, by the one model bundle.rs validates with (runc's:
-/// a key whose first separator is '/' keeps its dots, as in `net/ipv4/conf/eth0.100/rp_filter`).
-fn plan_sysctl(spec: &Spec) -> Result<Vec<(String, PathBuf, String)>> {
-    let map = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
-    let mut out = Vec::new();
-    for (k, v) in map.into_iter().flatten() {
-        let file = crate::bundle::sysctl_path(k).ok_or_else(|| {
-            config(
-                format!("linux.sysctl.{k}"),
-                format!("{k:?} is not a valid sysctl name"),
-            )
-        })?;
-        out.push((k.clone(), file, v.clone()));
-    }
-    out.sort();
     Ok(out)
 }
 

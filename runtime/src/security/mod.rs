@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod labels;
+pub mod process;
 pub mod rlimits;
 pub mod sealed_exe;
 pub mod seccomp;
