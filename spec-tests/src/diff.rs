@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -236,32 +236,6 @@ impl Rt {
 // ---------------------------------------------------------------------------------------------
 // Console socket: the pty master arrives over SCM_RIGHTS; a thread copies what it reads.
 
-pub fn recv_fd(s: &UnixStream) -> Option<OwnedFd> {
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: a zeroed msghdr pointing at live buffers; recvmsg fills them.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        if libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
-            return None;
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-        Some(OwnedFd::from_raw_fd(fd))
-    }
-}
-
 /// Where a container's (or exec'd process's) output goes: files, or a pty read by a thread.
 pub enum Output {
     File(PathBuf),
@@ -283,7 +257,7 @@ pub fn console_socket(path: &Path) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
     std::thread::spawn(move || {
-        let Some(master) = l.accept().ok().and_then(|(s, _)| recv_fd(&s)) else {
+        let Some(master) = l.accept().ok().and_then(|(s, _)| crate::scm::recv_fd(&s)) else {
             return;
         };
         let mut f = fs::File::from(master);

@@ -303,28 +303,6 @@ fn init_pid(rt: &Runtime, id: &str) -> i32 {
         .unwrap_or_else(|| panic!("state {id} has no pid")) as i32
 }
 
-fn remove_mount(b: &mut Bundle, dest: &str) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts")
-        .retain(|m| m["destination"] != dest);
-}
-
-fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"].as_array_mut().expect("mounts").push(m);
-}
-
-fn add_caps(b: &mut Bundle, caps: &[&str]) {
-    for set in ["bounding", "effective", "permitted"] {
-        let list = b.config["process"]["capabilities"][set]
-            .as_array_mut()
-            .expect("capability set");
-        for c in caps {
-            list.push(json!(c));
-        }
-    }
-}
-
 /// Make `dir_fd` appear, inheritable, as every fd in `fds` of the spawned vsrun: an engine that
 /// leaks a host directory to the runtime (CVE-2024-21626's leaked fd came from the runtime
 /// itself; any host directory fd reaching the container is the same hole).
@@ -353,16 +331,6 @@ fn open_dir(p: &Path) -> fs::File {
 #[track_caller]
 fn assert_refused(o: &Output, needle: &str, what: &str) {
     assert_refused_status(o, 1, &[needle], what);
-}
-
-/// The fd numbers in a probe report.
-fn fd_numbers(seen: &Value) -> Vec<i64> {
-    seen["fds"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no fds in the report: {seen}"))
-        .iter()
-        .map(|f| f["fd"].as_i64().expect("fd number"))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1534,7 +1502,7 @@ fn masking_binds_only_a_verified_dev_null() {
 // CVE-2025-52565: /dev/console redirected
 
 /// Receive one fd over a unix socket (SCM_RIGHTS), as conmon does with --console-socket.
-use spec_tests::diff::recv_fd;
+use spec_tests::scm::recv_fd;
 
 /// A --console-socket: the master arrives on a thread.
 struct ConsoleSocket {
