@@ -127,33 +127,11 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         .flatten()
         .enumerate()
     {
-        let (name, nstype) = ns_info(ns.typ());
+        let (_, nstype) = ns_info(ns.typ());
         match ns.path() {
             Some(path) if !path.as_os_str().is_empty() => {
-                let field = format!("linux.namespaces[{i}].path");
-                let f = File::open(path)
-                    .map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
-                check_ns_file(&f, nstype)
-                    .map_err(|m| config(&field, format!("{}: {m}", path.display())))?;
-                let join = Join {
-                    name,
-                    nstype,
-                    fd: OwnedFd::from(f),
-                };
-                if nstype == libc::CLONE_NEWNS {
-                    p.mount_join_path = Some(path.clone());
-                }
-                match nstype {
-                    libc::CLONE_NEWUSER | libc::CLONE_NEWNS => {
-                        user_join |= nstype == libc::CLONE_NEWUSER;
-                        p.init_joins.push(join);
-                    }
-                    // Its /proc must show that namespace, which a process outside it can only
-                    // mount with proc's `pidns` option (Linux 6.15+). Older kernels: the init
-                    // is born inside, as before (README, Security).
-                    libc::CLONE_NEWPID if proc_takes_pidns(&join.fd) => p.pid_join = Some(join),
-                    _ => p.parent_joins.push(join),
-                }
+                user_join |= nstype == libc::CLONE_NEWUSER;
+                plan_join(&mut p, i, ns.typ(), path)?;
             }
             _ => match nstype {
                 libc::CLONE_NEWTIME => p.new_time = true,
@@ -179,13 +157,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         p.clone_flags = new_flags;
     }
     if p.new_user {
-        let l =
-            linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
-        p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
-        p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
-        p.unprivileged_maps = !user_join && crate::rootless::auto();
-        p.setgroups_denied = p.unprivileged_maps
-            && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
+        plan_id_maps(&mut p, linux, user_join)?;
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         for (clock, off) in offsets {
@@ -197,6 +169,42 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         }
     }
     Ok(p)
+}
+
+/// linux.namespaces[i] with a path: open it, check its type, and say who joins it when.
+fn plan_join(p: &mut Plan, i: usize, t: LinuxNamespaceType, path: &Path) -> Result<()> {
+    let (name, nstype) = ns_info(t);
+    let field = format!("linux.namespaces[{i}].path");
+    let f = File::open(path).map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
+    check_ns_file(&f, nstype).map_err(|m| config(&field, format!("{}: {m}", path.display())))?;
+    let join = Join {
+        name,
+        nstype,
+        fd: OwnedFd::from(f),
+    };
+    if nstype == libc::CLONE_NEWNS {
+        p.mount_join_path = Some(path.to_path_buf());
+    }
+    match nstype {
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNS => p.init_joins.push(join),
+        // Its /proc must show that namespace, which a process outside it can only mount with
+        // proc's `pidns` option (Linux 6.15+). Older kernels: the init is born inside, as
+        // before (README, Security).
+        libc::CLONE_NEWPID if proc_takes_pidns(&join.fd) => p.pid_join = Some(join),
+        _ => p.parent_joins.push(join),
+    }
+    Ok(())
+}
+
+/// A new user namespace's maps, and whether the user (not vsrun) must write them (rootless).
+fn plan_id_maps(p: &mut Plan, linux: Option<&Linux>, user_join: bool) -> Result<()> {
+    let l = linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
+    p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
+    p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
+    p.unprivileged_maps = !user_join && crate::rootless::auto();
+    p.setgroups_denied = p.unprivileged_maps
+        && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
+    Ok(())
 }
 
 /// `exec`: join every namespace of the running init that differs from vsrun's own (setns into

@@ -164,33 +164,7 @@ pub fn plan_in_bundle(
     opts: PlanOptions,
 ) -> Result<Plan> {
     let linux = spec.linux().as_ref();
-    let (root_propagation, root_propagation_explicit) =
-        match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-            None | Some("") => (libc::MS_SLAVE | libc::MS_REC, false),
-            Some(p) => match options::propagation(p) {
-                Some(f) => (f, true),
-                None => {
-                    return Err(config(
-                        "linux.rootfsPropagation",
-                        format!("unknown propagation {p:?} (want shared, slave, private, unbindable or their r-forms)"),
-                    ))
-                }
-            },
-        };
-    if opts.no_pivot && root_propagation_explicit && root_propagation & libc::MS_PRIVATE != 0 {
-        // Without pivot_root the host's mounts stay below the container's root; as runc,
-        // refuse to make them private there.
-        return Err(config(
-            "linux.rootfsPropagation",
-            "[r]private is not safe without pivot_root (--no-pivot)",
-        ));
-    }
-    if opts.shared_mount_ns && root_propagation_explicit {
-        return Err(config(
-            "linux.rootfsPropagation",
-            "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
-        ));
-    }
+    let (root_propagation, root_propagation_explicit) = plan_propagation(spec, &opts)?;
     let mut mounts = plan_mounts(spec, bundle)?;
     idmap::clone_sources(&mut mounts)?;
     if opts.userns && !opts.shared_mount_ns {
@@ -238,6 +212,39 @@ pub fn plan_in_bundle(
             .and_then(|p| p.cwd().strip_prefix("/").ok())
             .map(Path::to_path_buf),
     })
+}
+
+/// linux.rootfsPropagation as mount flags, and whether the config set it (default rslave).
+fn plan_propagation(spec: &Spec, opts: &PlanOptions) -> Result<(c_ulong, bool)> {
+    let linux = spec.linux().as_ref();
+    let (root_propagation, root_propagation_explicit) =
+        match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+            None | Some("") => (libc::MS_SLAVE | libc::MS_REC, false),
+            Some(p) => match options::propagation(p) {
+                Some(f) => (f, true),
+                None => {
+                    return Err(config(
+                        "linux.rootfsPropagation",
+                        format!("unknown propagation {p:?} (want shared, slave, private, unbindable or their r-forms)"),
+                    ))
+                }
+            },
+        };
+    if opts.no_pivot && root_propagation_explicit && root_propagation & libc::MS_PRIVATE != 0 {
+        // Without pivot_root the host's mounts stay below the container's root; as runc,
+        // refuse to make them private there.
+        return Err(config(
+            "linux.rootfsPropagation",
+            "[r]private is not safe without pivot_root (--no-pivot)",
+        ));
+    }
+    if opts.shared_mount_ns && root_propagation_explicit {
+        return Err(config(
+            "linux.rootfsPropagation",
+            "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
+        ));
+    }
+    Ok((root_propagation, root_propagation_explicit))
 }
 
 fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountStep>> {
