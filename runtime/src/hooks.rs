@@ -13,7 +13,6 @@
 use crate::error::{config, Result};
 use oci_spec::runtime::{ContainerState, Hook, Hooks, State};
 use std::io::{Read, Seek, Write};
-use std::os::fd::FromRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -227,13 +226,8 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
 }
 
 fn output_file() -> std::io::Result<std::fs::File> {
-    // SAFETY: memfd_create with a static name; the fd is new and owned by the File.
-    let fd = unsafe { libc::memfd_create(c"vsrun-hook".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is fresh.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    Ok(memfd_create(c"vsrun-hook", MemFdCreateFlag::MFD_CLOEXEC)?.into())
 }
 
 #[cfg(test)]

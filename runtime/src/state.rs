@@ -158,14 +158,9 @@ impl Container {
             let Ok(f) = File::open(e.path()) else {
                 continue;
             };
-            // SAFETY: flock on an fd we own; LOCK_NB never blocks.
-            if unsafe {
-                libc::flock(
-                    std::os::fd::AsRawFd::as_raw_fd(&f),
-                    libc::LOCK_EX | libc::LOCK_NB,
-                )
-            } == 0
-            {
+            // LOCK_NB never blocks: a create still working on it keeps its lock.
+            let nb = nix::fcntl::FlockArg::LockExclusiveNonblock;
+            if let Ok(_held) = nix::fcntl::Flock::lock(f, nb) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }

@@ -21,18 +21,7 @@ pub struct Plan {
     personality: Option<u64>,
 }
 
-#[repr(C)]
-#[derive(Default, Debug, Clone, Copy)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-}
+use crate::syscall::task::{self as sys, SchedAttr};
 
 pub fn plan(spec: &Spec) -> Result<Plan> {
     let mut p = Plan::default();
@@ -223,38 +212,13 @@ pub fn apply_early(p: &Plan) -> Result<()> {
         set_affinity(cpus, "process.execCPUAffinity.initial")?;
     }
     if let Some(attr) = &p.sched {
-        // SAFETY: attr is a sched_attr of the size it declares; pid 0 is this thread.
-        let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "sched_setattr (process.scheduler)".into());
-        }
+        sys::sched_setattr(attr).step(|| "sched_setattr (process.scheduler)".into())?;
     }
     if let Some(v) = p.ioprio {
-        // SAFETY: IOPRIO_WHO_PROCESS (1), this process, a packed class/level value.
-        let r = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, v) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "ioprio_set (process.ioPriority)".into());
-        }
+        sys::ioprio_set(v).step(|| "ioprio_set (process.ioPriority)".into())?;
     }
     if let Some((mode, mask)) = &p.mempolicy {
-        let maxnode = if mask.iter().all(|w| *w == 0) {
-            0
-        } else {
-            mask.len() as u64 * 64 + 1
-        };
-        let ptr = if maxnode == 0 {
-            std::ptr::null()
-        } else {
-            mask.as_ptr()
-        };
-        // SAFETY: mask holds maxnode-1 bits (or is null with maxnode 0).
-        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, *mode, ptr, maxnode) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "set_mempolicy (linux.memoryPolicy)".into());
-        }
+        sys::set_mempolicy(*mode, mask).step(|| "set_mempolicy (linux.memoryPolicy)".into())?;
     }
     Ok(())
 }
@@ -265,11 +229,7 @@ pub fn apply_final(p: &Plan) -> Result<()> {
         set_affinity(cpus, "process.execCPUAffinity.final")?;
     }
     if let Some(pers) = p.personality {
-        // SAFETY: personality takes a plain value.
-        if unsafe { libc::personality(pers as libc::c_ulong) } < 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "personality (linux.personality)".into());
-        }
+        sys::personality(pers).step(|| "personality (linux.personality)".into())?;
     }
     Ok(())
 }

@@ -21,8 +21,7 @@ pub fn run(cfg: &InitConfig, joining: &crate::cgroups::Joining, mut sock: UnixSt
 fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStream) -> Result<()> {
     if let Some(fd) = cfg.lock_fd {
         // The state-dir flock must stay with the parent, not live on in the container.
-        // SAFETY: closing our copy of an inherited fd.
-        unsafe { libc::close(fd) };
+        let _ = nix::unistd::close(fd);
     }
     crate::cgroups::join_self(joining)?;
     let hook_state = match sync::recv(sock)? {
@@ -211,12 +210,8 @@ fn set_names(cfg: &InitConfig) -> Result<()> {
         nix::unistd::sethostname(h).step(|| format!("sethostname {h:?} (hostname)"))?;
     }
     if let Some(d) = &cfg.domainname {
-        // SAFETY: d points to d.len() valid bytes.
-        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| format!("setdomainname {d:?} (domainname)"));
-        }
+        crate::syscall::ns::setdomainname(d)
+            .step(|| format!("setdomainname {d:?} (domainname)"))?;
     }
     Ok(())
 }

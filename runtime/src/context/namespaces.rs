@@ -310,12 +310,10 @@ fn id_map(field: &str, maps: Option<&[LinuxIdMapping]>) -> Result<String> {
 
 /// A path given as a namespace must really be a namespace of that type (NS_GET_NSTYPE).
 fn check_ns_file(f: &File, nstype: i32) -> std::result::Result<(), String> {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type or -1.
-    let got = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE) };
-    if got < 0 {
+    use std::os::fd::AsFd;
+    let Ok(got) = crate::syscall::ns::ns_get_nstype(f.as_fd()) else {
         return Err("not a namespace file".into());
-    }
+    };
     if got != nstype {
         return Err("namespace file of another type".into());
     }
