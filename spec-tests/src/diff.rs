@@ -857,34 +857,60 @@ pub fn report_facts(
         };
         put(k, v);
     }
-    for k in [
-        "pid",
-        "ppid",
-        "uid",
-        "euid",
-        "suid",
-        "fsuid",
-        "gid",
-        "egid",
-        "sgid",
-        "fsgid",
-        "groups",
-        "no_new_privs",
-        "NoNewPrivs",
-        "seccomp",
-        "cwd",
-        "argv",
-        "hostname",
-        "domainname",
-        "umask_octal",
-        "oom_score_adj",
-        "uid_map",
-        "gid_map",
-        "label",
-    ] {
+    for k in PLAIN_FACTS {
         put(k, compact(&norm.v(&seen[k])));
     }
     put("env", compact(&norm.v(&seen["env"])));
+    cap_and_rlimit_facts(seen, &mut put);
+    if let Some(m) = seen["ns"].as_object() {
+        for (k, v) in m {
+            put(&format!("ns.{k}"), classify_ns(k, v, netns, init));
+        }
+    }
+    let cg: Vec<String> = seen["cgroup"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(compact)
+        .collect();
+    let mut cg_facts = Facts::new();
+    cgroup_lines(&cg.join("\n"), norm, "proc-cgroup", &mut cg_facts);
+    for (k, v) in cg_facts {
+        put(&k, v);
+    }
+    put("fds", fd_fact(seen, norm));
+    mount_facts(seen, norm, &mut put);
+}
+
+/// Report fields compared as they are (normalized).
+const PLAIN_FACTS: [&str; 23] = [
+    "pid",
+    "ppid",
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "groups",
+    "no_new_privs",
+    "NoNewPrivs",
+    "seccomp",
+    "cwd",
+    "argv",
+    "hostname",
+    "domainname",
+    "umask_octal",
+    "oom_score_adj",
+    "uid_map",
+    "gid_map",
+    "label",
+];
+
+/// The five capability sets by name, and each rlimit as soft/hard.
+fn cap_and_rlimit_facts(seen: &Value, put: &mut impl FnMut(&str, String)) {
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         let names: Vec<String> = seen["caps"][set]["names"]
             .as_array()
@@ -902,22 +928,10 @@ pub fn report_facts(
             );
         }
     }
-    if let Some(m) = seen["ns"].as_object() {
-        for (k, v) in m {
-            put(&format!("ns.{k}"), classify_ns(k, v, netns, init));
-        }
-    }
-    let cg: Vec<String> = seen["cgroup"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(compact)
-        .collect();
-    let mut cg_facts = Facts::new();
-    cgroup_lines(&cg.join("\n"), norm, "proc-cgroup", &mut cg_facts);
-    for (k, v) in cg_facts {
-        put(&k, v);
-    }
+}
+
+/// Open fds as `n→target`; pipe and socket inode numbers differ by nature and are dropped.
+fn fd_fact(seen: &Value, norm: &Norm) -> String {
     let fds: Vec<String> = seen["fds"]
         .as_array()
         .into_iter()
@@ -932,8 +946,7 @@ pub fn report_facts(
             format!("{}→{t}", f["fd"])
         })
         .collect();
-    put("fds", fds.join(" "));
-    mount_facts(seen, norm, &mut put);
+    fds.join(" ")
 }
 
 /// Mounts: one fact per mount point (fs type, options, super options, propagation, root within
