@@ -6,6 +6,11 @@
 //! libcontainer/configs/validate rejects; where vsrun decides differently the reason is written
 //! next to the rule. Fields vsrun does not implement yet are refused in `reject_unsupported`,
 //! never silently ignored.
+//!
+//! This file parses and dispatches; each section's checks live beside its plan, so one file
+//! holds everything about a field: `security/process.rs` (process), `context/namespaces.rs`
+//! (namespaces, id maps, hostname, time offsets), `rootfs/check.rs` (mounts, devices, masked
+//! and read-only paths, propagation), `rootfs/sysctl.rs`, `hooks.rs`.
 
 use crate::context::namespaces;
 use crate::error::{config, Error, Result};
