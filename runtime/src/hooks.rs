@@ -11,31 +11,42 @@
 //! poststart and poststop failures are warnings, as the runtime-spec says.
 
 use crate::error::{config, Result};
-use oci_spec::runtime::{Hook, Hooks};
+use oci_spec::runtime::{ContainerState, Hook, Hooks, State};
 use std::io::{Read, Seek, Write};
-use std::os::fd::FromRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The state JSON a hook reads on stdin (runtime-spec state.md).
+/// The state JSON a hook reads on stdin (runtime-spec state.md), as oci-spec's `State`.
+/// `annotations` is always present (an empty map for none), as hooks written for runc expect.
 pub fn state_json(
     id: &str,
-    status: &str,
+    status: ContainerState,
     pid: i32,
     bundle: &Path,
     annotations: &std::collections::HashMap<String, String>,
 ) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "ociVersion": crate::OCI_VERSION,
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": annotations,
-    }))
-    .unwrap_or_default()
+    let mut st = State::default();
+    st.set_version(crate::OCI_VERSION.to_string())
+        .set_id(id.to_string())
+        .set_status(status)
+        .set_pid(Some(pid))
+        .set_bundle(bundle.to_path_buf())
+        .set_annotations(Some(annotations.clone()));
+    serde_json::to_vec(&st).unwrap_or_default()
+}
+
+/// The same state with another status: the init gets the "creating" state from vsrun and
+/// gives startContainer hooks the "created" one. Empty in, empty out (no hooks to run).
+pub fn with_status(state: &[u8], status: ContainerState) -> Vec<u8> {
+    match serde_json::from_slice::<State>(state) {
+        Ok(mut st) => {
+            st.set_status(status);
+            serde_json::to_vec(&st).unwrap_or_default()
+        }
+        Err(_) => state.to_vec(),
+    }
 }
 
 /// The six hook points of runtime-spec config.md, in the order a container meets them. A
@@ -91,6 +102,31 @@ impl std::fmt::Display for HookPoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// config.md "POSIX-platform Hooks": path absolute, timeout greater than zero.
+pub fn validate_hooks(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    for kind in HookPoint::ALL {
+        for (i, h) in kind.of(hooks).iter().enumerate() {
+            let p = h.path();
+            if !p.is_absolute() || crate::rootfs::has_nul(p) {
+                return Err(config(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{p:?} must be an absolute path"),
+                ));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(config(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    "must be greater than zero",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn list(hooks: Option<&Hooks>, kind: HookPoint) -> &[Hook] {
@@ -190,13 +226,8 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
 }
 
 fn output_file() -> std::io::Result<std::fs::File> {
-    // SAFETY: memfd_create with a static name; the fd is new and owned by the File.
-    let fd = unsafe { libc::memfd_create(c"vsrun-hook".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is fresh.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+    Ok(memfd_create(c"vsrun-hook", MemFdCreateFlag::MFD_CLOEXEC)?.into())
 }
 
 #[cfg(test)]
@@ -224,9 +255,21 @@ mod tests {
             "read s; case \"$s\" in *'\"id\":\"x\"'*) exit 0;; esac; echo bad state >&2; exit 3",
             None,
         );
-        let st = state_json("x", "creating", 1, Path::new("/b"), &Default::default());
+        let st = state_json(
+            "x",
+            ContainerState::Creating,
+            1,
+            Path::new("/b"),
+            &Default::default(),
+        );
         assert!(run(Some(&h), HookPoint::Prestart, &st).is_ok());
-        let st = state_json("y", "creating", 1, Path::new("/b"), &Default::default());
+        let st = state_json(
+            "y",
+            ContainerState::Creating,
+            1,
+            Path::new("/b"),
+            &Default::default(),
+        );
         let e = run(Some(&h), HookPoint::Prestart, &st)
             .unwrap_err()
             .to_string();

@@ -28,10 +28,6 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// Namespaces the container created or joined, as `/proc/<pid>/ns/<name>` was at create
-    /// time (type name → path); later commands (exec) join these.
-    #[serde(default)]
-    pub namespaces: Vec<(String, PathBuf)>,
     /// Whether the config asked for a PID namespace of its own (then killing init kills all).
     #[serde(default)]
     pub own_pid_ns: bool,
@@ -57,7 +53,11 @@ pub struct State {
 
 impl State {
     /// Run the warn-only hooks of `kind` (poststart, poststop) with this state and `status`.
-    pub fn run_hooks_warn(&self, kind: crate::hooks::HookPoint, status: &str) {
+    pub fn run_hooks_warn(
+        &self,
+        kind: crate::hooks::HookPoint,
+        status: oci_spec::runtime::ContainerState,
+    ) {
         if crate::hooks::list(self.hooks.as_ref(), kind).is_empty() {
             return;
         }
@@ -158,14 +158,9 @@ impl Container {
             let Ok(f) = File::open(e.path()) else {
                 continue;
             };
-            // SAFETY: flock on an fd we own; LOCK_NB never blocks.
-            if unsafe {
-                libc::flock(
-                    std::os::fd::AsRawFd::as_raw_fd(&f),
-                    libc::LOCK_EX | libc::LOCK_NB,
-                )
-            } == 0
-            {
+            // LOCK_NB never blocks: a create still working on it keeps its lock.
+            let nb = nix::fcntl::FlockArg::LockExclusiveNonblock;
+            if let Ok(_held) = nix::fcntl::Flock::lock(f, nb) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }

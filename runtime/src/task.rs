@@ -6,8 +6,9 @@
 
 use crate::error::{config, Result, StepExt};
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
-    MemoryPolicyFlagType, MemoryPolicyModeType, Spec,
+    IOPriorityClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType,
+    Scheduler, Spec,
 };
 
 #[derive(Default, Debug)]
@@ -20,86 +21,21 @@ pub struct Plan {
     personality: Option<u64>,
 }
 
-#[repr(C)]
-#[derive(Default, Debug, Clone, Copy)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-}
+use crate::syscall::task::{self as sys, SchedAttr};
 
 pub fn plan(spec: &Spec) -> Result<Plan> {
     let mut p = Plan::default();
     if let Some(process) = spec.process() {
-        if let Some(s) = process.scheduler() {
-            use LinuxSchedulerPolicy::*;
-            let policy = match s.policy() {
-                SchedOther => 0,
-                SchedFifo => 1,
-                SchedRr => 2,
-                SchedBatch => 3,
-                SchedIso => 4,
-                SchedIdle => 5,
-                SchedDeadline => 6,
-            };
-            let mut flags = 0u64;
-            for f in s.flags().iter().flatten() {
-                use LinuxSchedulerFlag::*;
-                flags |= match f {
-                    SchedResetOnFork => 0x01,
-                    SchedFlagReclaim => 0x02,
-                    SchedFlagDLOverrun => 0x04,
-                    SchedFlagKeepPolicy => 0x08,
-                    SchedFlagKeepParams => 0x10,
-                    SchedFlagUtilClampMin => 0x20,
-                    SchedFlagUtilClampMax => 0x40,
-                };
-            }
-            let nice = s.nice().unwrap_or(0);
-            if !(-20..=19).contains(&nice) {
-                return Err(config(
-                    "process.scheduler.nice",
-                    format!("{nice} is outside -20..19"),
-                ));
-            }
-            let prio = s.priority().unwrap_or(0);
-            if (policy == 1 || policy == 2) && !(1..=99).contains(&prio) {
-                return Err(config(
-                    "process.scheduler.priority",
-                    format!("{prio}: SCHED_FIFO and SCHED_RR need 1..99"),
-                ));
-            }
-            p.sched = Some(SchedAttr {
-                size: std::mem::size_of::<SchedAttr>() as u32,
-                policy,
-                flags,
-                nice,
-                priority: prio.max(0) as u32,
-                runtime: s.runtime().unwrap_or(0),
-                deadline: s.deadline().unwrap_or(0),
-                period: s.period().unwrap_or(0),
-            });
-        }
-        if let Some(io) = process.io_priority() {
-            let class = match io.class() {
-                IOPriorityClass::IoprioClassRt => 1,
-                IOPriorityClass::IoprioClassBe => 2,
-                IOPriorityClass::IoprioClassIdle => 3,
-            };
-            let prio = io.priority();
-            if !(0..=7).contains(&prio) {
-                return Err(config(
-                    "process.ioPriority.priority",
-                    format!("{prio} is outside 0..7"),
-                ));
-            }
-            p.ioprio = Some((class << 13) | prio as i32);
-        }
+        p.sched = process
+            .scheduler()
+            .as_ref()
+            .map(plan_scheduler)
+            .transpose()?;
+        p.ioprio = process
+            .io_priority()
+            .as_ref()
+            .map(plan_ioprio)
+            .transpose()?;
         if let Some(a) = process.exec_cpu_affinity() {
             if let Some(s) = a.initial() {
                 p.affinity_initial = Some(cpu_list("process.execCPUAffinity.initial", s)?);
@@ -110,58 +46,140 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         }
     }
     if let Some(linux) = spec.linux() {
-        if let Some(m) = linux.memory_policy() {
-            use MemoryPolicyModeType::*;
-            let mode = match m.mode() {
-                MpolDefault => 0,
-                MpolPreferred => 1,
-                MpolBind => 2,
-                MpolInterleave => 3,
-                MpolLocal => 4,
-                MpolPreferredMany => 5,
-                MpolWeightedInterleave => 6,
-            };
-            let mut flags = 0i32;
-            for f in m.flags().iter().flatten() {
-                flags |= match f {
-                    MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
-                    MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
-                    MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
-                };
-            }
-            let nodes = match m.nodes().as_deref() {
-                Some(n) if !n.is_empty() => cpu_list("linux.memoryPolicy.nodes", n)?,
-                _ => Vec::new(),
-            };
-            if (mode == 0 || mode == 4) && !nodes.is_empty() {
-                return Err(config(
-                    "linux.memoryPolicy.nodes",
-                    "must be empty for MPOL_DEFAULT and MPOL_LOCAL",
-                ));
-            }
-            if matches!(mode, 2 | 3 | 5 | 6) && nodes.is_empty() {
-                return Err(config("linux.memoryPolicy.nodes", "this mode needs nodes"));
-            }
-            let mut mask = vec![0u64; nodes.iter().max().map_or(1, |m| m / 64 + 1)];
-            for n in nodes {
-                mask[n / 64] |= 1 << (n % 64);
-            }
-            p.mempolicy = Some((mode | flags, mask));
-        }
-        if let Some(pers) = linux.personality() {
-            if pers.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err(config(
-                    "linux.personality.flags",
-                    "no flags are supported (runc supports none either)",
-                ));
-            }
-            p.personality = Some(match pers.domain() {
-                LinuxPersonalityDomain::PerLinux => 0x0000,
-                LinuxPersonalityDomain::PerLinux32 => 0x0008,
-            });
-        }
+        p.mempolicy = linux
+            .memory_policy()
+            .as_ref()
+            .map(plan_mempolicy)
+            .transpose()?;
+        p.personality = linux
+            .personality()
+            .as_ref()
+            .map(plan_personality)
+            .transpose()?;
     }
     Ok(p)
+}
+
+/// process.scheduler → sched_setattr(2)'s struct.
+fn plan_scheduler(s: &Scheduler) -> Result<SchedAttr> {
+    use LinuxSchedulerPolicy::*;
+    let policy = match s.policy() {
+        SchedOther => 0,
+        SchedFifo => 1,
+        SchedRr => 2,
+        SchedBatch => 3,
+        SchedIso => 4,
+        SchedIdle => 5,
+        SchedDeadline => 6,
+    };
+    let mut flags = 0u64;
+    for f in s.flags().iter().flatten() {
+        use LinuxSchedulerFlag::*;
+        flags |= match f {
+            SchedResetOnFork => 0x01,
+            SchedFlagReclaim => 0x02,
+            SchedFlagDLOverrun => 0x04,
+            SchedFlagKeepPolicy => 0x08,
+            SchedFlagKeepParams => 0x10,
+            SchedFlagUtilClampMin => 0x20,
+            SchedFlagUtilClampMax => 0x40,
+        };
+    }
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(config(
+            "process.scheduler.nice",
+            format!("{nice} is outside -20..19"),
+        ));
+    }
+    let prio = s.priority().unwrap_or(0);
+    if (policy == 1 || policy == 2) && !(1..=99).contains(&prio) {
+        return Err(config(
+            "process.scheduler.priority",
+            format!("{prio}: SCHED_FIFO and SCHED_RR need 1..99"),
+        ));
+    }
+    Ok(SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice,
+        priority: prio.max(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    })
+}
+
+/// process.ioPriority → ioprio_set(2)'s value (class << 13 | level).
+fn plan_ioprio(io: &LinuxIOPriority) -> Result<i32> {
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let prio = io.priority();
+    if !(0..=7).contains(&prio) {
+        return Err(config(
+            "process.ioPriority.priority",
+            format!("{prio} is outside 0..7"),
+        ));
+    }
+    Ok((class << 13) | prio as i32)
+}
+
+/// linux.memoryPolicy → set_mempolicy(2)'s mode (with flags) and node mask.
+fn plan_mempolicy(m: &LinuxMemoryPolicy) -> Result<(i32, Vec<u64>)> {
+    use MemoryPolicyModeType::*;
+    let mode = match m.mode() {
+        MpolDefault => 0,
+        MpolPreferred => 1,
+        MpolBind => 2,
+        MpolInterleave => 3,
+        MpolLocal => 4,
+        MpolPreferredMany => 5,
+        MpolWeightedInterleave => 6,
+    };
+    let mut flags = 0i32;
+    for f in m.flags().iter().flatten() {
+        flags |= match f {
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+        };
+    }
+    let nodes = match m.nodes().as_deref() {
+        Some(n) if !n.is_empty() => cpu_list("linux.memoryPolicy.nodes", n)?,
+        _ => Vec::new(),
+    };
+    if (mode == 0 || mode == 4) && !nodes.is_empty() {
+        return Err(config(
+            "linux.memoryPolicy.nodes",
+            "must be empty for MPOL_DEFAULT and MPOL_LOCAL",
+        ));
+    }
+    if matches!(mode, 2 | 3 | 5 | 6) && nodes.is_empty() {
+        return Err(config("linux.memoryPolicy.nodes", "this mode needs nodes"));
+    }
+    let mut mask = vec![0u64; nodes.iter().max().map_or(1, |m| m / 64 + 1)];
+    for n in nodes {
+        mask[n / 64] |= 1 << (n % 64);
+    }
+    Ok((mode | flags, mask))
+}
+
+/// linux.personality → personality(2)'s domain.
+fn plan_personality(pers: &LinuxPersonality) -> Result<u64> {
+    if pers.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(config(
+            "linux.personality.flags",
+            "no flags are supported (runc supports none either)",
+        ));
+    }
+    Ok(match pers.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    })
 }
 
 /// "0-3,7" → [0,1,2,3,7].
@@ -194,38 +212,13 @@ pub fn apply_early(p: &Plan) -> Result<()> {
         set_affinity(cpus, "process.execCPUAffinity.initial")?;
     }
     if let Some(attr) = &p.sched {
-        // SAFETY: attr is a sched_attr of the size it declares; pid 0 is this thread.
-        let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "sched_setattr (process.scheduler)".into());
-        }
+        sys::sched_setattr(attr).step(|| "sched_setattr (process.scheduler)".into())?;
     }
     if let Some(v) = p.ioprio {
-        // SAFETY: IOPRIO_WHO_PROCESS (1), this process, a packed class/level value.
-        let r = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, v) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "ioprio_set (process.ioPriority)".into());
-        }
+        sys::ioprio_set(v).step(|| "ioprio_set (process.ioPriority)".into())?;
     }
     if let Some((mode, mask)) = &p.mempolicy {
-        let maxnode = if mask.iter().all(|w| *w == 0) {
-            0
-        } else {
-            mask.len() as u64 * 64 + 1
-        };
-        let ptr = if maxnode == 0 {
-            std::ptr::null()
-        } else {
-            mask.as_ptr()
-        };
-        // SAFETY: mask holds maxnode-1 bits (or is null with maxnode 0).
-        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, *mode, ptr, maxnode) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "set_mempolicy (linux.memoryPolicy)".into());
-        }
+        sys::set_mempolicy(*mode, mask).step(|| "set_mempolicy (linux.memoryPolicy)".into())?;
     }
     Ok(())
 }
@@ -236,11 +229,7 @@ pub fn apply_final(p: &Plan) -> Result<()> {
         set_affinity(cpus, "process.execCPUAffinity.final")?;
     }
     if let Some(pers) = p.personality {
-        // SAFETY: personality takes a plain value.
-        if unsafe { libc::personality(pers as libc::c_ulong) } < 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| "personality (linux.personality)".into());
-        }
+        sys::personality(pers).step(|| "personality (linux.personality)".into())?;
     }
     Ok(())
 }

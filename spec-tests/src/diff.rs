@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -236,32 +236,6 @@ impl Rt {
 // ---------------------------------------------------------------------------------------------
 // Console socket: the pty master arrives over SCM_RIGHTS; a thread copies what it reads.
 
-pub fn recv_fd(s: &UnixStream) -> Option<OwnedFd> {
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: a zeroed msghdr pointing at live buffers; recvmsg fills them.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        if libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
-            return None;
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-        Some(OwnedFd::from_raw_fd(fd))
-    }
-}
-
 /// Where a container's (or exec'd process's) output goes: files, or a pty read by a thread.
 pub enum Output {
     File(PathBuf),
@@ -283,7 +257,7 @@ pub fn console_socket(path: &Path) -> Arc<Mutex<Vec<u8>>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
     std::thread::spawn(move || {
-        let Some(master) = l.accept().ok().and_then(|(s, _)| recv_fd(&s)) else {
+        let Some(master) = l.accept().ok().and_then(|(s, _)| crate::scm::recv_fd(&s)) else {
             return;
         };
         let mut f = fs::File::from(master);
@@ -883,34 +857,60 @@ pub fn report_facts(
         };
         put(k, v);
     }
-    for k in [
-        "pid",
-        "ppid",
-        "uid",
-        "euid",
-        "suid",
-        "fsuid",
-        "gid",
-        "egid",
-        "sgid",
-        "fsgid",
-        "groups",
-        "no_new_privs",
-        "NoNewPrivs",
-        "seccomp",
-        "cwd",
-        "argv",
-        "hostname",
-        "domainname",
-        "umask_octal",
-        "oom_score_adj",
-        "uid_map",
-        "gid_map",
-        "label",
-    ] {
+    for k in PLAIN_FACTS {
         put(k, compact(&norm.v(&seen[k])));
     }
     put("env", compact(&norm.v(&seen["env"])));
+    cap_and_rlimit_facts(seen, &mut put);
+    if let Some(m) = seen["ns"].as_object() {
+        for (k, v) in m {
+            put(&format!("ns.{k}"), classify_ns(k, v, netns, init));
+        }
+    }
+    let cg: Vec<String> = seen["cgroup"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(compact)
+        .collect();
+    let mut cg_facts = Facts::new();
+    cgroup_lines(&cg.join("\n"), norm, "proc-cgroup", &mut cg_facts);
+    for (k, v) in cg_facts {
+        put(&k, v);
+    }
+    put("fds", fd_fact(seen, norm));
+    mount_facts(seen, norm, &mut put);
+}
+
+/// Report fields compared as they are (normalized).
+const PLAIN_FACTS: [&str; 23] = [
+    "pid",
+    "ppid",
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "groups",
+    "no_new_privs",
+    "NoNewPrivs",
+    "seccomp",
+    "cwd",
+    "argv",
+    "hostname",
+    "domainname",
+    "umask_octal",
+    "oom_score_adj",
+    "uid_map",
+    "gid_map",
+    "label",
+];
+
+/// The five capability sets by name, and each rlimit as soft/hard.
+fn cap_and_rlimit_facts(seen: &Value, put: &mut impl FnMut(&str, String)) {
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         let names: Vec<String> = seen["caps"][set]["names"]
             .as_array()
@@ -928,22 +928,10 @@ pub fn report_facts(
             );
         }
     }
-    if let Some(m) = seen["ns"].as_object() {
-        for (k, v) in m {
-            put(&format!("ns.{k}"), classify_ns(k, v, netns, init));
-        }
-    }
-    let cg: Vec<String> = seen["cgroup"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(compact)
-        .collect();
-    let mut cg_facts = Facts::new();
-    cgroup_lines(&cg.join("\n"), norm, "proc-cgroup", &mut cg_facts);
-    for (k, v) in cg_facts {
-        put(&k, v);
-    }
+}
+
+/// Open fds as `n→target`; pipe and socket inode numbers differ by nature and are dropped.
+fn fd_fact(seen: &Value, norm: &Norm) -> String {
     let fds: Vec<String> = seen["fds"]
         .as_array()
         .into_iter()
@@ -958,8 +946,7 @@ pub fn report_facts(
             format!("{}→{t}", f["fd"])
         })
         .collect();
-    put("fds", fds.join(" "));
-    mount_facts(seen, norm, &mut put);
+    fds.join(" ")
 }
 
 /// Mounts: one fact per mount point (fs type, options, super options, propagation, root within

@@ -45,7 +45,14 @@ use std::time::{Duration, Instant};
 pub use serde_json;
 pub use tempfile;
 
+pub mod checks;
 pub mod diff;
+pub mod edit;
+pub mod netns;
+pub mod refusal;
+pub mod scm;
+pub use checks::*;
+pub use refusal::*;
 
 // ---------------------------------------------------------------------------------------------
 // Locations
@@ -1398,11 +1405,14 @@ pub fn shell_code(st: &ExitStatus) -> i32 {
 
 /// Append an entry to `mounts`.
 pub fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"].as_array_mut().expect("mounts").push(m);
+    edit::add_mount(&mut b.config, m);
 }
 
-/// Add capabilities to the bounding, effective and permitted sets (what `docker --cap-add`
-/// gives a root container).
+/// Drop the `mounts` entries whose destination is `dest`.
+pub fn remove_mount(b: &mut Bundle, dest: &str) {
+    edit::remove_mount(&mut b.config, dest);
+}
+
 /// The five capability sets of `process.capabilities`.
 pub const CAP_SETS: [&str; 5] = [
     "bounding",
@@ -1412,6 +1422,8 @@ pub const CAP_SETS: [&str; 5] = [
     "ambient",
 ];
 
+/// Add capabilities to the bounding, effective and permitted sets (what `docker --cap-add`
+/// gives a root container).
 pub fn add_caps(b: &mut Bundle, caps: &[&str]) {
     for set in ["bounding", "effective", "permitted"] {
         let list = b.config["process"]["capabilities"][set]

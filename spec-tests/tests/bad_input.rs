@@ -9,164 +9,31 @@
 //! row, so a failure says which input broke.
 
 use serde_json::{json, Value};
+use spec_tests::edit::{add_mount, add_ns, device, drop_ns, sysctl, userns};
 use spec_tests::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Output;
-
-#[derive(Clone, Copy, Debug)]
-enum Via {
-    /// `vsrun create --bundle B ID`
-    Create,
-    /// `vsrun run --bundle B ID` (no fifo round trip; a different code path for failures)
-    Run,
-}
 
 // ---------------------------------------------------------------------------------------------
-// Checks
-
-/// Mountinfo lines that mention `dir` anywhere (mount point, root or source).
-fn mountinfo_mentioning(dir: &Path) -> Vec<String> {
-    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let needle = dir.to_string_lossy().into_owned();
-    fs::read_to_string("/proc/self/mountinfo")
-        .expect("read mountinfo")
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .map(String::from)
-        .collect()
-}
-
-/// The entries of --root (a failed create must leave none: no state dir, no temp dir, no lock).
-fn root_entries(rt: &Runtime) -> Vec<String> {
-    match fs::read_dir(rt.root()) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Exit 1 and exactly one stderr line, `vsrun: ...`, containing `needle`.
-fn assert_one_error_line(o: &Output, needle: &str, what: &str) {
-    assert_one_error_line_status(o, 1, needle, what)
-}
-
-/// The same with another exit status: `refusal_status` (255 for `exec`, as runc).
-fn assert_one_error_line_status(o: &Output, status: i32, needle: &str, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(status),
-        "{what}: expected exit status {status}\n{}",
-        output_text(o)
-    );
-    let err = stderr_str(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{what}: expected exactly one stderr line\n{}",
-        output_text(o)
-    );
-    assert!(
-        lines[0].starts_with("vsrun: "),
-        "{what}: the error line must start with `vsrun: `\n{}",
-        output_text(o)
-    );
-    // Shown with --nocapture: the corpus doubles as a catalogue of vsrun's error lines.
-    eprintln!("{what}: {}", lines[0]);
-    assert!(
-        lines[0].contains(needle),
-        "{what}: the error line does not name {needle:?}\n{}",
-        output_text(o)
-    );
-}
-
-/// A failed create/run left nothing: --root empty, no mount mentioning the bundle, no process
-/// in it.
-fn assert_left_nothing(rt: &Runtime, bundle: &Path, what: &str) {
-    let entries = root_entries(rt);
-    assert!(
-        entries.is_empty(),
-        "{what}: --root {} is not empty: {entries:?}",
-        rt.root().display()
-    );
-    let mounts = mountinfo_mentioning(bundle);
-    assert!(
-        mounts.is_empty(),
-        "{what}: host mounts mention the bundle:\n{}",
-        mounts.join("\n")
-    );
-    assert_bundle_clean(bundle);
-}
-
-fn invoke(rt: &Runtime, b: &Bundle, via: Via, id: &str) -> Output {
-    match via {
-        Via::Create => rt.create(b, id),
-        Via::Run => rt.run(b, id),
-    }
-}
-
-/// Run `b` through `via` and expect a clean failure naming `field`.
-fn expect_failure(rt: &Runtime, b: &Bundle, via: Via, field: &str) {
-    let id = unique_id("bad");
-    let o = invoke(rt, b, via, &id);
-    let what = format!("{via:?} with a bad {field}");
-    assert_one_error_line(&o, field, &what);
-    assert_left_nothing(rt, b.path(), &what);
-}
+// Runners (the checks are spec_tests::refusal's)
 
 fn config_case(via: Via, field: &str, edit: impl FnOnce(&mut Value)) {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     edit(&mut b.config);
     b.write();
-    expect_failure(&rt, &b, via, field);
+    expect_clean_failure(&rt, &b, via, &[], field);
 }
 
 fn bundle_case(via: Via, field: &str, edit: impl FnOnce(&mut Bundle)) {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     edit(&mut b);
-    expect_failure(&rt, &b, via, field);
+    expect_clean_failure(&rt, &b, via, &[], field);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Edits
-
-fn ns_list(v: &mut Value) -> &mut Vec<Value> {
-    v["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("linux.namespaces")
-}
-
-fn drop_ns(v: &mut Value, t: &str) {
-    ns_list(v).retain(|n| n["type"] != t);
-}
-
-fn add_ns(v: &mut Value, ns: Value) {
-    ns_list(v).push(ns);
-}
-
-fn userns(v: &mut Value) {
-    add_ns(v, json!({ "type": "user" }));
-    v["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    v["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-}
-
-fn add_mount(v: &mut Value, m: Value) {
-    v["mounts"].as_array_mut().expect("mounts").push(m);
-}
-
-fn sysctl(v: &mut Value, key: &str) {
-    v["linux"]["sysctl"] = json!({ key: "1" });
-}
-
-fn device(v: &mut Value, d: Value) {
-    v["linux"]["devices"] = json!([d]);
-}
 
 /// Replace config.json with raw text (the Value is left alone, so it is not rewritten).
 fn raw_config(b: &mut Bundle, text: &str) {
@@ -358,7 +225,7 @@ fn bad_id(id: &str, needle: &str) {
     let o = rt.cmd(&["create", "--bundle", b.path_str(), id]);
     let what = format!("create with id {id:?}");
     assert_one_error_line(&o, needle, &what);
-    assert_left_nothing(&rt, b.path(), &what);
+    assert_left_nothing(&rt, b.path(), id, &what);
 }
 
 #[test]
@@ -476,7 +343,7 @@ fn unknown_log_format() {
         &id,
     ]);
     assert_one_error_line(&o, "log-format", "--log-format yaml");
-    assert_left_nothing(&rt, b.path(), "--log-format yaml");
+    assert_left_nothing(&rt, b.path(), &id, "--log-format yaml");
 }
 
 #[test]
@@ -490,7 +357,7 @@ fn console_socket_without_terminal() {
         "--console-socket",
         "--console-socket with terminal false",
     );
-    assert_left_nothing(&rt, b.path(), "--console-socket with terminal false");
+    assert_left_nothing(&rt, b.path(), &id, "--console-socket with terminal false");
 }
 
 #[test]

@@ -11,50 +11,9 @@ use spec_tests::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 // ---------------------------------------------------------------------------------------------
 // Checks
-
-/// Exit 1 and exactly one stderr line, `vsrun: ...`, containing `needle`.
-#[track_caller]
-fn assert_one_error_line(o: &Output, needle: &str, what: &str) {
-    assert_one_error_line_status(o, 1, needle, what)
-}
-
-/// The same with another exit status: `refusal_status` (255 for `exec`, as runc).
-#[track_caller]
-fn assert_one_error_line_status(o: &Output, status: i32, needle: &str, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(status),
-        "{what}: expected exit status {status}\n{}",
-        output_text(o)
-    );
-    if reference_mode() {
-        return;
-    }
-    let err = stderr_str(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{what}: expected exactly one stderr line\n{}",
-        output_text(o)
-    );
-    assert!(
-        lines[0].starts_with("vsrun: "),
-        "{what}: the error line must start with `vsrun: `\n{}",
-        output_text(o)
-    );
-    eprintln!("{what}: {}", lines[0]);
-    assert!(
-        lines[0].contains(needle),
-        "{what}: the error line does not name {needle:?}\n{}",
-        output_text(o)
-    );
-    assert!(o.stdout.is_empty(), "{what}: stdout: {}", stdout_str(o));
-}
 
 fn unified() -> bool {
     host_mounts()
@@ -152,16 +111,6 @@ struct Snapshot {
     root_entries: BTreeSet<String>,
 }
 
-fn root_entries(rt: &Runtime) -> BTreeSet<String> {
-    fs::read_dir(rt.root())
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn snapshot(rt: &Runtime, id: &str, pid: i32) -> Snapshot {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let procs = fs::read_to_string(cgroup_dir(&text, "pids").join("cgroup.procs"))
@@ -174,7 +123,7 @@ fn snapshot(rt: &Runtime, id: &str, pid: i32) -> Snapshot {
         init_alive: pid_alive(pid),
         procs,
         cgroup: cgroup_values(pid),
-        root_entries: root_entries(rt),
+        root_entries: root_entries(rt).into_iter().collect(),
     }
 }
 

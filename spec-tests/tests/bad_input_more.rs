@@ -10,177 +10,20 @@
 //! writes every case's JSON there (hack/fuzz.sh picks them up).
 
 use serde_json::{json, Value};
+use spec_tests::edit::{add_mount, add_ns, device, drop_ns, resources, seccomp, userns};
 use spec_tests::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-// ---------------------------------------------------------------------------------------------
-// Checks
-
-fn mountinfo_mentioning(dir: &Path) -> Vec<String> {
-    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let needle = dir.to_string_lossy().into_owned();
-    fs::read_to_string("/proc/self/mountinfo")
-        .expect("read mountinfo")
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .map(String::from)
-        .collect()
-}
-
-fn root_entries(rt: &Runtime) -> Vec<String> {
-    let mut v: Vec<String> = match fs::read_dir(rt.root()) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
-}
-
-/// Cgroup directories named after `id` (vsrun's default /vsrun/<id>, v1 and v2).
-fn cgroups_of(id: &str) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    let base = Path::new("/sys/fs/cgroup");
-    if base.join("vsrun").join(id).exists() {
-        v.push(base.join("vsrun").join(id));
-    }
-    if let Ok(rd) = fs::read_dir(base) {
-        for e in rd.flatten() {
-            let p = e.path().join("vsrun").join(id);
-            if p.exists() {
-                v.push(p);
-            }
-        }
-    }
-    v
-}
-
-/// Exit 1 and exactly one stderr line, `vsrun: ...`, containing `needle`.
-#[track_caller]
-fn assert_one_error_line(o: &Output, needle: &str, what: &str) {
-    assert_one_error_line_status(o, 1, needle, what)
-}
-
-/// The same with another exit status: `refusal_status` (255 for `exec`, as runc).
-#[track_caller]
-fn assert_one_error_line_status(o: &Output, status: i32, needle: &str, what: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(status),
-        "{what}: expected exit status {status}\n{}",
-        output_text(o)
-    );
-    let err = stderr_str(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{what}: expected exactly one stderr line\n{}",
-        output_text(o)
-    );
-    assert!(
-        lines[0].starts_with("vsrun: "),
-        "{what}: the error line must start with `vsrun: `\n{}",
-        output_text(o)
-    );
-    eprintln!("{what}: {}", lines[0]);
-    assert!(
-        lines[0].contains(needle),
-        "{what}: the error line does not name {needle:?}\n{}",
-        output_text(o)
-    );
-}
-
-/// A failed create/run left nothing: --root empty, no cgroup, no mount mentioning the bundle,
-/// no process in it.
-#[track_caller]
-fn assert_left_nothing(rt: &Runtime, bundle: &Path, id: &str, what: &str) {
-    let entries = root_entries(rt);
-    assert!(
-        entries.is_empty(),
-        "{what}: --root {} is not empty: {entries:?}",
-        rt.root().display()
-    );
-    let cgroups = cgroups_of(id);
-    assert!(cgroups.is_empty(), "{what}: cgroups left: {cgroups:?}");
-    let mounts = mountinfo_mentioning(bundle);
-    assert!(
-        mounts.is_empty(),
-        "{what}: host mounts mention the bundle:\n{}",
-        mounts.join("\n")
-    );
-    assert_bundle_clean(bundle);
-}
 
 // ---------------------------------------------------------------------------------------------
 // config.json cases
-
-#[derive(Clone, Copy, Debug)]
-enum Via {
-    Create,
-    Run,
-}
 
 fn config_case(via: Via, field: &str, extra: &[&str], edit: fn(&mut Value)) {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     edit(&mut b.config);
     b.write();
-    let id = unique_id("bad");
-    let mut args = vec![
-        match via {
-            Via::Create => "create",
-            Via::Run => "run",
-        },
-        "--bundle",
-        b.path_str(),
-    ];
-    args.extend_from_slice(extra);
-    args.push(&id);
-    let o = rt.cmd(&args);
-    let what = format!("{via:?} with a bad {field}");
-    assert_one_error_line(&o, field, &what);
-    assert_left_nothing(&rt, b.path(), &id, &what);
-}
-
-fn ns_list(v: &mut Value) -> &mut Vec<Value> {
-    v["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("linux.namespaces")
-}
-
-fn add_ns(v: &mut Value, ns: Value) {
-    ns_list(v).push(ns);
-}
-
-fn drop_ns(v: &mut Value, t: &str) {
-    ns_list(v).retain(|n| n["type"] != t);
-}
-
-fn userns(v: &mut Value) {
-    add_ns(v, json!({ "type": "user" }));
-    v["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-    v["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-}
-
-fn add_mount(v: &mut Value, m: Value) {
-    v["mounts"].as_array_mut().expect("mounts").push(m);
-}
-
-fn device(v: &mut Value, d: Value) {
-    v["linux"]["devices"] = json!([d]);
-}
-
-fn seccomp(v: &mut Value, s: Value) {
-    v["linux"]["seccomp"] = s;
-}
-
-fn resources(v: &mut Value, r: Value) {
-    v["linux"]["resources"] = r;
+    expect_clean_failure(&rt, &b, via, extra, field);
 }
 
 /// `config_cases!` makes one #[test] per row and `config_edits()` listing them all (for the

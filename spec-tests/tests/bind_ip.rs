@@ -6,11 +6,10 @@
 //! for a config without a network namespace that is the stack the container shares. Nothing is
 //! sent outside it. The tests skip (with a note) until `vsrun features` lists the annotation.
 
+use spec_tests::netns::{ip, PrivateNet};
 use spec_tests::*;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -32,46 +31,14 @@ fn supported(rt: &Runtime) -> bool {
     ok
 }
 
-/// The test thread's private network: back to the original namespace on drop.
-struct PrivateNet {
-    home: File,
-}
-
-fn ip(args: &str) {
-    let st = Command::new("ip")
-        .args(args.split(' '))
-        .status()
-        .expect("run ip");
-    assert!(st.success(), "ip {args}: {st}");
-}
-
 /// Contexts use 127.1.0.2 (A), 127.1.0.3 (B) and fd00:5::2; the "host" peer is 127.0.0.9.
 fn private_net() -> PrivateNet {
-    let home = File::open("/proc/thread-self/ns/net").expect("own netns");
-    // SAFETY: unshare(2) with a flag only; it affects this test thread alone.
-    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        r,
-        0,
-        "unshare(CLONE_NEWNET): {}",
-        std::io::Error::last_os_error()
-    );
-    ip("link set lo up");
-    for a in ["127.1.0.2", "127.1.0.3", "127.0.0.9"] {
-        ip(&format!("addr add {a}/32 dev lo"));
-    }
+    let net = PrivateNet::enter(&["127.1.0.2", "127.1.0.3", "127.0.0.9"]);
     ip("link add vb0 type veth peer name vb1");
     ip("link set vb0 up");
     ip("link set vb1 up");
     ip("-6 addr add fd00:5::2/64 dev vb0 nodad");
-    PrivateNet { home }
-}
-
-impl Drop for PrivateNet {
-    fn drop(&mut self) {
-        // SAFETY: setns(2) on a namespace fd this struct owns.
-        unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) };
-    }
+    net
 }
 
 /// A bundle on the host's (the test's) network stack, bound to `addrs`.

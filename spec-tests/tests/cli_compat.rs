@@ -33,11 +33,6 @@ fn exec_probe(rt: &Runtime, id: &str, flags: &[&str]) -> (Value, String) {
     (seen, stderr_str(&o))
 }
 
-fn finish(rt: &Runtime, id: &str) {
-    assert_success(&rt.delete_force(id), "delete --force");
-    assert_nothing_left(rt, id);
-}
-
 #[test]
 fn unknown_capability_names_in_the_config_are_ignored_with_a_warning() {
     let rt = Runtime::new();

@@ -199,6 +199,81 @@ fn case_tag(case: &str) -> String {
     case.trim_end_matches(".json").replace('.', "-")
 }
 
+/// Bind sources with absolute paths become files (or directories with a marker) in `binds`.
+fn rewrite_bind_sources(config: &mut Value, binds: &Path) {
+    fs::create_dir_all(binds).unwrap();
+    let Some(mounts) = config["mounts"].as_array_mut() else {
+        return;
+    };
+    for (i, m) in mounts.iter_mut().enumerate() {
+        let src = m["source"].as_str().unwrap_or("").to_string();
+        if !is_bind(m) || !src.starts_with('/') {
+            continue;
+        }
+        let name = Path::new(&src)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "src".into());
+        let p = binds.join(format!("{i}-{name}"));
+        let content = format!("{name} for {}\n", m["destination"].as_str().unwrap_or(""));
+        if bind_source_is_dir(m) {
+            fs::create_dir_all(&p).unwrap();
+            fs::write(p.join("marker"), content).unwrap();
+        } else {
+            fs::write(&p, content).unwrap();
+        }
+        m["source"] = p.to_string_lossy().into_owned().into();
+    }
+}
+
+/// Every hook becomes a script in `hook_dir` that records env, args, cwd and stdin; returns
+/// the (point, index) of each.
+fn write_hook_scripts(config: &mut Value, hook_dir: &Path) -> Vec<(String, usize)> {
+    fs::create_dir_all(hook_dir).unwrap();
+    let mut hooks = Vec::new();
+    let Some(points) = config["hooks"].as_object_mut() else {
+        return hooks;
+    };
+    for (point, list) in points.iter_mut() {
+        for (i, h) in list.as_array_mut().into_iter().flatten().enumerate() {
+            let base = hook_dir.join(format!("{point}-{i}"));
+            let b = base.to_string_lossy();
+            let script = format!(
+                "#!/bin/sh\n/usr/bin/env > '{b}.env'\nprintf '%s\\n' \"$@\" > '{b}.args'\n\
+                 pwd > '{b}.cwd'\n/bin/cat > '{b}.stdin'\n"
+            );
+            let sp = hook_dir.join(format!("{point}-{i}.sh"));
+            fs::write(&sp, script).unwrap();
+            fs::set_permissions(&sp, fs::Permissions::from_mode(0o755)).unwrap();
+            h["path"] = sp.to_string_lossy().into_owned().into();
+            hooks.push((point.clone(), i));
+        }
+    }
+    hooks
+}
+
+/// Namespaces joined by path: a network namespace made for the test (held while it runs).
+fn join_test_netns(config: &mut Value, case: &str) -> Option<NsHolder> {
+    let mut netns = None;
+    for ns in config["linux"]["namespaces"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if ns.get("path").is_none() {
+            continue;
+        }
+        assert_eq!(
+            ns["type"], "network",
+            "{case}: only network namespace paths are rewritten; add the others here"
+        );
+        let h = NsHolder::new(&["--net"]);
+        ns["path"] = h.ns_path("net").into();
+        netns = Some(h);
+    }
+    netns
+}
+
 /// Rewrite an engine config for this runtime (see the module docs).
 fn prepare(config_name: &str, case: &str, rt: &Rt, init_sleep_only: bool) -> Prepared {
     let mut config = load(config_name);
@@ -230,69 +305,10 @@ fn prepare(config_name: &str, case: &str, rt: &Rt, init_sleep_only: bool) -> Pre
         "rootfs".into()
     };
 
-    // bind sources
-    let binds = dir.path().join("binds");
-    fs::create_dir_all(&binds).unwrap();
-    if let Some(mounts) = config["mounts"].as_array_mut() {
-        for (i, m) in mounts.iter_mut().enumerate() {
-            let src = m["source"].as_str().unwrap_or("").to_string();
-            if !is_bind(m) || !src.starts_with('/') {
-                continue;
-            }
-            let name = Path::new(&src)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "src".into());
-            let p = binds.join(format!("{i}-{name}"));
-            let content = format!("{name} for {}\n", m["destination"].as_str().unwrap_or(""));
-            if bind_source_is_dir(m) {
-                fs::create_dir_all(&p).unwrap();
-                fs::write(p.join("marker"), content).unwrap();
-            } else {
-                fs::write(&p, content).unwrap();
-            }
-            m["source"] = p.to_string_lossy().into_owned().into();
-        }
-    }
+    rewrite_bind_sources(&mut config, &dir.path().join("binds"));
+    let hooks = write_hook_scripts(&mut config, &dir.path().join("hooks"));
 
-    // hooks
-    let hook_dir = dir.path().join("hooks");
-    fs::create_dir_all(&hook_dir).unwrap();
-    let mut hooks = Vec::new();
-    if let Some(points) = config["hooks"].as_object_mut() {
-        for (point, list) in points.iter_mut() {
-            for (i, h) in list.as_array_mut().into_iter().flatten().enumerate() {
-                let base = hook_dir.join(format!("{point}-{i}"));
-                let b = base.to_string_lossy();
-                let script = format!(
-                    "#!/bin/sh\n/usr/bin/env > '{b}.env'\nprintf '%s\\n' \"$@\" > '{b}.args'\n\
-                     pwd > '{b}.cwd'\n/bin/cat > '{b}.stdin'\n"
-                );
-                let sp = hook_dir.join(format!("{point}-{i}.sh"));
-                fs::write(&sp, script).unwrap();
-                fs::set_permissions(&sp, fs::Permissions::from_mode(0o755)).unwrap();
-                h["path"] = sp.to_string_lossy().into_owned().into();
-                hooks.push((point.clone(), i));
-            }
-        }
-    }
-
-    // namespaces joined by path: a netns made for the test
-    let mut netns = None;
-    if let Some(nss) = config["linux"]["namespaces"].as_array_mut() {
-        for ns in nss.iter_mut() {
-            if ns.get("path").is_none() {
-                continue;
-            }
-            assert_eq!(
-                ns["type"], "network",
-                "{case}: only network namespace paths are rewritten; add the others here"
-            );
-            let h = NsHolder::new(&["--net"]);
-            ns["path"] = h.ns_path("net").into();
-            netns = Some(h);
-        }
-    }
+    let netns = join_test_netns(&mut config, case);
 
     // cgroupsPath
     let cg_top = format!(

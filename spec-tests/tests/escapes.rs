@@ -303,28 +303,6 @@ fn init_pid(rt: &Runtime, id: &str) -> i32 {
         .unwrap_or_else(|| panic!("state {id} has no pid")) as i32
 }
 
-fn remove_mount(b: &mut Bundle, dest: &str) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts")
-        .retain(|m| m["destination"] != dest);
-}
-
-fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"].as_array_mut().expect("mounts").push(m);
-}
-
-fn add_caps(b: &mut Bundle, caps: &[&str]) {
-    for set in ["bounding", "effective", "permitted"] {
-        let list = b.config["process"]["capabilities"][set]
-            .as_array_mut()
-            .expect("capability set");
-        for c in caps {
-            list.push(json!(c));
-        }
-    }
-}
-
 /// Make `dir_fd` appear, inheritable, as every fd in `fds` of the spawned vsrun: an engine that
 /// leaks a host directory to the runtime (CVE-2024-21626's leaked fd came from the runtime
 /// itself; any host directory fd reaching the container is the same hole).
@@ -353,16 +331,6 @@ fn open_dir(p: &Path) -> fs::File {
 #[track_caller]
 fn assert_refused(o: &Output, needle: &str, what: &str) {
     assert_refused_status(o, 1, &[needle], what);
-}
-
-/// The fd numbers in a probe report.
-fn fd_numbers(seen: &Value) -> Vec<i64> {
-    seen["fds"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no fds in the report: {seen}"))
-        .iter()
-        .map(|f| f["fd"].as_i64().expect("fd number"))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1093,6 +1061,70 @@ fn runtime_binary_stays_intact_when_a_joining_init_runs_proc_self_exe() {
 // ---------------------------------------------------------------------------------------------
 // CVE-2021-30465: a mount destination swapped for a symlink
 
+// The unprotected path: a path-based bind through the volume follows the symlink to the
+// host's directory.
+fn demonstrate_path_bind_through_symlink(tmp: &Path, volume: &Path, source: &Path, canary: &Path) {
+    let demo_root = tmp.join("demo-rootfs");
+    fs::create_dir_all(demo_root.join("vol")).expect("demo rootfs");
+    let o = unprotected(
+        &format!(
+            "mount --bind {vol} {root}/vol && mount --bind {src} {root}/vol/l && ls {canary}",
+            vol = sh_quote(volume),
+            root = sh_quote(&demo_root),
+            src = sh_quote(source),
+            canary = sh_quote(canary),
+        ),
+        false,
+    );
+    assert!(
+        stdout_str(&o).contains("from-source"),
+        "demonstration: a path-based bind through the symlink did not reach the host dir\n{}",
+        output_text(&o)
+    );
+    assert!(entries(canary).is_empty() && host_mounts_at(canary).is_empty());
+}
+
+/// One create of B while A swaps: Ok(whether the bind landed on the directory, else through
+/// the symlink, inside the rootfs either way), Err(the refusal line).
+fn create_racing_the_swapper(
+    rt: &Runtime,
+    b: &Bundle,
+    src_name: &str,
+    source: &Path,
+    canary: &Path,
+) -> Result<bool, String> {
+    let id = unique_id("mounter");
+    let o = rt.create(b, &id);
+    if !o.status.success() {
+        assert_refused(&o, "mounts[", "create racing the swapper");
+        assert!(!rt.state_dir(&id).exists());
+        return Err(stderr_str(&o).trim().to_string());
+    }
+    let pid = init_pid(rt, &id);
+    let binds: Vec<HostMount> = mounts_of(pid)
+        .into_iter()
+        .filter(|m| m.root.ends_with(src_name))
+        .collect();
+    assert_eq!(
+        binds.len(),
+        1,
+        "the bind of the source must be inside the container's mount tree exactly once \
+         (a mount that landed outside the rootfs vanishes with the old root): {binds:?}"
+    );
+    assert!(
+        entries(canary).is_empty(),
+        "the host canary dir got entries: {:?}",
+        entries(canary)
+    );
+    assert!(
+        host_mounts_at(canary).is_empty() && host_mounts_at(source).is_empty(),
+        "a host mount appeared on the canary or the source"
+    );
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_nothing_left(rt, &id);
+    Ok(binds[0].mount_point == "/vol/x")
+}
+
 #[test]
 fn mount_destination_swapped_for_a_symlink_lands_inside_the_rootfs() {
     let _race = race_lock();
@@ -1113,26 +1145,7 @@ fn mount_destination_swapped_for_a_symlink_lands_inside_the_rootfs() {
     );
     std::os::unix::fs::symlink(&climb, volume.join("l")).expect("volume/l symlink");
 
-    // The unprotected path: a path-based bind through the volume follows the symlink to the
-    // host's directory.
-    let demo_root = tmp.path().join("demo-rootfs");
-    fs::create_dir_all(demo_root.join("vol")).expect("demo rootfs");
-    let o = unprotected(
-        &format!(
-            "mount --bind {vol} {root}/vol && mount --bind {src} {root}/vol/l && ls {canary}",
-            vol = sh_quote(&volume),
-            root = sh_quote(&demo_root),
-            src = sh_quote(&source),
-            canary = sh_quote(&canary),
-        ),
-        false,
-    );
-    assert!(
-        stdout_str(&o).contains("from-source"),
-        "demonstration: a path-based bind through the symlink did not reach the host dir\n{}",
-        output_text(&o)
-    );
-    assert!(entries(&canary).is_empty() && host_mounts_at(&canary).is_empty());
+    demonstrate_path_bind_through_symlink(tmp.path(), &volume, &source, &canary);
 
     // Container A flips volume/x between the directory and the symlink as fast as it can.
     let rt = Runtime::new();
@@ -1157,41 +1170,11 @@ fn mount_destination_swapped_for_a_symlink_lands_inside_the_rootfs() {
     let src_name = format!("/{}", source.file_name().unwrap().to_string_lossy());
     let (mut on_dir, mut via_symlink, mut failed) = (0, 0, Vec::new());
     for _ in 0..30 {
-        let id = unique_id("mounter");
-        let o = rt.create(&b, &id);
-        if !o.status.success() {
-            assert_refused(&o, "mounts[", "create racing the swapper");
-            assert!(!rt.state_dir(&id).exists());
-            failed.push(stderr_str(&o).trim().to_string());
-            continue;
+        match create_racing_the_swapper(&rt, &b, &src_name, &source, &canary) {
+            Ok(true) => on_dir += 1,
+            Ok(false) => via_symlink += 1,
+            Err(refused) => failed.push(refused),
         }
-        let pid = init_pid(&rt, &id);
-        let binds: Vec<HostMount> = mounts_of(pid)
-            .into_iter()
-            .filter(|m| m.root.ends_with(&src_name))
-            .collect();
-        assert_eq!(
-            binds.len(),
-            1,
-            "the bind of the source must be inside the container's mount tree exactly once \
-             (a mount that landed outside the rootfs vanishes with the old root): {binds:?}"
-        );
-        if binds[0].mount_point == "/vol/x" {
-            on_dir += 1;
-        } else {
-            via_symlink += 1;
-        }
-        assert!(
-            entries(&canary).is_empty(),
-            "the host canary dir got entries: {:?}",
-            entries(&canary)
-        );
-        assert!(
-            host_mounts_at(&canary).is_empty() && host_mounts_at(&source).is_empty(),
-            "a host mount appeared on the canary or the source"
-        );
-        assert_success(&rt.delete_force(&id), "delete --force");
-        assert_nothing_left(&rt, &id);
     }
     let _ = rt.delete_force(&aid);
     eprintln!(
@@ -1409,6 +1392,89 @@ fn image_dev_bundle() -> Bundle {
     b
 }
 
+/// The unprotected path: binding "<rootfs>/dev/null" by path follows the image's symlink.
+fn demonstrate_path_bind_of_dev_null(host: &Path, secret: &Path) {
+    let b = image_dev_bundle();
+    std::os::unix::fs::symlink(secret, b.rootfs().join("dev/null")).expect("symlink");
+    let target = host.join("masked-target");
+    fs::write(&target, "").expect("target");
+    let o = unprotected(
+        &format!(
+            "mount --bind {null} {t} && cat {t}",
+            null = sh_quote(&b.rootfs().join("dev/null")),
+            t = sh_quote(&target)
+        ),
+        false,
+    );
+    assert!(
+        stdout_str(&o).contains("host-secret"),
+        "demonstration: a path-based bind of the image's /dev/null did not expose the host file\n{}",
+        output_text(&o)
+    );
+}
+
+/// The image's /dev/null planted by `plant`: every masked path is still char 1:3 and empty,
+/// and the host file is neither changed nor mounted.
+fn masks_with_planted_dev_null(rt: &Runtime, what: &str, plant: &dyn Fn(&Path), secret: &Path) {
+    let mut b = image_dev_bundle();
+    plant(&b.rootfs());
+    fs::write(b.rootfs().join("etc/masked-file"), "image-data\n").expect("masked file");
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .expect("maskedPaths")
+        .push(json!("/etc/masked-file"));
+    let lines = rt.probe_lines(
+        &mut b,
+        &[
+            "stat",
+            "/proc/keys",
+            "--",
+            "read",
+            "/proc/keys",
+            "--",
+            "stat",
+            "/proc/timer_list",
+            "--",
+            "read",
+            "/proc/timer_list",
+            "--",
+            "stat",
+            "/etc/masked-file",
+            "--",
+            "read",
+            "/etc/masked-file",
+            "--",
+            "write",
+            "/proc/timer_list",
+            "pwned",
+        ],
+    );
+    for (i, path) in ["/proc/keys", "/proc/timer_list", "/etc/masked-file"]
+        .iter()
+        .enumerate()
+    {
+        let st = &lines[2 * i];
+        let rd = &lines[2 * i + 1];
+        assert!(
+            st["type"] == "char" && st["rdev_major"] == 1 && st["rdev_minor"] == 3,
+            "/dev/null as {what}: masked {path} is not char 1:3: {st}"
+        );
+        assert!(
+            rd["ok"] == true && rd["len"] == 0,
+            "/dev/null as {what}: masked {path} is not empty: {rd}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(secret).unwrap(),
+        "host-secret\n",
+        "/dev/null as {what}: the host file changed"
+    );
+    assert!(
+        host_mounts_at(secret).is_empty(),
+        "/dev/null as {what}: the host file is mounted on the host"
+    );
+}
+
 #[test]
 fn masking_binds_only_a_verified_dev_null() {
     let rt = Runtime::new();
@@ -1417,26 +1483,7 @@ fn masking_binds_only_a_verified_dev_null() {
     fs::write(&secret, "host-secret\n").expect("host secret");
     let core_pattern_before = fs::read_to_string("/proc/sys/kernel/core_pattern").ok();
 
-    // The unprotected path: binding "<rootfs>/dev/null" by path follows the image's symlink.
-    {
-        let b = image_dev_bundle();
-        std::os::unix::fs::symlink(&secret, b.rootfs().join("dev/null")).expect("symlink");
-        let target = host.path().join("masked-target");
-        fs::write(&target, "").expect("target");
-        let o = unprotected(
-            &format!(
-                "mount --bind {null} {t} && cat {t}",
-                null = sh_quote(&b.rootfs().join("dev/null")),
-                t = sh_quote(&target)
-            ),
-            false,
-        );
-        assert!(
-            stdout_str(&o).contains("host-secret"),
-            "demonstration: a path-based bind of the image's /dev/null did not expose the host file\n{}",
-            output_text(&o)
-        );
-    }
+    demonstrate_path_bind_of_dev_null(host.path(), &secret);
 
     let secret_s = secret.to_str().expect("utf-8").to_string();
     let relative = format!("{}{}", "../".repeat(24), secret_s.trim_start_matches('/'));
@@ -1466,63 +1513,7 @@ fn masking_binds_only_a_verified_dev_null() {
         ),
     ];
     for (what, plant) in variants {
-        let mut b = image_dev_bundle();
-        plant(&b.rootfs());
-        fs::write(b.rootfs().join("etc/masked-file"), "image-data\n").expect("masked file");
-        b.config["linux"]["maskedPaths"]
-            .as_array_mut()
-            .expect("maskedPaths")
-            .push(json!("/etc/masked-file"));
-        let lines = rt.probe_lines(
-            &mut b,
-            &[
-                "stat",
-                "/proc/keys",
-                "--",
-                "read",
-                "/proc/keys",
-                "--",
-                "stat",
-                "/proc/timer_list",
-                "--",
-                "read",
-                "/proc/timer_list",
-                "--",
-                "stat",
-                "/etc/masked-file",
-                "--",
-                "read",
-                "/etc/masked-file",
-                "--",
-                "write",
-                "/proc/timer_list",
-                "pwned",
-            ],
-        );
-        for (i, path) in ["/proc/keys", "/proc/timer_list", "/etc/masked-file"]
-            .iter()
-            .enumerate()
-        {
-            let st = &lines[2 * i];
-            let rd = &lines[2 * i + 1];
-            assert!(
-                st["type"] == "char" && st["rdev_major"] == 1 && st["rdev_minor"] == 3,
-                "/dev/null as {what}: masked {path} is not char 1:3: {st}"
-            );
-            assert!(
-                rd["ok"] == true && rd["len"] == 0,
-                "/dev/null as {what}: masked {path} is not empty: {rd}"
-            );
-        }
-        assert_eq!(
-            fs::read_to_string(&secret).unwrap(),
-            "host-secret\n",
-            "/dev/null as {what}: the host file changed"
-        );
-        assert!(
-            host_mounts_at(&secret).is_empty(),
-            "/dev/null as {what}: the host file is mounted on the host"
-        );
+        masks_with_planted_dev_null(&rt, what, plant.as_ref(), &secret);
     }
     assert_eq!(
         fs::read_to_string("/proc/sys/kernel/core_pattern").ok(),
@@ -1534,7 +1525,7 @@ fn masking_binds_only_a_verified_dev_null() {
 // CVE-2025-52565: /dev/console redirected
 
 /// Receive one fd over a unix socket (SCM_RIGHTS), as conmon does with --console-socket.
-use spec_tests::diff::recv_fd;
+use spec_tests::scm::recv_fd;
 
 /// A --console-socket: the master arrives on a thread.
 struct ConsoleSocket {
@@ -1646,44 +1637,36 @@ fn console_binds_only_the_verified_pty() {
 // ---------------------------------------------------------------------------------------------
 // CVE-2025-52881: /proc writes redirected by mounts
 
-#[test]
-fn proc_writes_cannot_be_redirected_by_mounts() {
-    let rt = Runtime::new();
-    let host = tempdir("vsrun-esc-52881-");
-    let decoy = host.path().join("decoy");
-    fs::write(&decoy, "decoy\n").expect("decoy");
-    let decoy_dir = host.path().join("decoy-dir");
-    fs::create_dir(&decoy_dir).expect("decoy dir");
-    fs::write(decoy_dir.join("ip_forward"), "decoy\n").expect("decoy file");
-    let decoy_s = decoy.to_str().unwrap().to_string();
+// The unprotected path: a write by path to <rootfs>/proc/sys/... lands in a file bound
+// over it (in a throwaway network namespace, so the real knob is never at risk).
+fn demonstrate_path_based_sysctl_write(host: &Path, decoy_dir: &Path) {
+    let root = host.join("demo-root");
+    fs::create_dir_all(root.join("proc")).unwrap();
+    let o = unprotected(
+        &format!(
+            "mount -t proc proc {r}/proc && mount --bind {d} {r}/proc/sys/net/ipv4/ip_forward \
+             && echo 1 > {r}/proc/sys/net/ipv4/ip_forward && umount {r}/proc/sys/net/ipv4/ip_forward \
+             && cat {d}",
+            r = sh_quote(&root),
+            d = sh_quote(&decoy_dir.join("ip_forward"))
+        ),
+        true,
+    );
+    assert!(
+        stdout_str(&o).trim() == "1",
+        "demonstration: a path-based sysctl write did not land in the decoy\n{}",
+        output_text(&o)
+    );
+    fs::write(decoy_dir.join("ip_forward"), "decoy\n").unwrap();
+}
 
-    // The unprotected path: a write by path to <rootfs>/proc/sys/... lands in a file bound
-    // over it (in a throwaway network namespace, so the real knob is never at risk).
-    {
-        let root = host.path().join("demo-root");
-        fs::create_dir_all(root.join("proc")).unwrap();
-        let o = unprotected(
-            &format!(
-                "mount -t proc proc {r}/proc && mount --bind {d} {r}/proc/sys/net/ipv4/ip_forward \
-                 && echo 1 > {r}/proc/sys/net/ipv4/ip_forward && umount {r}/proc/sys/net/ipv4/ip_forward \
-                 && cat {d}",
-                r = sh_quote(&root),
-                d = sh_quote(&decoy_dir.join("ip_forward"))
-            ),
-            true,
-        );
-        assert!(
-            stdout_str(&o).trim() == "1",
-            "demonstration: a path-based sysctl write did not land in the decoy\n{}",
-            output_text(&o)
-        );
-        fs::write(decoy_dir.join("ip_forward"), "decoy\n").unwrap();
-    }
-
-    let sysctl = |b: &mut Bundle| {
-        b.config["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1" });
-    };
-
+/// A decoy bound over the sysctl's file, directly or through a symlink in the image: refused.
+fn binds_over_sysctls_are_refused(
+    rt: &Runtime,
+    decoy_s: &str,
+    decoy_dir: &Path,
+    sysctl: &dyn Fn(&mut Bundle),
+) {
     // A decoy bound over the sysctl's file: refused before anything runs.
     let mut b = Bundle::new();
     sysctl(&mut b);
@@ -1695,7 +1678,7 @@ fn proc_writes_cannot_be_redirected_by_mounts() {
     let id = unique_id("proc-redirect");
     let o = rt.create(&b, &id);
     assert_refused(&o, "mounts[6]", "a bind over /proc/sys/net/ipv4/ip_forward");
-    assert_nothing_left(&rt, &id);
+    assert_nothing_left(rt, &id);
 
     // The same through a symlink in the image: refused once resolved.
     let mut b = Bundle::new();
@@ -1709,7 +1692,27 @@ fn proc_writes_cannot_be_redirected_by_mounts() {
     let id = unique_id("proc-redirect");
     let o = rt.create(&b, &id);
     assert_refused(&o, "mounts[6]", "a bind onto a symlink into /proc/sys");
-    assert_nothing_left(&rt, &id);
+    assert_nothing_left(rt, &id);
+}
+
+#[test]
+fn proc_writes_cannot_be_redirected_by_mounts() {
+    let rt = Runtime::new();
+    let host = tempdir("vsrun-esc-52881-");
+    let decoy = host.path().join("decoy");
+    fs::write(&decoy, "decoy\n").expect("decoy");
+    let decoy_dir = host.path().join("decoy-dir");
+    fs::create_dir(&decoy_dir).expect("decoy dir");
+    fs::write(decoy_dir.join("ip_forward"), "decoy\n").expect("decoy file");
+    let decoy_s = decoy.to_str().unwrap().to_string();
+
+    demonstrate_path_based_sysctl_write(host.path(), &decoy_dir);
+
+    let sysctl = |b: &mut Bundle| {
+        b.config["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1" });
+    };
+
+    binds_over_sysctls_are_refused(&rt, &decoy_s, &decoy_dir, &sysctl);
 
     // Allowed mounts in /proc (lxcfs style) and an image with decoys in its /proc directory:
     // the write still goes to the real procfs file. (An image whose /proc is a symlink is

@@ -11,7 +11,7 @@
 //! Each test first shows the attack working on an unprotected path (a plain path-based mount or
 //! chroot from the host, in a private mount namespace), then runs it against vsrun.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use spec_tests::*;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -38,12 +38,6 @@ fn run_refused(rt: &Runtime, b: &Bundle, needles: &[&str], what: &str) {
     );
 }
 
-fn has_mount_at(seen: &Value, mp: &str) -> bool {
-    seen["mounts"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|m| m["mount_point"] == mp))
-}
-
 /// Replace the image's directory `name` with a symlink to `target` (and create `decoy`, the
 /// directory an absolute symlink would reach on the host when followed by a host path).
 fn symlink_in_image(b: &Bundle, name: &str, target: &str) {
@@ -52,13 +46,6 @@ fn symlink_in_image(b: &Bundle, name: &str, target: &str) {
         fs::remove_dir(&p).expect("remove the image's directory");
     }
     symlink(target, &p).expect("symlink in the image");
-}
-
-fn remove_mount(b: &mut Bundle, dest: &str) {
-    b.config["mounts"]
-        .as_array_mut()
-        .expect("mounts")
-        .retain(|m| m["destination"] != dest);
 }
 
 // ---------------------------------------------------------------------------------------------

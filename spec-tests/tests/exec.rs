@@ -29,12 +29,6 @@ fn exec_probe(rt: &Runtime, id: &str, flags: &[&str], args: &[&str]) -> Value {
     lines.remove(0)
 }
 
-fn finish(rt: &Runtime, d: &Detached) {
-    let o = rt.delete_force(&d.id);
-    assert_success(&o, "delete --force");
-    assert_nothing_left(rt, &d.id);
-}
-
 /// Wait for a pid file to hold a pid (exec -d writes it before returning; allow a moment).
 #[track_caller]
 fn read_pid_file(path: &std::path::Path) -> i32 {
@@ -89,17 +83,6 @@ fn env_value(seen: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn wait_dead(pid: i32, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if !pid_alive(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
-
 // ---------------------------------------------------------------------------------------------
 // Joining
 
@@ -148,7 +131,7 @@ fn exec_joins_every_namespace_of_the_container() {
             .collect()
     };
     assert_eq!(mps(&seen), mps(&d.seen), "mount table seen by exec vs init");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -211,7 +194,7 @@ fn exec_joins_the_user_namespace_first_and_the_time_namespace() {
         mono - host_mono > 86000.0,
         "exec'd process does not see the monotonic offset: {mono} vs host {host_mono}"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -248,7 +231,7 @@ fn exec_enters_the_container_cgroup() {
         seen["cgroup"], d.seen["cgroup"],
         "/proc/self/cgroup inside: exec vs init"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -267,7 +250,7 @@ fn exec_in_a_cgroup_namespace_sees_the_container_cgroup_as_root() {
         }
         assert_eq!(path, "/", "cgroup ns: {l} (all lines: {})", seen["cgroup"]);
     }
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,7 +314,7 @@ fn exec_process_json_sets_user_caps_env_cwd_rlimits_and_nnp() {
         d.seen["no_new_privs"], false,
         "test setup: the init runs without nnp"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -345,7 +328,7 @@ fn exec_process_json_args_and_exit_status() {
     fs::write(&pj, serde_json::to_vec(&process).unwrap()).unwrap();
     let o = rt.cmd(&["exec", "-p", pj.to_str().unwrap(), &d.id]);
     assert_eq!(o.status.code(), Some(42), "{}", output_text(&o));
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,7 +363,7 @@ fn exec_without_process_json_inherits_the_container_process() {
         json!(["/probe"]),
         "the inline command, not process.args"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -425,7 +408,7 @@ fn exec_flags_override_cwd_env_user_and_groups() {
     let seen = exec_probe(&rt, &d.id, &["--user", "1234"], &[]);
     assert_eq!(seen["uid"], 1234);
     assert_eq!(seen["gid"], 0);
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -452,7 +435,7 @@ fn exec_cap_flag_adds_a_capability() {
     // and the init is unchanged
     let again = exec_probe(&rt, &d.id, &[], &[]);
     assert_eq!(again["caps"], d.seen["caps"]);
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -466,7 +449,7 @@ fn exec_no_new_privs_flag() {
     let seen = exec_probe(&rt, &d.id, &["--no-new-privs"], &[]);
     assert_eq!(seen["no_new_privs"], true);
     assert_eq!(seen["NoNewPrivs"], 1);
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -488,7 +471,7 @@ fn exec_gets_the_containers_seccomp_filter() {
     );
     let r = exec_probe(&rt, &d.id, &[], &["readlink", "/proc/self/exe"]);
     assert_eq!(r["errno"], 1, "readlink under the container's filter: {r}");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,7 +496,7 @@ fn exec_propagates_the_exit_status() {
     // Killed by a signal: 128 + signal, like runc.
     let o = rt.cmd(&["exec", &d.id, "/probe", "kill-self", "TERM"]);
     assert_eq!(o.status.code(), Some(128 + 15), "{}", output_text(&o));
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -553,7 +536,7 @@ fn a_failed_exec_leaves_the_container_running() {
     }
     let seen = exec_probe(&rt, &d.id, &[], &[]);
     assert_eq!(seen["cgroup"], d.seen["cgroup"], "a later exec still works");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -574,7 +557,7 @@ fn exec_output_goes_to_execs_stdio() {
     });
     assert_success(&o, "exec cat");
     assert_eq!(stdout_str(&o), "from-stdin\n");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -616,7 +599,7 @@ fn exec_detach_returns_while_the_process_runs_and_writes_the_pid_file() {
     assert_success(&o, "ps --format json");
     let pids: Vec<i32> = serde_json::from_slice(&o.stdout).unwrap();
     assert!(pids.contains(&epid), "ps: {pids:?} lacks {epid}");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
     assert!(
         wait_dead(epid, Duration::from_secs(5)),
         "exec'd process survived delete --force"
@@ -645,7 +628,7 @@ fn exec_pid_file_in_the_foreground() {
         json!(pid),
         "host pid, not the in-container pid"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -699,7 +682,7 @@ fn exec_preserve_fds_passes_extra_fds() {
         "fds left open: {}",
         seen["fds"]
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -829,5 +812,5 @@ fn exec_leaves_no_process_behind_and_no_runtime_helper() {
     assert_success(&o, "ps");
     let pids: Vec<i32> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(pids, vec![d.pid], "only the init is left in the container");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }

@@ -184,23 +184,7 @@ fn every_advertised_mount_option_and_capability_works_in_one_container() {
             eprintln!("note: {o} not mounted: tmpfs on a kernel before 6.3 cannot be idmapped");
             continue;
         }
-        let dest = format!("/o/{o}");
-        let m = match o.as_str() {
-            "bind" | "rbind" => json!({ "destination": dest, "type": "bind",
-                "source": src, "options": [o] }),
-            // A remount changes an existing mount: the bind made by the same entry.
-            "remount" => json!({ "destination": dest, "type": "bind",
-                "source": src, "options": ["bind", o] }),
-            // An idmapped mount is a bind mount with a mapping (or the container's).
-            "idmap" | "ridmap" => {
-                let map = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
-                json!({ "destination": dest, "type": "bind", "source": src,
-                    "options": ["rbind", o], "uidMappings": map, "gidMappings": map })
-            }
-            _ => json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs",
-                "options": [o] }),
-        };
-        add_mount(&mut b, m);
+        add_mount(&mut b, option_mount(o, &src));
     }
     // Bounding only: a runtime keeps what it has and cannot grant more, and the caller's own
     // bounding set may lack some (this VM's lacks CAP_SYS_RESOURCE).
@@ -233,8 +217,33 @@ fn every_advertised_mount_option_and_capability_works_in_one_container() {
             );
         }
     }
-    // One name per capability the kernel knows, and the container keeps every one of them
-    // that its caller holds.
+    caps_are_the_kernels_and_kept(&caps, &out);
+    assert_nothing_left(&rt, &id);
+}
+
+/// A mount at /o/OPTION that uses OPTION.
+fn option_mount(o: &str, src: &Path) -> Value {
+    let dest = format!("/o/{o}");
+    match o {
+        "bind" | "rbind" => json!({ "destination": dest, "type": "bind",
+            "source": src, "options": [o] }),
+        // A remount changes an existing mount: the bind made by the same entry.
+        "remount" => json!({ "destination": dest, "type": "bind",
+            "source": src, "options": ["bind", o] }),
+        // An idmapped mount is a bind mount with a mapping (or the container's).
+        "idmap" | "ridmap" => {
+            let map = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+            json!({ "destination": dest, "type": "bind", "source": src,
+                "options": ["rbind", o], "uidMappings": map, "gidMappings": map })
+        }
+        _ => json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs",
+            "options": [o] }),
+    }
+}
+
+/// One name per capability the kernel knows, and the container (its CapBnd line in `out`)
+/// keeps every one of them that its caller holds.
+fn caps_are_the_kernels_and_kept(caps: &[String], out: &str) {
     let last: usize = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .unwrap()
         .trim()
@@ -255,7 +264,6 @@ fn every_advertised_mount_option_and_capability_works_in_one_container() {
         Some(host_bnd.trim()),
         "CapBnd inside vs the caller's bounding set"
     );
-    assert_nothing_left(&rt, &id);
 }
 
 #[test]
@@ -301,63 +309,14 @@ fn every_advertised_seccomp_action_operator_arch_and_flag_loads() {
     let operators = names(&s["operators"], "seccomp.operators");
     let archs = names(&s["archs"], "seccomp.archs");
     let flags = names(&s["supportedFlags"], "seccomp.supportedFlags");
-    // Syscalls the container's sh never makes, one per action and per operator.
-    let unused = [
-        "acct",
-        "add_key",
-        "bpf",
-        "delete_module",
-        "fanotify_init",
-        "init_module",
-        "kexec_load",
-        "lookup_dcookie",
-        "mbind",
-        "move_pages",
-        "name_to_handle_at",
-        "nfsservctl",
-        "open_by_handle_at",
-        "perf_event_open",
-        "pivot_root",
-        "quotactl",
-        "swapon",
-        "swapoff",
-        "syslog",
-        "userfaultfd",
-    ];
-    let mut calls = unused.iter();
-    let mut rules = Vec::new();
-    let listener = tempfile::tempdir().unwrap();
     let mut seccomp = json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": archs });
-    for a in &actions {
-        let name = calls.next().expect("enough unused syscalls");
-        let mut r = json!({ "names": [name], "action": a });
-        if a == "SCMP_ACT_ERRNO" || a == "SCMP_ACT_TRACE" {
-            r["errnoRet"] = 1.into();
-        }
-        rules.push(r);
-    }
-    for op in &operators {
-        let name = calls.next().expect("enough unused syscalls");
-        let arg = if op == "SCMP_CMP_MASKED_EQ" {
-            json!({ "index": 0, "value": 1, "valueTwo": 1, "op": op })
-        } else {
-            json!({ "index": 0, "value": 1, "op": op })
-        };
-        rules.push(json!({ "names": [name], "action": "SCMP_ACT_ERRNO", "args": [arg] }));
-    }
-    seccomp["syscalls"] = Value::Array(rules);
+    seccomp["syscalls"] = Value::Array(rules_for(&actions, &operators));
+    let listener = tempfile::tempdir().unwrap();
     let notify = actions.iter().any(|a| a == "SCMP_ACT_NOTIFY");
     let sock = listener.path().join("agent.sock");
     let _agent = notify.then(|| {
         seccomp["listenerPath"] = sock.to_str().unwrap().into();
-        let l = std::os::unix::net::UnixListener::bind(&sock).expect("bind the agent socket");
-        std::thread::spawn(move || {
-            // Hold every listener fd until the test ends: the container never traps into it.
-            let mut held = Vec::new();
-            for c in l.incoming() {
-                held.push(c);
-            }
-        })
+        hold_listeners(&sock)
     });
     let mut b = Bundle::new();
     b.set_args(&["sh", "-c", "echo filtered; grep Seccomp: /proc/self/status"]);
@@ -387,4 +346,62 @@ fn every_advertised_seccomp_action_operator_arch_and_flag_loads() {
         );
         assert_nothing_left(&rt, &id);
     }
+}
+
+/// A seccomp agent that holds every listener fd until the test ends: the container never
+/// traps into it.
+fn hold_listeners(sock: &Path) -> std::thread::JoinHandle<()> {
+    let l = std::os::unix::net::UnixListener::bind(sock).expect("bind the agent socket");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming() {
+            held.push(c);
+        }
+    })
+}
+
+/// One rule per action and per operator, each on a syscall the container's sh never makes.
+fn rules_for(actions: &[String], operators: &[String]) -> Vec<Value> {
+    let unused = [
+        "acct",
+        "add_key",
+        "bpf",
+        "delete_module",
+        "fanotify_init",
+        "init_module",
+        "kexec_load",
+        "lookup_dcookie",
+        "mbind",
+        "move_pages",
+        "name_to_handle_at",
+        "nfsservctl",
+        "open_by_handle_at",
+        "perf_event_open",
+        "pivot_root",
+        "quotactl",
+        "swapon",
+        "swapoff",
+        "syslog",
+        "userfaultfd",
+    ];
+    let mut calls = unused.iter();
+    let mut rules = Vec::new();
+    for a in actions {
+        let name = calls.next().expect("enough unused syscalls");
+        let mut r = json!({ "names": [name], "action": a });
+        if a == "SCMP_ACT_ERRNO" || a == "SCMP_ACT_TRACE" {
+            r["errnoRet"] = 1.into();
+        }
+        rules.push(r);
+    }
+    for op in operators {
+        let name = calls.next().expect("enough unused syscalls");
+        let arg = if op == "SCMP_CMP_MASKED_EQ" {
+            json!({ "index": 0, "value": 1, "valueTwo": 1, "op": op })
+        } else {
+            json!({ "index": 0, "value": 1, "op": op })
+        };
+        rules.push(json!({ "names": [name], "action": "SCMP_ACT_ERRNO", "args": [arg] }));
+    }
+    rules
 }

@@ -179,12 +179,6 @@ fn tick_count(b: &Busy) -> u64 {
     fs::metadata(&b.ticks).map(|m| m.len()).unwrap_or(0)
 }
 
-fn finish(rt: &Runtime, id: &str) {
-    let o = rt.delete_force(id);
-    assert_success(&o, "delete --force");
-    assert_nothing_left(rt, id);
-}
-
 fn state_letter(pid: i32) -> String {
     proc_status_field(pid, "State").unwrap_or_default()
 }

@@ -30,10 +30,6 @@ fn userns(b: &mut Bundle) {
     fs::create_dir_all(b.rootfs().join("m")).unwrap();
 }
 
-fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"].as_array_mut().unwrap().push(m);
-}
-
 /// A directory with a file `f`, both owned by OWNER:OWNER, mode 755/644.
 fn owned_dir(dir: &Path) {
     fs::create_dir_all(dir).unwrap();

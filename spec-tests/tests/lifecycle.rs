@@ -14,17 +14,6 @@ fn pid_of(rt: &Runtime, id: &str) -> i32 {
         .unwrap_or_else(|| panic!("state.pid is not a number: {st}")) as i32
 }
 
-fn wait_dead(pid: i32, within: Duration) {
-    let deadline = Instant::now() + within;
-    while pid_alive(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "pid {pid} still alive after {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn delete_and_check(rt: &Runtime, id: &str) {
     let o = rt.cmd(&["delete", id]);
     assert_success(&o, &format!("delete {id}"));
@@ -114,7 +103,7 @@ fn start_execs_the_process_and_state_is_running() {
     let o = rt.cmd(&["kill", &id, "KILL"]);
     assert_success(&o, "kill KILL");
     rt.wait_status(&id, "stopped", Duration::from_secs(10));
-    wait_dead(pid, Duration::from_secs(5));
+    assert_dies_within(pid, Duration::from_secs(5));
     delete_and_check(&rt, &id);
 }
 
@@ -225,7 +214,7 @@ fn kill_accepts_signal_names_and_numbers() {
         assert!(pid_alive(pid));
         let o = rt.cmd(&["kill", &id, sig]);
         assert_success(&o, &format!("kill {id} {sig}"));
-        wait_dead(pid, Duration::from_secs(5));
+        assert_dies_within(pid, Duration::from_secs(5));
         rt.wait_status(&id, "stopped", Duration::from_secs(5));
         delete_and_check(&rt, &id);
     }
@@ -274,7 +263,7 @@ fn kill_all_signals_every_process_of_the_container() {
     let o = rt.cmd(&["kill", "--all", &id, "KILL"]);
     assert_success(&o, "kill --all KILL");
     for pid in procs {
-        wait_dead(pid, Duration::from_secs(5));
+        assert_dies_within(pid, Duration::from_secs(5));
     }
     rt.wait_status(&id, "stopped", Duration::from_secs(5));
     delete_and_check(&rt, &id);
@@ -290,7 +279,7 @@ fn delete_removes_a_created_container() {
     let pid = pid_of(&rt, &id);
     let o = rt.cmd(&["delete", &id]);
     assert_success(&o, "delete of a created container");
-    wait_dead(pid, Duration::from_secs(5));
+    assert_dies_within(pid, Duration::from_secs(5));
     assert_nothing_left(&rt, &id);
     assert_eq!(
         rt.container_output(&id).0,
@@ -315,7 +304,7 @@ fn delete_of_running_container_requires_force() {
     assert_eq!(rt.status(&id).as_deref(), Some("running"));
     let o = rt.cmd(&["delete", "--force", &id]);
     assert_success(&o, "delete --force");
-    wait_dead(pid, Duration::from_secs(5));
+    assert_dies_within(pid, Duration::from_secs(5));
     assert_nothing_left(&rt, &id);
 }
 
@@ -482,7 +471,7 @@ fn run_detach_leaves_the_container_running() {
     let pid = st["pid"].as_i64().unwrap() as i32;
     assert_eq!(proc_cmdline(pid), SLEEP, "host: the container's init");
     assert_success(&rt.delete_force(&id), "delete --force");
-    wait_dead(pid, Duration::from_secs(5));
+    assert_dies_within(pid, Duration::from_secs(5));
     assert_nothing_left(&rt, &id);
 }
 

@@ -18,12 +18,6 @@ fn mount_at<'a>(seen: &'a Value, mp: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no mount at {mp} in the container: {:#}", seen["mounts"]))
 }
 
-fn has_mount_at(seen: &Value, mp: &str) -> bool {
-    seen["mounts"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|m| m["mount_point"] == mp))
-}
-
 fn options(m: &Value) -> Vec<String> {
     m["options"]
         .as_array()
@@ -44,10 +38,6 @@ fn super_options(m: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn add_mount(b: &mut Bundle, m: Value) {
-    b.config["mounts"].as_array_mut().expect("mounts").push(m);
 }
 
 /// Run `/probe report -- ACTIONS...` and return (report, action results); asserts nothing was

@@ -27,11 +27,6 @@ fn seen_ns(seen: &Value, ns: &str) -> u64 {
         .unwrap_or_else(|| panic!("probe has no ns.{ns}: {}", seen["ns"]))
 }
 
-fn finish(rt: &Runtime, d: &Detached) {
-    assert_success(&rt.delete_force(&d.id), "delete --force");
-    assert_nothing_left(rt, &d.id);
-}
-
 #[test]
 fn listed_namespaces_are_new() {
     let rt = Runtime::new();
@@ -57,7 +52,7 @@ fn listed_namespaces_are_new() {
             "host: /proc/<pid>/ns/{ns} vs probe"
         );
     }
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -133,7 +128,7 @@ fn namespace_path_joins_an_existing_namespace() {
     // the others are still new
     assert_ne!(seen_ns(&d.seen, "mnt"), host_ns("mnt"));
     assert_ne!(seen_ns(&d.seen, "pid"), host_ns("pid"));
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -159,7 +154,7 @@ fn namespace_path_joins_an_existing_pid_namespace() {
         format!("{}\t{}", d.pid, d.seen["pid"]),
         "host: NSpid of the init in the joined namespace"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -213,7 +208,7 @@ fn hostname_and_domainname_are_set() {
         before,
         "host hostname changed"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -254,7 +249,7 @@ fn user_namespace_maps_uids_and_gids() {
         Some("200000\t200000\t200000\t200000"),
         "host: Gid line"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 fn clocks() -> (f64, f64) {
@@ -314,5 +309,5 @@ fn time_namespace_offsets_shift_clocks() {
         rows.contains(&vec!["boottime", boot.as_str(), "0"]),
         "host: timens_offsets {offsets}"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }

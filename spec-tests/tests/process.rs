@@ -7,11 +7,6 @@ use spec_tests::*;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-fn finish(rt: &Runtime, d: &Detached) {
-    assert_success(&rt.delete_force(&d.id), "delete --force");
-    assert_nothing_left(rt, &d.id);
-}
-
 fn names(v: &Value) -> Vec<String> {
     let mut n: Vec<String> = v
         .as_array()
@@ -49,7 +44,7 @@ fn args_are_passed_verbatim() {
         vec!["/probe", "report", "--", "sleep", "1000"],
         "host: /proc/<pid>/cmdline"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -68,7 +63,7 @@ fn env_is_exactly_process_env() {
         .collect();
     host.sort();
     assert_eq!(host, sorted(&env), "host: /proc/<pid>/environ");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -138,7 +133,7 @@ fn user_uid_gid_and_additional_gids_are_set() {
         proc_status_field(d.pid, "Groups").as_deref(),
         Some("5 65534")
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -183,7 +178,7 @@ fn umask_is_process_user_umask() {
         Some("0077"),
         "host: status Umask"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -231,7 +226,7 @@ fn rlimits_are_set() {
         .unwrap();
     let f: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&f[3..5], ["100", "200"], "host: /proc/<pid>/limits: {line}");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 fn host_caps(pid: i32) -> Vec<String> {
@@ -292,7 +287,7 @@ fn capability_sets_are_exactly_the_config() {
         seen_caps_hex(&d.seen),
         "host: /proc/<pid>/status Cap*"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -329,7 +324,7 @@ fn capability_sets_are_exactly_the_config_for_a_non_root_user() {
         seen_caps_hex(&d.seen),
         "host: /proc/<pid>/status Cap*"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -354,7 +349,7 @@ fn capability_sets_are_empty_when_config_lists_none() {
         vec!["0000000000000000"; 5],
         "host: Cap* with empty lists"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 
     // no capabilities object at all: nothing either
     b.config["process"]
@@ -368,7 +363,7 @@ fn capability_sets_are_empty_when_config_lists_none() {
         vec!["0000000000000000"; 5],
         "host: Cap* without capabilities"
     );
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -411,7 +406,7 @@ fn no_new_privileges_is_set_as_configured() {
             Some(want.to_string().as_str()),
             "host: NoNewPrivs with noNewPrivileges={flag}"
         );
-        finish(&rt, &d);
+        finish(&rt, &d.id);
     }
 }
 
@@ -424,7 +419,7 @@ fn oom_score_adj_is_set() {
     assert_eq!(d.seen["oom_score_adj"], 500);
     let host = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", d.pid)).unwrap();
     assert_eq!(host.trim(), "500", "host: /proc/<pid>/oom_score_adj");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -437,7 +432,7 @@ fn process_is_pid_1_in_a_pid_namespace() {
     assert_ne!(d.pid, 1);
     let nspid = proc_status_field(d.pid, "NSpid").unwrap();
     assert_eq!(nspid, format!("{}\t1", d.pid), "host: NSpid of the init");
-    finish(&rt, &d);
+    finish(&rt, &d.id);
 }
 
 #[test]
@@ -521,15 +516,6 @@ fn missing_executable_fails_run_and_create_naming_process_args() {
         }
         assert_nothing_left(&rt, &id);
     }
-}
-
-fn fd_numbers(seen: &Value) -> Vec<i64> {
-    seen["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect()
 }
 
 /// Run the probe with extra inheritable fds 3, 4 and 9 handed to vsrun (as engines do).

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 use spec_tests::*;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
@@ -333,31 +333,8 @@ const NOTIF_SEND: libc::c_ulong = 0xc018_2101; // SECCOMP_IOCTL_NOTIF_SEND
 
 /// One accepted connection's payload and the fd that came with it (SCM_RIGHTS).
 fn recv_state_and_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, OwnedFd) {
-    let mut buf = vec![0u8; 1 << 16];
-    let mut cmsg = [0u64; 8];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: msghdr points at live buffers for the duration of recvmsg.
-    let (n, fd) = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cmsg);
-        let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
-        assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null(), "the agent got no fd");
-        assert_eq!(
-            ((*c).cmsg_level, (*c).cmsg_type),
-            (libc::SOL_SOCKET, libc::SCM_RIGHTS)
-        );
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
-        (n as usize, OwnedFd::from_raw_fd(fd))
-    };
-    buf.truncate(n);
+    let (mut buf, fds) = spec_tests::scm::recv_with_fds(conn, 1 << 16).expect("recvmsg");
+    let fd = fds.into_iter().next().expect("the agent got no fd");
     let mut rest = Vec::new();
     std::io::Read::read_to_end(&mut &*conn, &mut rest).expect("read the rest of the state");
     buf.extend(rest);

@@ -1062,8 +1062,9 @@ fn in_container(point: &str) -> bool {
     matches!(point, "createContainer" | "startContainer")
 }
 
-fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
-    let tag = format!("{}-{n}-{}", std::process::id(), which.name());
+/// The bundle directory: the base rootfs, bind sources, and a hooks directory reachable from
+/// inside (rootfs/hooks) and outside (hooks).
+fn bundle_dir(n: usize, which: Which) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix(&format!("vsrun-sweep-{n}-{}-", which.name()))
         .tempdir()
@@ -1084,7 +1085,52 @@ fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
     fs::create_dir_all(&hooks_dir).unwrap();
     fs::set_permissions(&hooks_dir, fs::Permissions::from_mode(0o777)).unwrap();
     std::os::unix::fs::symlink("rootfs/hooks", dir.path().join("hooks")).unwrap();
+    dir
+}
 
+/// `@HOOK*` paths become scripts that record env, args, cwd and stdin next to themselves;
+/// returns the (point, index) of each.
+fn write_hook_scripts(config: &mut Value, bundle: &str, hooks_dir: &Path) -> Vec<(String, usize)> {
+    let mut hooks = Vec::new();
+    let Some(points) = config["hooks"].as_object_mut() else {
+        return hooks;
+    };
+    for (point, list) in points.iter_mut() {
+        for (i, h) in list.as_array_mut().into_iter().flatten().enumerate() {
+            let kind = h["path"].as_str().unwrap_or("").to_string();
+            if !kind.starts_with("@HOOK") {
+                continue;
+            }
+            let inside = in_container(point);
+            let base = if inside {
+                format!("/hooks/{point}-{i}")
+            } else {
+                format!("{bundle}/rootfs/hooks/{point}-{i}")
+            };
+            let tail = if kind == "@HOOK-FAIL" { "exit 3\n" } else { "" };
+            let script = format!(
+                "#!/bin/sh\nenv > '{base}.env'\nprintf '%s\\n' \"$@\" > '{base}.args'\n\
+                 pwd > '{base}.cwd'\ncat > '{base}.stdin'\n{tail}"
+            );
+            let sp = hooks_dir.join(format!("{point}-{i}.sh"));
+            if kind != "@HOOK-MISSING" {
+                fs::write(&sp, script).unwrap();
+                fs::set_permissions(&sp, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            h["path"] = if inside {
+                format!("/hooks/{point}-{i}.sh").into()
+            } else {
+                sp.to_string_lossy().into_owned().into()
+            };
+            hooks.push((point.clone(), i));
+        }
+    }
+    hooks
+}
+
+fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
+    let tag = format!("{}-{n}-{}", std::process::id(), which.name());
+    let dir = bundle_dir(n, which);
     let mut config = default_config();
     config["linux"]["cgroupsPath"] = "/@CG".into();
     for e in &case.edits {
@@ -1094,40 +1140,7 @@ fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
     let bundle = dir.path().to_string_lossy().into_owned();
     replace_strings(&mut config, &[("@BUNDLE", &bundle), ("@CG", &cg)]);
 
-    // Hook scripts.
-    let mut hooks = Vec::new();
-    if let Some(points) = config["hooks"].as_object_mut() {
-        for (point, list) in points.iter_mut() {
-            for (i, h) in list.as_array_mut().into_iter().flatten().enumerate() {
-                let kind = h["path"].as_str().unwrap_or("").to_string();
-                if !kind.starts_with("@HOOK") {
-                    continue;
-                }
-                let inside = in_container(point);
-                let base = if inside {
-                    format!("/hooks/{point}-{i}")
-                } else {
-                    format!("{bundle}/rootfs/hooks/{point}-{i}")
-                };
-                let tail = if kind == "@HOOK-FAIL" { "exit 3\n" } else { "" };
-                let script = format!(
-                    "#!/bin/sh\nenv > '{base}.env'\nprintf '%s\\n' \"$@\" > '{base}.args'\n\
-                     pwd > '{base}.cwd'\ncat > '{base}.stdin'\n{tail}"
-                );
-                let sp = hooks_dir.join(format!("{point}-{i}.sh"));
-                if kind != "@HOOK-MISSING" {
-                    fs::write(&sp, script).unwrap();
-                    fs::set_permissions(&sp, fs::Permissions::from_mode(0o755)).unwrap();
-                }
-                h["path"] = if inside {
-                    format!("/hooks/{point}-{i}.sh").into()
-                } else {
-                    sp.to_string_lossy().into_owned().into()
-                };
-                hooks.push((point.clone(), i));
-            }
-        }
-    }
+    let hooks = write_hook_scripts(&mut config, &bundle, &dir.path().join("rootfs/hooks"));
 
     // The probe, with actions on every path the config names, then sleep.
     if config["process"]["args"] == json!(["/probe"]) {
@@ -1139,9 +1152,6 @@ fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
         }
         push_action(&mut actions, "ls", "/");
         config["process"]["args"] = json!(probe_args(&actions, true));
-    }
-    if config["process"]["terminal"] == true {
-        // The probe's report is long: no echo games, just the lines.
     }
     fs::write(
         dir.path().join("config.json"),
@@ -1188,39 +1198,7 @@ fn run_job(case: &SweepCase, n: usize, which: Which) -> Outcome {
         Ok(c) => {
             facts.insert("outcome".into(), "ok".into());
             if probe_expected {
-                let n_actions = job.config["process"]["args"]
-                    .as_array()
-                    .map(|a| a.iter().filter(|x| *x == "--").count())
-                    .unwrap_or(0);
-                // report + one line per action before `sleep` (the last `--`).
-                match wait_lines(&c.output, n_actions, Some(c.pid)) {
-                    Ok(lines) => {
-                        report_facts(&lines[0], &norm, None, None, "probe.", &mut facts);
-                        let args: Vec<String> = job.config["process"]["args"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(compact)
-                            .collect();
-                        let acts: Vec<String> = args
-                            .split(|a| a == "--")
-                            .skip(1)
-                            .map(|a| format!("{} {}", a[0], a.get(1).cloned().unwrap_or_default()))
-                            .collect();
-                        for (a, r) in acts.iter().zip(&lines[1..]) {
-                            facts.insert(format!("probe.{a}"), action_fact(r, &norm));
-                        }
-                    }
-                    Err(e) => {
-                        let kind = if e.contains("died") {
-                            "died"
-                        } else {
-                            "timed out"
-                        };
-                        facts.insert("probe.output".into(), format!("none ({kind})"));
-                        failure = Some(format!("probe output: {e}"));
-                    }
-                }
+                failure = probe_facts(&job, &c, &norm, &mut facts).err();
             }
             // A program other than the probe may be exiting right now: its host view and
             // `state` would race with it, so only the probe's (which sleeps) are compared.
@@ -1240,7 +1218,40 @@ fn run_job(case: &SweepCase, n: usize, which: Which) -> Outcome {
             *p = "<a host pid>".into();
         }
     }
-    // What the host is left with, whether it worked or not.
+    left_facts(&rt, &job, &norm, &mut facts);
+    cleanup(&rt, &job);
+    Outcome { facts, failure }
+}
+
+/// The probe's report and one fact per action (report + one line per action before `sleep`,
+/// the last `--`); Err says why there was no output.
+fn probe_facts(job: &Job, c: &Running<'_>, norm: &Norm, facts: &mut Facts) -> Result<(), String> {
+    let args = job.config["process"]["args"].as_array();
+    let n_actions = args.map_or(0, |a| a.iter().filter(|x| *x == "--").count());
+    let lines = wait_lines(&c.output, n_actions, Some(c.pid)).map_err(|e| {
+        let kind = if e.contains("died") {
+            "died"
+        } else {
+            "timed out"
+        };
+        facts.insert("probe.output".into(), format!("none ({kind})"));
+        format!("probe output: {e}")
+    })?;
+    report_facts(&lines[0], norm, None, None, "probe.", facts);
+    let args: Vec<String> = args.unwrap().iter().map(compact).collect();
+    let acts: Vec<String> = args
+        .split(|a| a == "--")
+        .skip(1)
+        .map(|a| format!("{} {}", a[0], a.get(1).cloned().unwrap_or_default()))
+        .collect();
+    for (a, r) in acts.iter().zip(&lines[1..]) {
+        facts.insert(format!("probe.{a}"), action_fact(r, norm));
+    }
+    Ok(())
+}
+
+/// What the host is left with, whether it worked or not: mounts, state entries, cgroups.
+fn left_facts(rt: &Rt, job: &Job, norm: &Norm, facts: &mut Facts) {
     let left: Vec<String> = mounts_under(job.path()).iter().map(|m| norm.s(m)).collect();
     facts.insert("host.left.mounts".into(), left.join(" "));
     let states: Vec<String> = fs::read_dir(rt.root.path())
@@ -1259,8 +1270,6 @@ fn run_job(case: &SweepCase, n: usize, which: Which) -> Outcome {
         .map(|(c, _)| c)
         .collect();
     facts.insert("host.left.cgroups".into(), cg_left.join(" "));
-    cleanup(&rt, &job);
-    Outcome { facts, failure }
 }
 
 /// Force-delete, detach whatever is still mounted under the bundle (in this worker's private
@@ -1315,30 +1324,13 @@ fn private_mount_namespace() {
     }
 }
 
-#[test]
-fn sweep_runc_and_vsrun_agree_on_generated_configs() {
-    let t0 = Instant::now();
-    let all = cases();
-    let filter = std::env::var("SWEEP_FILTER").ok();
-    let picked: Vec<(usize, &SweepCase)> = all
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| {
-            filter
-                .as_ref()
-                .map(|f| c.name.contains(f.as_str()))
-                .unwrap_or(true)
-        })
-        .collect();
-    let threads: usize = std::env::var("SWEEP_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    base_rootfs();
-    let jobs: Vec<(usize, Which)> = picked
-        .iter()
-        .flat_map(|(i, _)| [(*i, Which::Runc), (*i, Which::Vsrun)])
-        .collect();
+/// Every (case, runtime) job on `threads` threads, each in a private mount namespace; a job
+/// that panics is an outcome too ("harness panic").
+fn run_all(
+    all: &[SweepCase],
+    jobs: &[(usize, Which)],
+    threads: usize,
+) -> BTreeMap<(usize, &'static str), Outcome> {
     let next = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<(usize, &'static str), Outcome>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|s| {
@@ -1354,103 +1346,123 @@ fn sweep_runc_and_vsrun_agree_on_generated_configs() {
                     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         run_job(case, i, which)
                     }))
-                    .unwrap_or_else(|p| {
-                        let msg = p
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        let mut facts = Facts::new();
-                        facts.insert("outcome".into(), "harness panic".into());
-                        Outcome {
-                            facts,
-                            failure: Some(msg),
-                        }
-                    });
+                    .unwrap_or_else(panic_outcome);
                     results.lock().unwrap().insert((i, which.name()), out);
                 }
             });
         }
     });
-    let results = results.into_inner().unwrap();
+    results.into_inner().unwrap()
+}
+
+fn panic_outcome(p: Box<dyn std::any::Any + Send>) -> Outcome {
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    let mut facts = Facts::new();
+    facts.insert("outcome".into(), "harness panic".into());
+    Outcome {
+        facts,
+        failure: Some(msg),
+    }
+}
+
+/// One case's runc and vsrun outcomes compared: the line describing the real differences (if
+/// any) and the number of tolerated ones.
+fn compare(case: &SweepCase, r: &Outcome, v: &Outcome) -> (Option<String>, usize) {
+    if std::env::var_os("DIFF_DUMP").is_some() {
+        for (k, x) in &r.facts {
+            eprintln!("{} runc  {k} = {}", case.name, short(x));
+        }
+        for (k, x) in &v.facts {
+            eprintln!("{} vsrun {k} = {}", case.name, short(x));
+        }
+    }
+    // Unless both ran: only the outcome and what is left on the host are compared.
+    let both_failed = r.facts["outcome"] != "ok" || v.facts["outcome"] != "ok";
+    let pick = |f: &Facts| -> Facts {
+        if both_failed {
+            f.iter()
+                .filter(|(k, _)| *k == "outcome" || k.starts_with("host.left."))
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect()
+        } else {
+            f.clone()
+        }
+    };
+    let (real, tolerated) = diff_facts(&pick(&r.facts), &pick(&v.facts), |k, a, b| {
+        sweep_allowed(&case.name, k, a, b)
+    });
+    if real.is_empty() {
+        return (None, tolerated.len());
+    }
+    let keys: Vec<String> = real.iter().map(|l| one_line(l)).collect();
+    let why = |who: &str, o: &Outcome| {
+        if o.facts["outcome"] == "ok" {
+            return String::new();
+        }
+        let f = o.failure.as_deref().map(|f| format!(" ({})", clip(f)));
+        format!(" {who}{}", f.unwrap_or_default())
+    };
+    let line = format!(
+        "{}: {}{}{}",
+        case.name,
+        keys.join("; "),
+        why("runc", r),
+        why("vsrun", v)
+    );
+    (Some(line), tolerated.len())
+}
+
+/// A `diff_facts` entry (key, runc line, vsrun line) on one line.
+fn one_line(l: &str) -> String {
+    let mut it = l.lines();
+    let k = it.next().unwrap_or("").trim().to_string();
+    let a = it
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("runc:")
+        .trim();
+    let b = it
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("vsrun:")
+        .trim();
+    format!("{k} [runc: {} | vsrun: {}]", clip(a), clip(b))
+}
+
+#[test]
+fn sweep_runc_and_vsrun_agree_on_generated_configs() {
+    let t0 = Instant::now();
+    let all = cases();
+    let filter = std::env::var("SWEEP_FILTER").ok();
+    let picked: Vec<(usize, &SweepCase)> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .collect();
+    let threads: usize = std::env::var("SWEEP_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    base_rootfs();
+    let jobs: Vec<(usize, Which)> = picked
+        .iter()
+        .flat_map(|(i, _)| [(*i, Which::Runc), (*i, Which::Vsrun)])
+        .collect();
+    let results = run_all(&all, &jobs, threads);
 
     let mut real_cases = Vec::new();
-    let mut allowed_count = 0usize;
-    let mut allowed_cases = 0usize;
-    let dump = std::env::var_os("DIFF_DUMP").is_some();
+    let (mut allowed_count, mut allowed_cases) = (0usize, 0usize);
     for (i, case) in &picked {
-        let r = &results[&(*i, "runc")];
-        let v = &results[&(*i, "vsrun")];
-        if dump {
-            for (k, x) in &r.facts {
-                eprintln!("{} runc  {k} = {}", case.name, short(x));
-            }
-            for (k, x) in &v.facts {
-                eprintln!("{} vsrun {k} = {}", case.name, short(x));
-            }
-        }
-        // Unless both ran: only the outcome and what is left on the host are compared.
-        let both_failed = r.facts["outcome"] != "ok" || v.facts["outcome"] != "ok";
-        let pick = |f: &Facts| -> Facts {
-            if both_failed {
-                f.iter()
-                    .filter(|(k, _)| *k == "outcome" || k.starts_with("host.left."))
-                    .map(|(k, x)| (k.clone(), x.clone()))
-                    .collect()
-            } else {
-                f.clone()
-            }
-        };
-        let (real, tolerated) = diff_facts(&pick(&r.facts), &pick(&v.facts), |k, a, b| {
-            sweep_allowed(&case.name, k, a, b)
-        });
-        allowed_count += tolerated.len();
-        if !tolerated.is_empty() {
-            allowed_cases += 1;
-        }
-        if !real.is_empty() {
-            let keys: Vec<String> = real
-                .iter()
-                .map(|l| {
-                    let mut it = l.lines();
-                    let k = it.next().unwrap_or("").trim().to_string();
-                    let a = it
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_start_matches("runc:")
-                        .trim();
-                    let b = it
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_start_matches("vsrun:")
-                        .trim();
-                    format!("{k} [runc: {} | vsrun: {}]", clip(a), clip(b))
-                })
-                .collect();
-            let why = |o: &Outcome| {
-                o.failure
-                    .as_deref()
-                    .map(|f| format!(" ({})", clip(f)))
-                    .unwrap_or_default()
-            };
-            real_cases.push(format!(
-                "{}: {}{}{}",
-                case.name,
-                keys.join("; "),
-                if r.facts["outcome"] != "ok" {
-                    format!(" runc{}", why(r))
-                } else {
-                    String::new()
-                },
-                if v.facts["outcome"] != "ok" {
-                    format!(" vsrun{}", why(v))
-                } else {
-                    String::new()
-                },
-            ));
-        }
+        let (real, tolerated) = compare(case, &results[&(*i, "runc")], &results[&(*i, "vsrun")]);
+        allowed_count += tolerated;
+        allowed_cases += usize::from(tolerated > 0);
+        real_cases.extend(real);
     }
     let ok_both = picked
         .iter()

@@ -66,52 +66,21 @@ impl ConsoleSocket {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        recv_fd(stream.as_raw_fd())
+        recv_fd(&stream)
     }
 }
 
-fn recv_fd(sock: RawFd) -> (OwnedFd, Vec<u8>) {
-    let mut data = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // Room for one cmsg with up to 4 fds.
-    let mut cbuf = [0u64; 16];
-    // SAFETY: a zeroed msghdr pointing at our buffers, filled by recvmsg; the cmsg walk stays
-    // within the control length the kernel returned.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
-        assert!(
-            n >= 0,
-            "recvmsg on the console socket: {}",
-            std::io::Error::last_os_error()
-        );
-        let mut fds = Vec::new();
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let payload = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                let p = libc::CMSG_DATA(c) as *const RawFd;
-                for i in 0..payload / std::mem::size_of::<RawFd>() {
-                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(p.add(i))));
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-        assert_eq!(
-            fds.len(),
-            1,
-            "expected exactly one fd in the SCM_RIGHTS message, got {}",
-            fds.len()
-        );
-        (fds.remove(0), data[..n as usize].to_vec())
-    }
+/// The pty master and the message it came with: exactly one fd.
+fn recv_fd(stream: &std::os::unix::net::UnixStream) -> (OwnedFd, Vec<u8>) {
+    let (data, mut fds) = spec_tests::scm::recv_with_fds(stream, 4096)
+        .unwrap_or_else(|e| panic!("recvmsg on the console socket: {e}"));
+    assert_eq!(
+        fds.len(),
+        1,
+        "expected exactly one fd in the SCM_RIGHTS message, got {}",
+        fds.len()
+    );
+    (fds.remove(0), data)
 }
 
 fn fstat(fd: RawFd) -> libc::stat {

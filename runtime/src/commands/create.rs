@@ -60,16 +60,13 @@ pub fn create(
     log_ignored_caps(&cfg.security.caps);
     foreground_terminal_size(&mut cfg, detached, args.console_socket.as_deref());
     let container = Container::create(&g.root, &args.id)?;
-    match start_init(&container, &mut cfg, gate, &b, args) {
-        Ok(mut init) => match hand_over_pty(&mut init, args.console_socket.as_deref()) {
-            Ok(()) => Ok((container, init)),
-            Err(e) => {
-                init.kill_and_reap();
-                context::undo(&cfg);
-                let _ = container.destroy();
-                Err(e)
-            }
-        },
+    let started = start_init(&container, &mut cfg, gate, &b, args).and_then(|mut init| {
+        hand_over_pty(&mut init, args.console_socket.as_deref())
+            .inspect_err(|_| init.abort(&cfg))
+            .map(|()| init)
+    });
+    match started {
+        Ok(init) => Ok((container, init)),
         Err(e) => {
             let _ = container.destroy();
             Err(e)
@@ -143,7 +140,6 @@ fn start_init(
             rootfs: b.rootfs.clone(),
             created: crate::timefmt::rfc3339_now(),
             annotations: b.spec.annotations().clone().unwrap_or_default(),
-            namespaces: Vec::new(),
             own_pid_ns: cfg.ns.new_pid,
             cgroup_path: cfg.cgroup.path.clone(),
             systemd_cgroup: cfg.cgroup.systemd,
@@ -158,11 +154,7 @@ fn start_init(
         }
         Ok(())
     };
-    if let Err(e) = record() {
-        init.kill_and_reap();
-        context::undo(cfg);
-        return Err(e);
-    }
+    record().inspect_err(|_| init.abort(cfg))?;
     Ok(init)
 }
 

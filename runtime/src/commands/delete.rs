@@ -2,6 +2,7 @@
 //! with --force (SIGKILL to every process, then wait until they are gone).
 
 use crate::cli::{DeleteArgs, GlobalOpts};
+use crate::context::leftovers;
 use crate::error::{state, Result};
 use crate::state::{Container, Status};
 use std::time::{Duration, Instant};
@@ -22,12 +23,8 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
         // A create that crashed before writing state.json: only --force clears it, with what
         // such a create can have made under the default names (its cgroup, bound-IP dir).
         Err(_) if args.force => {
-            let _ = crate::cgroups::remove(
-                &std::path::PathBuf::from(format!("/vsrun/{}", args.id)),
-                false,
-                &args.id,
-            );
-            let _ = crate::net::remove(&args.id);
+            let cgroup = crate::cgroups::default_path(&args.id);
+            let _ = leftovers::of_crashed_create(&args.id, &cgroup).remove();
             return c.destroy().map(|_| 0);
         }
         Err(e) => return Err(e),
@@ -47,31 +44,16 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Remove what a container holds on the host: its cgroup (libcgroups kills stragglers), then
-/// the state dir. Shared with `run` when the container exits.
+/// Remove what a container holds on the host (context/leftovers.rs), run the poststop hooks,
+/// then remove the state dir. Shared with `run` when the container exits.
 pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
-    crate::cgroups::remove(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
-    if st.bind_ip {
-        crate::net::remove(&st.id)?;
-    }
-    st.run_hooks_warn(crate::hooks::HookPoint::Poststop, "stopped");
-    if let Some(id) = st.shared_root_mount {
-        detach_shared_mounts(st, id)?;
-    }
+    let ns = leftovers::joined_mount_ns(st);
+    leftovers::of_state(st, &ns).remove()?;
+    st.run_hooks_warn(
+        crate::hooks::HookPoint::Poststop,
+        oci_spec::runtime::ContainerState::Stopped,
+    );
     c.destroy()
-}
-
-/// A container without a mount namespace of its own mounted in a shared one, all below one
-/// bind of its rootfs: detach that. A joined namespace that is gone took the mounts with it.
-fn detach_shared_mounts(st: &crate::state::State, id: u64) -> Result<()> {
-    let ns = match &st.mount_join_path {
-        None => None,
-        Some(p) => match std::fs::File::open(p) {
-            Ok(f) => Some(std::os::fd::OwnedFd::from(f)),
-            Err(_) => return Ok(()),
-        },
-    };
-    crate::rootfs::shared::detach(ns.as_ref().map(std::os::fd::AsFd::as_fd), &st.rootfs, id)
 }
 
 fn kill_and_wait(st: &crate::state::State) -> Result<()> {

@@ -89,19 +89,7 @@ fn process_for(args: &ExecArgs, b: &bundle::Bundle) -> Result<(Process, Vec<Stri
         .as_ref()
         .ok_or_else(|| config("process", "missing"))?;
     if let Some(path) = &args.process {
-        let data = std::fs::read(path)
-            .map_err(|e| config("--process", format!("{}: {e}", path.display())))?;
-        let (mut p, mut warnings) = bundle::parse_process(&data)?;
-        if p.args().as_deref().unwrap_or_default().is_empty() {
-            return Err(config("process.args", "must name an executable"));
-        }
-        // runc (libcontainer's finalizeNamespace) gives a process without capabilities the
-        // container's; everything else comes from the file alone.
-        if p.capabilities().is_none() {
-            p.set_capabilities(container.capabilities().clone());
-            warnings.extend(b.warnings.iter().cloned());
-        }
-        return Ok((p, warnings));
+        return process_from_file(path, container, b);
     }
     if args.command.is_empty() {
         return Err(config("exec", "needs a command or --process"));
@@ -110,6 +98,38 @@ fn process_for(args: &ExecArgs, b: &bundle::Bundle) -> Result<(Process, Vec<Stri
     let mut p = container.clone();
     p.set_args(Some(args.command.clone()));
     p.set_terminal(Some(args.tty));
+    set_cwd_and_env(&mut p, args)?;
+    set_user(&mut p, args)?;
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    add_caps(&mut p, &args.cap, &mut warnings);
+    Ok((p, warnings))
+}
+
+/// `--process FILE`: everything comes from the file, but for missing capabilities.
+fn process_from_file(
+    path: &std::path::Path,
+    container: &Process,
+    b: &bundle::Bundle,
+) -> Result<(Process, Vec<String>)> {
+    let data =
+        std::fs::read(path).map_err(|e| config("--process", format!("{}: {e}", path.display())))?;
+    let (mut p, mut warnings) = bundle::parse_process(&data)?;
+    if p.args().as_deref().unwrap_or_default().is_empty() {
+        return Err(config("process.args", "must name an executable"));
+    }
+    // runc (libcontainer's finalizeNamespace) gives a process without capabilities the
+    // container's; everything else comes from the file alone.
+    if p.capabilities().is_none() {
+        p.set_capabilities(container.capabilities().clone());
+        warnings.extend(b.warnings.iter().cloned());
+    }
+    Ok((p, warnings))
+}
+
+/// `--cwd` (absolute) and `--env KEY=VALUE` (replacing the container's KEY).
+fn set_cwd_and_env(p: &mut Process, args: &ExecArgs) -> Result<()> {
     if let Some(cwd) = &args.cwd {
         if !cwd.is_absolute() {
             return Err(config(
@@ -133,6 +153,11 @@ fn process_for(args: &ExecArgs, b: &bundle::Bundle) -> Result<(Process, Vec<Stri
         env.push(e.clone());
     }
     p.set_env(Some(env));
+    Ok(())
+}
+
+/// `--user UID[:GID]` (numbers only, as runc) and `--additional-gids`.
+fn set_user(p: &mut Process, args: &ExecArgs) -> Result<()> {
     let mut user = p.user().clone();
     if let Some(u) = &args.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, ""));
@@ -151,29 +176,31 @@ fn process_for(args: &ExecArgs, b: &bundle::Bundle) -> Result<(Process, Vec<Stri
         user.set_additional_gids(Some(args.additional_gids.clone()));
     }
     p.set_user(user);
-    if args.no_new_privs {
-        p.set_no_new_privileges(Some(true));
+    Ok(())
+}
+
+/// `--cap NAME`: added to bounding, effective and permitted.
+fn add_caps(p: &mut Process, names: &[String], warnings: &mut Vec<String>) {
+    if names.is_empty() {
+        return;
     }
-    if !args.cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &args.cap {
-            // Ignored with a warning, as runc and crun do with a name they do not know.
-            let Ok(c) = serde_json::from_value::<Capability>(serde_json::json!(name)) else {
-                warnings.push(format!("--cap: unknown capability {name:?}, ignored"));
-                continue;
-            };
-            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
-                let mut s = s.clone().unwrap_or_default();
-                s.insert(c);
-                Some(s)
-            };
-            caps.set_bounding(add(caps.bounding()));
-            caps.set_effective(add(caps.effective()));
-            caps.set_permitted(add(caps.permitted()));
-        }
-        p.set_capabilities(Some(caps));
+    let mut caps = p.capabilities().clone().unwrap_or_default();
+    for name in names {
+        // Ignored with a warning, as runc and crun do with a name they do not know.
+        let Ok(c) = serde_json::from_value::<Capability>(serde_json::json!(name)) else {
+            warnings.push(format!("--cap: unknown capability {name:?}, ignored"));
+            continue;
+        };
+        let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = s.clone().unwrap_or_default();
+            s.insert(c);
+            Some(s)
+        };
+        caps.set_bounding(add(caps.bounding()));
+        caps.set_effective(add(caps.effective()));
+        caps.set_permitted(add(caps.permitted()));
     }
-    Ok((p, warnings))
+    p.set_capabilities(Some(caps));
 }
 
 /// runc 1.1's `--cgroup` forms: one `PATH` for every hierarchy, or any number of

@@ -25,7 +25,10 @@ pub fn run(g: &GlobalOpts, args: &RunArgs) -> Result<i32> {
         return Err(e);
     }
     if let Ok(st) = container.load() {
-        st.run_hooks_warn(crate::hooks::HookPoint::Poststart, "running");
+        st.run_hooks_warn(
+            crate::hooks::HookPoint::Poststart,
+            oci_spec::runtime::ContainerState::Running,
+        );
     }
     if args.detach {
         return Ok(0);

@@ -46,6 +46,9 @@ pub fn run(g: &GlobalOpts, args: &IdArg) -> Result<i32> {
     f.write_all(&[0])
         .step(|| format!("write {}", fifo.display()))?;
     std::fs::remove_file(&fifo).step(|| format!("remove {}", fifo.display()))?;
-    st.run_hooks_warn(crate::hooks::HookPoint::Poststart, "running");
+    st.run_hooks_warn(
+        crate::hooks::HookPoint::Poststart,
+        oci_spec::runtime::ContainerState::Running,
+    );
     Ok(0)
 }

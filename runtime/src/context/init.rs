@@ -6,6 +6,7 @@ use super::sync::{self, Msg};
 use super::{exec, namespaces, InitConfig, StartGate};
 use crate::error::{Error, Result, StepExt};
 use crate::hooks::HookPoint;
+use oci_spec::runtime::ContainerState;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 
@@ -20,8 +21,7 @@ pub fn run(cfg: &InitConfig, joining: &crate::cgroups::Joining, mut sock: UnixSt
 fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStream) -> Result<()> {
     if let Some(fd) = cfg.lock_fd {
         // The state-dir flock must stay with the parent, not live on in the container.
-        // SAFETY: closing our copy of an inherited fd.
-        unsafe { libc::close(fd) };
+        let _ = nix::unistd::close(fd);
     }
     crate::cgroups::join_self(joining)?;
     let hook_state = match sync::recv(sock)? {
@@ -106,13 +106,8 @@ fn wait_and_exec(
     if let StartGate::Fifo(fifo) = &cfg.gate {
         wait_for_start(fifo)?;
     }
-    let created = String::from_utf8_lossy(hook_state)
-        .replace("\"status\":\"creating\"", "\"status\":\"created\"");
-    crate::hooks::run(
-        cfg.hooks.as_ref(),
-        HookPoint::StartContainer,
-        created.as_bytes(),
-    )?;
+    let created = crate::hooks::with_status(hook_state, ContainerState::Created);
+    crate::hooks::run(cfg.hooks.as_ref(), HookPoint::StartContainer, &created)?;
     crate::task::apply_final(&cfg.task)?;
     if load_filter {
         if let Some(filter) = &cfg.seccomp {
@@ -215,12 +210,8 @@ fn set_names(cfg: &InitConfig) -> Result<()> {
         nix::unistd::sethostname(h).step(|| format!("sethostname {h:?} (hostname)"))?;
     }
     if let Some(d) = &cfg.domainname {
-        // SAFETY: d points to d.len() valid bytes.
-        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| format!("setdomainname {d:?} (domainname)"));
-        }
+        crate::syscall::ns::setdomainname(d)
+            .step(|| format!("setdomainname {d:?} (domainname)"))?;
     }
     Ok(())
 }

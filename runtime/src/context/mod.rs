@@ -5,12 +5,14 @@
 
 pub mod exec;
 mod init;
+pub mod leftovers;
 pub mod namespaces;
 pub mod preserved;
 pub mod sync;
 
 use crate::error::{Error, Result, StepExt};
 use crate::hooks::HookPoint;
+use oci_spec::runtime::ContainerState;
 use oci_spec::runtime::Spec;
 use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
@@ -297,8 +299,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
             match release(cfg, &mut init, &mut parent_sock) {
                 Ok(()) => Ok(init),
                 Err(e) => {
-                    init.kill_and_reap();
-                    undo(cfg);
+                    init.abort(cfg);
                     Err(e)
                 }
             }
@@ -311,16 +312,19 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
 /// process joined the container's cgroup and mounts: those stay.
 pub fn undo(cfg: &InitConfig) {
     let Some(rootfs) = &cfg.rootfs else { return };
-    let _ = crate::cgroups::remove(&cfg.cgroup.path, cfg.cgroup.systemd, &cfg.id);
-    if cfg.bind_ip.is_some() {
-        let _ = crate::net::remove(&cfg.id);
-    }
-    if let Some(before) = cfg.shared_mount_before {
-        if let Err(e) =
-            crate::rootfs::shared::undo(cfg.ns.joined_mount_fd(), &rootfs.rootfs, before)
-        {
-            crate::log::warn(&e.to_string());
-        }
+    let leftovers = leftovers::Leftovers {
+        id: &cfg.id,
+        cgroup: &cfg.cgroup.path,
+        systemd_cgroup: cfg.cgroup.systemd,
+        bind_ip: cfg.bind_ip.is_some(),
+        shared_root: cfg.shared_mount_before.map(|before| leftovers::SharedRoot {
+            ns: cfg.ns.joined_mount_fd(),
+            rootfs: &rootfs.rootfs,
+            top: leftovers::Top::Above(before),
+        }),
+    };
+    if let Err(e) = leftovers.remove() {
+        crate::log::warn(&e.to_string());
     }
 }
 
@@ -343,7 +347,13 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
         .into_iter()
         .any(has)
     {
-        crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations)
+        crate::hooks::state_json(
+            &cfg.id,
+            ContainerState::Creating,
+            init.pid,
+            &cfg.bundle,
+            &cfg.annotations,
+        )
     } else {
         Vec::new()
     };
@@ -359,8 +369,13 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
             }
             None => return Err(Error::Child("container init exited during setup".into())),
         }
-        let st =
-            crate::hooks::state_json(&cfg.id, "creating", init.pid, &cfg.bundle, &cfg.annotations);
+        let st = crate::hooks::state_json(
+            &cfg.id,
+            ContainerState::Creating,
+            init.pid,
+            &cfg.bundle,
+            &cfg.annotations,
+        );
         crate::hooks::run(h, HookPoint::Prestart, &st)?;
         crate::hooks::run(h, HookPoint::CreateRuntime, &st)?;
         sync::send(sock, &Msg::Go(Vec::new()))?;
@@ -406,7 +421,13 @@ fn send_to_seccomp_agent(cfg: &InitConfig, pid: i32, fd: &OwnedFd) -> Result<()>
             "container init sent an unexpected seccomp listener".into(),
         ));
     };
-    let state = crate::hooks::state_json(&cfg.id, "creating", pid, &cfg.bundle, &cfg.annotations);
+    let state = crate::hooks::state_json(
+        &cfg.id,
+        ContainerState::Creating,
+        pid,
+        &cfg.bundle,
+        &cfg.annotations,
+    );
     crate::security::seccomp::send_listener(
         path,
         std::os::fd::AsFd::as_fd(fd),
@@ -437,6 +458,13 @@ impl Init {
                 "container init: unexpected message {m:?}"
             ))),
         }
+    }
+
+    /// A create that failed after the clone: the init dies first, so nothing it holds keeps
+    /// its cgroup busy, then its leftovers go.
+    pub fn abort(&self, cfg: &InitConfig) {
+        self.kill_and_reap();
+        undo(cfg);
     }
 
     pub fn kill_and_reap(&self) {

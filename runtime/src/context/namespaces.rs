@@ -2,9 +2,10 @@
 //! the user namespace's id maps and the time namespace's offsets.
 
 use crate::error::{config, Result, StepExt};
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 pub struct Join {
     pub name: &'static str,
@@ -126,33 +127,11 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         .flatten()
         .enumerate()
     {
-        let (name, nstype) = ns_info(ns.typ());
+        let (_, nstype) = ns_info(ns.typ());
         match ns.path() {
             Some(path) if !path.as_os_str().is_empty() => {
-                let field = format!("linux.namespaces[{i}].path");
-                let f = File::open(path)
-                    .map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
-                check_ns_file(&f, nstype)
-                    .map_err(|m| config(&field, format!("{}: {m}", path.display())))?;
-                let join = Join {
-                    name,
-                    nstype,
-                    fd: OwnedFd::from(f),
-                };
-                if nstype == libc::CLONE_NEWNS {
-                    p.mount_join_path = Some(path.clone());
-                }
-                match nstype {
-                    libc::CLONE_NEWUSER | libc::CLONE_NEWNS => {
-                        user_join |= nstype == libc::CLONE_NEWUSER;
-                        p.init_joins.push(join);
-                    }
-                    // Its /proc must show that namespace, which a process outside it can only
-                    // mount with proc's `pidns` option (Linux 6.15+). Older kernels: the init
-                    // is born inside, as before (README, Security).
-                    libc::CLONE_NEWPID if proc_takes_pidns(&join.fd) => p.pid_join = Some(join),
-                    _ => p.parent_joins.push(join),
-                }
+                user_join |= nstype == libc::CLONE_NEWUSER;
+                plan_join(&mut p, i, ns.typ(), path)?;
             }
             _ => match nstype {
                 libc::CLONE_NEWTIME => p.new_time = true,
@@ -178,13 +157,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         p.clone_flags = new_flags;
     }
     if p.new_user {
-        let l =
-            linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
-        p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
-        p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
-        p.unprivileged_maps = !user_join && crate::rootless::auto();
-        p.setgroups_denied = p.unprivileged_maps
-            && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
+        plan_id_maps(&mut p, linux, user_join)?;
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         for (clock, off) in offsets {
@@ -196,6 +169,42 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         }
     }
     Ok(p)
+}
+
+/// linux.namespaces[i] with a path: open it, check its type, and say who joins it when.
+fn plan_join(p: &mut Plan, i: usize, t: LinuxNamespaceType, path: &Path) -> Result<()> {
+    let (name, nstype) = ns_info(t);
+    let field = format!("linux.namespaces[{i}].path");
+    let f = File::open(path).map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
+    check_ns_file(&f, nstype).map_err(|m| config(&field, format!("{}: {m}", path.display())))?;
+    let join = Join {
+        name,
+        nstype,
+        fd: OwnedFd::from(f),
+    };
+    if nstype == libc::CLONE_NEWNS {
+        p.mount_join_path = Some(path.to_path_buf());
+    }
+    match nstype {
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNS => p.init_joins.push(join),
+        // Its /proc must show that namespace, which a process outside it can only mount with
+        // proc's `pidns` option (Linux 6.15+). Older kernels: the init is born inside, as
+        // before (README, Security).
+        libc::CLONE_NEWPID if proc_takes_pidns(&join.fd) => p.pid_join = Some(join),
+        _ => p.parent_joins.push(join),
+    }
+    Ok(())
+}
+
+/// A new user namespace's maps, and whether the user (not vsrun) must write them (rootless).
+fn plan_id_maps(p: &mut Plan, linux: Option<&Linux>, user_join: bool) -> Result<()> {
+    let l = linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
+    p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
+    p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
+    p.unprivileged_maps = !user_join && crate::rootless::auto();
+    p.setgroups_denied = p.unprivileged_maps
+        && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
+    Ok(())
 }
 
 /// `exec`: join every namespace of the running init that differs from vsrun's own (setns into
@@ -301,12 +310,10 @@ fn id_map(field: &str, maps: Option<&[LinuxIdMapping]>) -> Result<String> {
 
 /// A path given as a namespace must really be a namespace of that type (NS_GET_NSTYPE).
 fn check_ns_file(f: &File, nstype: i32) -> std::result::Result<(), String> {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type or -1.
-    let got = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE) };
-    if got < 0 {
+    use std::os::fd::AsFd;
+    let Ok(got) = crate::syscall::ns::ns_get_nstype(f.as_fd()) else {
         return Err("not a namespace file".into());
-    }
+    };
     if got != nstype {
         return Err("namespace file of another type".into());
     }
@@ -439,4 +446,211 @@ fn maps_zero(map: &str) -> bool {
             .map(|x| x.parse::<u64>().unwrap_or(u64::MAX));
         matches!((it.next(), it.next(), it.next()), (Some(c), Some(_), Some(s)) if c == 0 && s > 0)
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks of linux.namespaces, uidMappings/gidMappings, hostname and timeOffsets: what needs
+// no kernel, run by bundle.rs before any plan.
+
+/// The namespaces a config asks for, by type: None = not listed, Some(None) = new,
+/// Some(Some(path)) = joined.
+#[derive(Default)]
+pub struct NsSet {
+    entries: Vec<(LinuxNamespaceType, Option<PathBuf>)>,
+}
+
+impl NsSet {
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.entries.iter().any(|(x, _)| *x == t)
+    }
+    pub fn path_of(&self, t: LinuxNamespaceType) -> Option<&Path> {
+        self.entries
+            .iter()
+            .find(|(x, _)| *x == t)
+            .and_then(|(_, p)| p.as_deref())
+    }
+}
+
+fn ns_name(t: LinuxNamespaceType) -> &'static str {
+    use LinuxNamespaceType::*;
+    match t {
+        Mount => "mount",
+        Cgroup => "cgroup",
+        Uts => "uts",
+        Ipc => "ipc",
+        User => "user",
+        Pid => "pid",
+        Network => "network",
+        Time => "time",
+    }
+}
+
+/// Each type at most once; a path to join must be absolute (config-linux.md). An empty path
+/// means "new", as in runc.
+pub fn validate_namespaces(linux: Option<&Linux>) -> Result<NsSet> {
+    let mut set = NsSet::default();
+    let list = linux
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    for (i, ns) in list.iter().enumerate() {
+        let t = ns.typ();
+        if set.has(t) {
+            return Err(config(
+                format!("linux.namespaces[{i}].type"),
+                format!("duplicate namespace type {:?}", ns_name(t)),
+            ));
+        }
+        let path = ns.path().clone().filter(|p| !p.as_os_str().is_empty());
+        if let Some(p) = &path {
+            if !p.is_absolute() || crate::rootfs::has_nul(p) {
+                return Err(config(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{p:?} must be an absolute path"),
+                ));
+            }
+        }
+        set.entries.push((t, path));
+    }
+    Ok(set)
+}
+
+/// The kernel's limit on lines in uid_map/gid_map (since Linux 4.15).
+const MAX_ID_MAP_LINES: usize = 340;
+
+/// Mappings need a user namespace, and a new user namespace needs mappings (a joined one
+/// brings its own). Each list must be one the kernel accepts: no empty or overflowing range,
+/// no overlap on either side, at most 340 lines.
+pub fn validate_idmaps(spec: &Spec, ns: &NsSet) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
+    if !ns.has(LinuxNamespaceType::User) {
+        for (field, list) in [("linux.uidMappings", uid), ("linux.gidMappings", gid)] {
+            if !list.is_empty() {
+                return Err(config(
+                    field,
+                    "user namespace mappings given, but linux.namespaces has no user namespace",
+                ));
+            }
+        }
+    } else if ns.path_of(LinuxNamespaceType::User).is_none() {
+        for (field, list) in [("linux.uidMappings", uid), ("linux.gidMappings", gid)] {
+            if list.is_empty() {
+                return Err(config(
+                    field,
+                    "a new user namespace needs mappings (or a namespace path to join)",
+                ));
+            }
+        }
+    }
+    validate_idmap_list("linux.uidMappings", uid)?;
+    validate_idmap_list("linux.gidMappings", gid)?;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let uid = m.uid_mappings().as_deref().unwrap_or_default();
+        let gid = m.gid_mappings().as_deref().unwrap_or_default();
+        validate_idmap_list(&format!("mounts[{i}].uidMappings"), uid)?;
+        validate_idmap_list(&format!("mounts[{i}].gidMappings"), gid)?;
+    }
+    Ok(())
+}
+
+fn validate_idmap_list(field: &str, list: &[LinuxIdMapping]) -> Result<()> {
+    if list.len() > MAX_ID_MAP_LINES {
+        return Err(config(
+            field,
+            format!(
+                "{} mappings, the kernel accepts at most {MAX_ID_MAP_LINES}",
+                list.len()
+            ),
+        ));
+    }
+    // The kernel rejects a range whose end does not fit in 32 bits (first + count wraps), and
+    // id 4294967295 is (uid_t)-1, never valid.
+    let end = |first: u32, size: u32| u64::from(first) + u64::from(size);
+    for (i, m) in list.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if m.size() == 0 {
+            return Err(config(format!("{at}.size"), "must be greater than 0"));
+        }
+        for (name, first) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
+            if end(first, m.size()) > u64::from(u32::MAX) {
+                return Err(config(
+                    &at,
+                    format!("{name} {first} + size {} overflows 32-bit ids", m.size()),
+                ));
+            }
+        }
+        for (j, o) in list[..i].iter().enumerate() {
+            let clash =
+                |a: u32, b: u32| u64::from(a) < end(b, o.size()) && u64::from(b) < end(a, m.size());
+            if clash(m.container_id(), o.container_id()) || clash(m.host_id(), o.host_id()) {
+                return Err(config(&at, format!("overlaps {field}[{j}]")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// runc: "unable to set hostname without a private UTS namespace". A joined UTS namespace
+/// counts (runc allows it too). sethostname(2) takes at most 64 bytes.
+pub fn validate_uts(spec: &Spec, ns: &NsSet) -> Result<()> {
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        let Some(v) = value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if !ns.has(LinuxNamespaceType::Uts) {
+            return Err(config(
+                field,
+                format!("unable to set {field} without a private UTS namespace"),
+            ));
+        }
+        if v.len() > 64 || v.contains('\0') {
+            return Err(config(field, format!("{v:?}: at most 64 bytes, no NUL")));
+        }
+    }
+    Ok(())
+}
+
+/// config-linux.md: offsets only for a new time namespace, only for the monotonic and boottime
+/// clocks; nanoseconds are a fraction of a second.
+pub fn validate_time_offsets(linux: &Linux, ns: &NsSet) -> Result<()> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    if !ns.has(LinuxNamespaceType::Time) {
+        return Err(config(
+            "linux.timeOffsets",
+            "time offsets given, but linux.namespaces has no time namespace",
+        ));
+    }
+    if ns.path_of(LinuxNamespaceType::Time).is_some() {
+        return Err(config(
+            "linux.timeOffsets",
+            "a joined time namespace keeps its own offsets; give a path or offsets, not both",
+        ));
+    }
+    let mut clocks: Vec<_> = offsets.iter().collect();
+    clocks.sort_by(|a, b| a.0.cmp(b.0));
+    for (clock, off) in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(config(
+                format!("linux.timeOffsets.{clock}"),
+                "only \"monotonic\" and \"boottime\" clocks have offsets",
+            ));
+        }
+        if off.nanosecs().is_some_and(|n| n >= 1_000_000_000) {
+            return Err(config(
+                format!("linux.timeOffsets.{clock}.nanosecs"),
+                "must be less than 1000000000",
+            ));
+        }
+    }
+    Ok(())
 }

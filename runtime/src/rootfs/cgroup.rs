@@ -31,15 +31,7 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
     let lines = std::fs::read_to_string("/proc/self/cgroup")
         .map(|t| mountinfo::parse_cgroup(&t))
         .step(|| format!("mounts[{i}]: read /proc/self/cgroup"))?;
-    let mut hierarchies: Vec<&MountInfo> = Vec::new();
-    for h in infos
-        .iter()
-        .filter(|h| h.fstype == "cgroup" || h.fstype == "cgroup2")
-    {
-        if !hierarchies.iter().any(|o| o.dev == h.dev) {
-            hierarchies.push(h);
-        }
-    }
+    let hierarchies = distinct_hierarchies(&infos);
     let (set, clr) = m.opts.attr();
     if !hierarchies.iter().any(|h| h.fstype == "cgroup") {
         let h = hierarchies.first().ok_or_else(|| {
@@ -64,37 +56,8 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
     kmount::attach(tmpfs.as_fd(), target.as_fd())
         .step(|| format!("mounts[{i}]: mount tmpfs on {}", shown(&m.dest)))?;
     for h in hierarchies {
-        let Some(name) = h.mount_point.file_name() else {
-            continue;
-        };
-        let dest = m.dest.join(name);
-        let step = || format!("mounts[{i}]: mount cgroup hierarchy on {}", shown(&dest));
-        nix::sys::stat::mkdirat(
-            Some(tmpfs.as_raw_fd()),
-            name,
-            Mode::from_bits_truncate(0o755),
-        )
-        .step(step)?;
-        let dir = resolve::openat(
-            tmpfs.as_fd(),
-            name,
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            0,
-        )
-        .step(step)?;
         let mnt = hierarchy(plan, m, h, &lines, set, clr)?;
-        kmount::attach(mnt.as_fd(), dir.as_fd()).step(step)?;
-        let name = name.to_string_lossy();
-        if name.contains(',') {
-            for part in name.split(',') {
-                match nix::unistd::symlinkat(name.as_ref(), Some(tmpfs.as_raw_fd()), part) {
-                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                    Err(e) => {
-                        return Err(e).step(|| format!("mounts[{i}]: symlink {part} -> {name}"))
-                    }
-                }
-            }
-        }
+        attach_in_tmpfs(m, tmpfs.as_fd(), h, mnt.as_fd())?;
     }
     if set & MOUNT_ATTR_RDONLY != 0 {
         kmount::set_attr(tmpfs.as_fd(), MOUNT_ATTR_RDONLY, 0, false).step(|| {
@@ -105,6 +68,60 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
         })?;
     }
     Ok(tmpfs)
+}
+
+/// Every cgroup or cgroup2 mount of the host, one per hierarchy (its first mount).
+fn distinct_hierarchies(infos: &[MountInfo]) -> Vec<&MountInfo> {
+    let mut out: Vec<&MountInfo> = Vec::new();
+    for h in infos
+        .iter()
+        .filter(|h| h.fstype == "cgroup" || h.fstype == "cgroup2")
+    {
+        if !out.iter().any(|o| o.dev == h.dev) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// Attach hierarchy `h`'s mount at its host name in the cgroup tmpfs; a co-mounted one
+/// (`cpu,cpuacct`) also gets a symlink per controller, as on the host.
+fn attach_in_tmpfs(
+    m: &MountStep,
+    tmpfs: BorrowedFd<'_>,
+    h: &MountInfo,
+    mnt: BorrowedFd<'_>,
+) -> Result<()> {
+    let i = m.index;
+    let Some(name) = h.mount_point.file_name() else {
+        return Ok(());
+    };
+    let dest = m.dest.join(name);
+    let step = || format!("mounts[{i}]: mount cgroup hierarchy on {}", shown(&dest));
+    nix::sys::stat::mkdirat(
+        Some(tmpfs.as_raw_fd()),
+        name,
+        Mode::from_bits_truncate(0o755),
+    )
+    .step(step)?;
+    let dir = resolve::openat(
+        tmpfs,
+        name,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
+    .step(step)?;
+    kmount::attach(mnt, dir.as_fd()).step(step)?;
+    let name = name.to_string_lossy();
+    if name.contains(',') {
+        for part in name.split(',') {
+            match nix::unistd::symlinkat(name.as_ref(), Some(tmpfs.as_raw_fd()), part) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e).step(|| format!("mounts[{i}]: symlink {part} -> {name}")),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One hierarchy, detached: a new mount of it when the container has a cgroup namespace (or on

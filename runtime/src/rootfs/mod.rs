@@ -8,6 +8,7 @@
 //! redirect a mount to the host (CVE-2021-30465 class).
 
 mod cgroup;
+pub mod check;
 mod devices;
 mod idmap;
 mod kmount;
@@ -18,8 +19,10 @@ mod paths;
 mod pivot;
 pub mod resolve;
 pub mod shared;
+pub mod sysctl;
 
 use crate::error::{config, Result, StepExt};
+pub use check::has_nul;
 use libc::c_ulong;
 use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
 use options::MountOptions;
@@ -161,33 +164,7 @@ pub fn plan_in_bundle(
     opts: PlanOptions,
 ) -> Result<Plan> {
     let linux = spec.linux().as_ref();
-    let (root_propagation, root_propagation_explicit) =
-        match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-            None | Some("") => (libc::MS_SLAVE | libc::MS_REC, false),
-            Some(p) => match options::propagation(p) {
-                Some(f) => (f, true),
-                None => {
-                    return Err(config(
-                        "linux.rootfsPropagation",
-                        format!("unknown propagation {p:?} (want shared, slave, private, unbindable or their r-forms)"),
-                    ))
-                }
-            },
-        };
-    if opts.no_pivot && root_propagation_explicit && root_propagation & libc::MS_PRIVATE != 0 {
-        // Without pivot_root the host's mounts stay below the container's root; as runc,
-        // refuse to make them private there.
-        return Err(config(
-            "linux.rootfsPropagation",
-            "[r]private is not safe without pivot_root (--no-pivot)",
-        ));
-    }
-    if opts.shared_mount_ns && root_propagation_explicit {
-        return Err(config(
-            "linux.rootfsPropagation",
-            "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
-        ));
-    }
+    let (root_propagation, root_propagation_explicit) = plan_propagation(spec, &opts)?;
     let mut mounts = plan_mounts(spec, bundle)?;
     idmap::clone_sources(&mut mounts)?;
     if opts.userns && !opts.shared_mount_ns {
@@ -219,7 +196,7 @@ pub fn plan_in_bundle(
             .process()
             .as_ref()
             .is_some_and(|p| p.terminal() == Some(true)),
-        sysctl: plan_sysctl(spec)?,
+        sysctl: sysctl::plan(spec)?,
         readonly_paths: plan_paths(
             linux.and_then(|l| l.readonly_paths().as_ref()),
             "linux.readonlyPaths",
@@ -235,6 +212,39 @@ pub fn plan_in_bundle(
             .and_then(|p| p.cwd().strip_prefix("/").ok())
             .map(Path::to_path_buf),
     })
+}
+
+/// linux.rootfsPropagation as mount flags, and whether the config set it (default rslave).
+fn plan_propagation(spec: &Spec, opts: &PlanOptions) -> Result<(c_ulong, bool)> {
+    let linux = spec.linux().as_ref();
+    let (root_propagation, root_propagation_explicit) =
+        match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+            None | Some("") => (libc::MS_SLAVE | libc::MS_REC, false),
+            Some(p) => match options::propagation(p) {
+                Some(f) => (f, true),
+                None => {
+                    return Err(config(
+                        "linux.rootfsPropagation",
+                        format!("unknown propagation {p:?} (want shared, slave, private, unbindable or their r-forms)"),
+                    ))
+                }
+            },
+        };
+    if opts.no_pivot && root_propagation_explicit && root_propagation & libc::MS_PRIVATE != 0 {
+        // Without pivot_root the host's mounts stay below the container's root; as runc,
+        // refuse to make them private there.
+        return Err(config(
+            "linux.rootfsPropagation",
+            "[r]private is not safe without pivot_root (--no-pivot)",
+        ));
+    }
+    if opts.shared_mount_ns && root_propagation_explicit {
+        return Err(config(
+            "linux.rootfsPropagation",
+            "needs a mount namespace of the container's own (linux.namespaces has no new \"mount\"); it would change the caller's \"/\"",
+        ));
+    }
+    Ok((root_propagation, root_propagation_explicit))
 }
 
 fn plan_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountStep>> {
@@ -399,24 +409,6 @@ fn plan_devices(spec: &Spec) -> Result<Vec<Device>> {
             });
         }
     }
-    Ok(out)
-}
-
-/// Each key with its file below /proc/sys, by the one model bundle.rs validates with (runc's:
-/// a key whose first separator is '/' keeps its dots, as in `net/ipv4/conf/eth0.100/rp_filter`).
-fn plan_sysctl(spec: &Spec) -> Result<Vec<(String, PathBuf, String)>> {
-    let map = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
-    let mut out = Vec::new();
-    for (k, v) in map.into_iter().flatten() {
-        let file = crate::bundle::sysctl_path(k).ok_or_else(|| {
-            config(
-                format!("linux.sysctl.{k}"),
-                format!("{k:?} is not a valid sysctl name"),
-            )
-        })?;
-        out.push((k.clone(), file, v.clone()));
-    }
-    out.sort();
     Ok(out)
 }
 

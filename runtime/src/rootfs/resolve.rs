@@ -199,6 +199,9 @@ mod tests {
         );
         assert_eq!(clean(Path::new("/../../etc")), Some(PathBuf::from("etc")));
         assert_eq!(clean(Path::new("/")), Some(PathBuf::new()));
+        assert_eq!(clean(Path::new("/a/..")), Some(PathBuf::new()));
+        assert_eq!(clean(Path::new("//a//b/")), Some(PathBuf::from("a/b")));
+        assert_eq!(clean(Path::new("/a/./b/../c")), Some(PathBuf::from("a/c")));
         assert_eq!(clean(Path::new("x/y")), None);
     }
 

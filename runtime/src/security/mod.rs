@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod labels;
+pub mod process;
 pub mod rlimits;
 pub mod sealed_exe;
 pub mod seccomp;
@@ -58,8 +59,9 @@ pub fn drop_to_user(plan: &Plan) -> Result<()> {
     crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 0).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     caps::set_effective(&plan.caps)?;
     if let Some(mask) = plan.umask {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(mask as libc::mode_t) };
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+            mask as libc::mode_t,
+        ));
     }
     Ok(())
 }

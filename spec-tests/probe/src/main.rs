@@ -292,6 +292,35 @@ fn report() -> Value {
     };
 
     let mut r = Map::new();
+    ids(&mut r);
+    privileges(&mut r, &status_field);
+    process_view(&mut r);
+    r.insert("ns".into(), namespaces());
+    r.insert("mounts".into(), mountinfo());
+    r.insert("uid_map".into(), id_map("/proc/self/uid_map"));
+    r.insert("gid_map".into(), id_map("/proc/self/gid_map"));
+    r.insert(
+        "clocks".into(),
+        json!({
+            "monotonic": clock(libc::CLOCK_MONOTONIC),
+            "boottime": clock(libc::CLOCK_BOOTTIME),
+            "realtime": clock(libc::CLOCK_REALTIME),
+        }),
+    );
+    r.insert("fds".into(), fds());
+    r.insert(
+        "cgroup".into(),
+        fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .map(|s| s.lines().map(String::from).collect::<Vec<_>>())
+            .into(),
+    );
+    r.insert("label".into(), read_trim("/proc/self/attr/current").into());
+    Value::Object(r)
+}
+
+/// pid, ppid, process group, session, the uid and gid quadruples, supplementary groups.
+fn ids(r: &mut Map<String, Value>) {
     // SAFETY: simple getters without pointers.
     unsafe {
         r.insert("pid".into(), libc::getpid().into());
@@ -316,7 +345,11 @@ fn report() -> Value {
     r.insert("sgid".into(), sg.into());
     r.insert("fsgid".into(), fsgid.into());
     r.insert("groups".into(), groups().into());
-    r.insert("caps".into(), caps(&status_field));
+}
+
+/// The capability sets, no_new_privs (prctl and /proc) and the seccomp mode.
+fn privileges(r: &mut Map<String, Value>, status_field: &dyn Fn(&str) -> Option<String>) {
+    r.insert("caps".into(), caps(status_field));
     r.insert(
         "no_new_privs".into(),
         // SAFETY: prctl getter without pointers.
@@ -334,6 +367,10 @@ fn report() -> Value {
             .and_then(|v| v.parse::<u32>().ok())
             .into(),
     );
+}
+
+/// cwd, argv, env, uts names, umask, rlimits, oom_score_adj.
+fn process_view(r: &mut Map<String, Value>) {
     r.insert(
         "cwd".into(),
         std::env::current_dir()
@@ -367,28 +404,6 @@ fn report() -> Value {
             .and_then(|v| v.parse::<i32>().ok())
             .into(),
     );
-    r.insert("ns".into(), namespaces());
-    r.insert("mounts".into(), mountinfo());
-    r.insert("uid_map".into(), id_map("/proc/self/uid_map"));
-    r.insert("gid_map".into(), id_map("/proc/self/gid_map"));
-    r.insert(
-        "clocks".into(),
-        json!({
-            "monotonic": clock(libc::CLOCK_MONOTONIC),
-            "boottime": clock(libc::CLOCK_BOOTTIME),
-            "realtime": clock(libc::CLOCK_REALTIME),
-        }),
-    );
-    r.insert("fds".into(), fds());
-    r.insert(
-        "cgroup".into(),
-        fs::read_to_string("/proc/self/cgroup")
-            .ok()
-            .map(|s| s.lines().map(String::from).collect::<Vec<_>>())
-            .into(),
-    );
-    r.insert("label".into(), read_trim("/proc/self/attr/current").into());
-    Value::Object(r)
 }
 
 fn read_trim(p: &str) -> Option<String> {

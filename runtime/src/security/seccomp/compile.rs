@@ -5,7 +5,9 @@
 use super::arch::{self, Arch, X32_SYSCALL_BIT};
 use super::bpf::{self, Builder, Insn, Jmp, Label};
 use crate::error::{config, Result};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompOperator as Op};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompArg, LinuxSeccompOperator as Op,
+};
 
 // SECCOMP_RET_* (linux/seccomp.h); the low 16 bits carry ERRNO's errno and TRACE's message.
 pub const RET_KILL_THREAD: u32 = 0x0000_0000;
@@ -82,31 +84,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
             "seccomp filters are not supported on this host architecture",
         )
     })?;
-    if s.default_action() == Act::ScmpActNotify {
-        return Err(config(
-            "linux.seccomp.defaultAction",
-            "SCMP_ACT_NOTIFY cannot be the default action: the runtime's own last syscalls \
-             would wait for a listener that does not have the fd yet",
-        ));
-    }
-    let default = ret_of(
-        s.default_action(),
-        s.default_errno_ret(),
-        "linux.seccomp.defaultErrnoRet",
-    )?;
-
-    // The native ABI is always covered (libseccomp's filter always has it); the listed ones are
-    // added, and only they get the -ENOSYS rule, as in runc.
-    let mut covered = [false; 5];
-    let mut listed = [false; 5];
-    covered[slot(native)] = true;
-    for a in s.architectures().iter().flatten() {
-        if let Some(a) = Arch::from_oci(*a) {
-            covered[slot(a)] = true;
-            listed[slot(a)] = true;
-        }
-    }
-
+    let default = default_ret(s)?;
+    let (covered, listed) = abis(s, native);
     let r = collect_rules(s, default, &covered)?;
 
     // runc answers -ENOSYS (instead of the default action) for syscalls newer than every
@@ -141,37 +120,15 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
         if !covered[slot(a)] {
             continue;
         }
-        let mut segs: Vec<(u32, Outcome)> = Vec::new();
         e.cands.clear();
-        let mut groups = |a: Arch| group(&r, a, &mut e.cands);
-        match a {
-            Arch::X86_64 => {
-                add_domain(
-                    &mut segs,
-                    0,
-                    X32_SYSCALL_BIT - 1,
-                    &groups(Arch::X86_64),
-                    default,
-                    stub_max(Arch::X86_64),
-                );
-                if covered[slot(Arch::X32)] {
-                    add_domain(
-                        &mut segs,
-                        X32_SYSCALL_BIT,
-                        u32::MAX,
-                        &groups(Arch::X32),
-                        default,
-                        stub_max(Arch::X32),
-                    );
-                } else {
-                    // An x32 syscall in a filter without x32 is a foreign ABI; -1 (what a
-                    // tracer uses to skip a syscall) is not.
-                    push(&mut segs, X32_SYSCALL_BIT, Outcome::Ret(RET_BADARCH));
-                    push(&mut segs, u32::MAX, Outcome::Ret(default));
-                }
-            }
-            _ => add_domain(&mut segs, 0, u32::MAX, &groups(a), default, stub_max(a)),
-        }
+        let segs = segments(
+            &r,
+            &mut e.cands,
+            a,
+            covered[slot(Arch::X32)],
+            default,
+            &stub_max,
+        );
         let root = e.subtree(&segs, default);
         let entry = e.b.load(bpf::OFF_NR, root);
         sections.push((a.audit(), entry));
@@ -232,6 +189,81 @@ fn ret_of(a: Act, errno_ret: Option<u32>, errno_field: &str) -> Result<u32> {
     })
 }
 
+/// The default action's return value; SCMP_ACT_NOTIFY cannot be it.
+fn default_ret(s: &LinuxSeccomp) -> Result<u32> {
+    if s.default_action() == Act::ScmpActNotify {
+        return Err(config(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action: the runtime's own last syscalls \
+             would wait for a listener that does not have the fd yet",
+        ));
+    }
+    ret_of(
+        s.default_action(),
+        s.default_errno_ret(),
+        "linux.seccomp.defaultErrnoRet",
+    )
+}
+
+/// (covered, listed) per ABI slot. The native ABI is always covered (libseccomp's filter
+/// always has it); the listed ones are added, and only they get the -ENOSYS rule, as in runc.
+fn abis(s: &LinuxSeccomp, native: Arch) -> ([bool; 5], [bool; 5]) {
+    let mut covered = [false; 5];
+    let mut listed = [false; 5];
+    covered[slot(native)] = true;
+    for a in s.architectures().iter().flatten() {
+        if let Some(a) = Arch::from_oci(*a) {
+            covered[slot(a)] = true;
+            listed[slot(a)] = true;
+        }
+    }
+    (covered, listed)
+}
+
+/// One ABI's syscall-number space as segments of outcomes: on x86_64 the native numbers, then
+/// x32's (its own section when covered, a foreign ABI otherwise).
+fn segments(
+    r: &Rules,
+    cands: &mut Vec<u32>,
+    a: Arch,
+    x32: bool,
+    default: u32,
+    stub_max: &dyn Fn(Arch) -> Option<u32>,
+) -> Vec<(u32, Outcome)> {
+    let mut segs: Vec<(u32, Outcome)> = Vec::new();
+    let mut groups = |a: Arch| group(r, a, cands);
+    if a != Arch::X86_64 {
+        add_domain(&mut segs, 0, u32::MAX, &groups(a), default, stub_max(a));
+        return segs;
+    }
+    let native = groups(Arch::X86_64);
+    add_domain(
+        &mut segs,
+        0,
+        X32_SYSCALL_BIT - 1,
+        &native,
+        default,
+        stub_max(a),
+    );
+    if x32 {
+        let g = groups(Arch::X32);
+        add_domain(
+            &mut segs,
+            X32_SYSCALL_BIT,
+            u32::MAX,
+            &g,
+            default,
+            stub_max(Arch::X32),
+        );
+    } else {
+        // An x32 syscall in a filter without x32 is a foreign ABI; -1 (what a tracer uses
+        // to skip a syscall) is not.
+        push(&mut segs, X32_SYSCALL_BIT, Outcome::Ret(RET_BADARCH));
+        push(&mut segs, u32::MAX, Outcome::Ret(default));
+    }
+    segs
+}
+
 /// Check every `syscalls[]` entry and turn it into rules, with each name resolved on each
 /// covered ABI. Names no ABI knows, or not on a given ABI, are skipped: runc (through
 /// libseccomp) ignores them so that one profile serves many kernels.
@@ -251,62 +283,16 @@ fn collect_rules(s: &LinuxSeccomp, default: u32, covered: &[bool; 5]) -> Result<
             return Err(config(field(".names"), "must name at least one syscall"));
         }
         let args = sc.args().as_deref().unwrap_or_default();
-        let mut counts = [0u8; 6];
-        for (j, a) in args.iter().enumerate() {
-            if a.index() > 5 {
-                return Err(config(
-                    field(&format!(".args[{j}].index")),
-                    format!(
-                        "{} is not an argument index: syscalls have arguments 0..5",
-                        a.index()
-                    ),
-                ));
-            }
-            counts[a.index()] += 1;
-        }
+        let counts = count_args(args, &field)?;
         if ret == RET_USER_NOTIF {
             r.notify = true;
-            for (j, n) in sc.names().iter().enumerate() {
-                if NOTIFY_FORBIDDEN.contains(&n.as_str()) {
-                    return Err(config(
-                        field(&format!(".names[{j}]")),
-                        format!(
-                            "SCMP_ACT_NOTIFY cannot be used for {n:?}: the runtime needs it to \
-                             hand the listener fd over before any agent can answer"
-                        ),
-                    ));
-                }
-            }
+            check_notify_names(sc.names(), &field)?;
         }
         // A rule whose action is the default one changes nothing; runc drops it (libseccomp
         // refuses it), but its names still count for the -ENOSYS rule.
         let first = r.rules.len() as u32;
         if ret != default {
-            let cmp = |a: &oci_spec::runtime::LinuxSeccompArg| Cmp {
-                index: a.index() as u8,
-                op: a.op(),
-                value: a.value(),
-                value_two: a.value_two().unwrap_or(0),
-            };
-            if counts.iter().any(|c| *c > 1) {
-                // runc: comparisons of one argument repeated in a rule are ORed, each one
-                // becoming a rule of its own (libseccomp compares an argument once per rule).
-                for a in args {
-                    let start = r.cmps.len();
-                    r.cmps.push(cmp(a));
-                    r.rules.push(Rule {
-                        ret,
-                        conds: start..start + 1,
-                    });
-                }
-            } else {
-                let start = r.cmps.len();
-                r.cmps.extend(args.iter().map(cmp));
-                r.rules.push(Rule {
-                    ret,
-                    conds: start..r.cmps.len(),
-                });
-            }
+            push_rules(&mut r, args, &counts, ret);
         }
         let last = r.rules.len() as u32;
         for (j, name) in sc.names().iter().enumerate() {
@@ -330,6 +316,68 @@ fn collect_rules(s: &LinuxSeccomp, default: u32, covered: &[bool; 5]) -> Result<
         }
     }
     Ok(r)
+}
+
+/// How often each argument index is compared; an index past 5 is refused.
+fn count_args(args: &[LinuxSeccompArg], field: &dyn Fn(&str) -> String) -> Result<[u8; 6]> {
+    let mut counts = [0u8; 6];
+    for (j, a) in args.iter().enumerate() {
+        if a.index() > 5 {
+            return Err(config(
+                field(&format!(".args[{j}].index")),
+                format!(
+                    "{} is not an argument index: syscalls have arguments 0..5",
+                    a.index()
+                ),
+            ));
+        }
+        counts[a.index()] += 1;
+    }
+    Ok(counts)
+}
+
+fn check_notify_names(names: &[String], field: &dyn Fn(&str) -> String) -> Result<()> {
+    for (j, n) in names.iter().enumerate() {
+        if NOTIFY_FORBIDDEN.contains(&n.as_str()) {
+            return Err(config(
+                field(&format!(".names[{j}]")),
+                format!(
+                    "SCMP_ACT_NOTIFY cannot be used for {n:?}: the runtime needs it to \
+                     hand the listener fd over before any agent can answer"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One entry's comparisons as rules: all ANDed in one rule, unless an argument repeats.
+fn push_rules(r: &mut Rules, args: &[LinuxSeccompArg], counts: &[u8; 6], ret: u32) {
+    let cmp = |a: &LinuxSeccompArg| Cmp {
+        index: a.index() as u8,
+        op: a.op(),
+        value: a.value(),
+        value_two: a.value_two().unwrap_or(0),
+    };
+    if counts.iter().any(|c| *c > 1) {
+        // runc: comparisons of one argument repeated in a rule are ORed, each one
+        // becoming a rule of its own (libseccomp compares an argument once per rule).
+        for a in args {
+            let start = r.cmps.len();
+            r.cmps.push(cmp(a));
+            r.rules.push(Rule {
+                ret,
+                conds: start..start + 1,
+            });
+        }
+    } else {
+        let start = r.cmps.len();
+        r.cmps.extend(args.iter().map(cmp));
+        r.rules.push(Rule {
+            ret,
+            conds: start..r.cmps.len(),
+        });
+    }
 }
 
 /// The multiplexer form of an unconditional rule on i386 (see `arch::I386_SOCKETCALL`). A rule

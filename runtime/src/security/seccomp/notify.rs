@@ -5,14 +5,14 @@
 
 use crate::error::{Error, Result, StepExt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use serde_json::{Map, Value};
+use oci_spec::runtime::{ContainerProcessState, State};
 use std::io::{IoSlice, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 /// The name of the listener in the state's `fds` (runtime-spec `SeccompFdName`).
-pub const SECCOMP_FD_NAME: &str = "seccompFd";
+pub use oci_spec::runtime::SECCOMP_FD_NAME;
 
 /// Send `fd` (the listener from `install`) with the container state to the agent at `path`.
 /// `state_json` is the container's `state` as `vsrun state` prints it, with `status`
@@ -53,17 +53,14 @@ pub fn send_listener(
 
 /// The runtime-spec's container process state: ociVersion, fds, pid, metadata, state.
 fn process_state(state_json: &[u8], metadata: Option<&str>) -> Result<Vec<u8>> {
-    let state: Value = serde_json::from_slice(state_json)
-        .map_err(|e| Error::State(format!("container state for the seccomp agent: {e}")))?;
-    let pid = state.get("pid").cloned().unwrap_or(Value::Null);
-    let mut m = Map::new();
-    m.insert("ociVersion".into(), crate::OCI_VERSION.into());
-    m.insert("fds".into(), Value::from(vec![SECCOMP_FD_NAME]));
-    m.insert("pid".into(), pid);
-    if let Some(md) = metadata.filter(|m| !m.is_empty()) {
-        m.insert("metadata".into(), md.into());
-    }
-    m.insert("state".into(), state);
-    serde_json::to_vec(&Value::Object(m))
-        .map_err(|e| Error::State(format!("container state for the seccomp agent: {e}")))
+    let err =
+        |e: serde_json::Error| Error::State(format!("container state for the seccomp agent: {e}"));
+    let state: State = serde_json::from_slice(state_json).map_err(err)?;
+    let mut m = ContainerProcessState::default();
+    m.set_version(crate::OCI_VERSION.to_string())
+        .set_fds(vec![SECCOMP_FD_NAME.to_string()])
+        .set_pid(state.pid().unwrap_or_default())
+        .set_metadata(metadata.filter(|m| !m.is_empty()).map(str::to_string))
+        .set_state(state);
+    serde_json::to_vec(&m).map_err(err)
 }
