@@ -48,7 +48,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(busybox-static curl bsdutils util-linux iproute2 procps)
 want podman && pkgs+=(podman conmon netavark aardvark-dns slirp4netns uidmap iptables)
 { want containerd || want docker || want cri; } && pkgs+=(containerd)
-want cri && pkgs+=(protobuf-compiler gcc libc6-dev podman)
+want cri && pkgs+=(protobuf-compiler gcc libc6-dev podman containernetworking-plugins)
 want docker && pkgs+=(docker.io iptables)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -529,6 +529,7 @@ lane_docker() {
 # Lane: cri — a pod through containerd's CRI plugin, as kubelet drives it (docs/kubernetes.md)
 
 CRI_IMAGE=localhost/vsrun-pause:lane
+CNI_BIN=/usr/lib/cni # Debian's containernetworking-plugins
 
 # The sandbox image: hack/cri-lane/pause.c built static, imported like the busybox image.
 make_pause_image() { # dir
@@ -548,8 +549,8 @@ cap_in_bounding_set() { # capability number
     (((0x$bnd >> $1) & 1))
 }
 
-# The config of docs/kubernetes.md with private paths, plus what a node without a registry or
-# CNI needs: the local pause image, private CNI dirs, vsrun's state under the work dir.
+# The config of docs/kubernetes.md with private paths, plus what a node without a registry
+# needs: the local pause image, CNI's config in the work dir, vsrun's state under it.
 write_cri_config() { # dir
     local CD=$1
     local restrict=false
@@ -571,9 +572,31 @@ write_cri_config() { # dir
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$CRI_IMAGE"
   restrict_oom_score_adj = $restrict
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$CD/cni/bin"
+    bin_dir = "$CNI_BIN"
     conf_dir = "$CD/cni/net.d"
+EOF
+    # A bridge in the lane's own network namespace (containerd runs in it), documentation
+    # addresses, no masquerade: nothing of the host's network is touched.
+    cat >"$CD/cni/net.d/10-vsrun-lane.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "vsrun-lane",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni-lane0",
+      "isGateway": false,
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "192.0.2.0/24" }]],
+        "dataDir": "$CD/cni/ipam"
+      }
+    }
+  ]
+}
 EOF
 }
 
@@ -628,7 +651,9 @@ lane_cri() {
     fi
     run_check "config dump has the vsrun runtime" "BinaryName = \"$VSRUN\"" \
         containerd --config "$CD/config.toml" config dump
-    containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
+    # containerd, its shims and the pods' network live in a network namespace of the lane's
+    # own: the CNI bridge and hostNetwork pods never touch the host's network.
+    unshare --net containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
     local cpid=$!
     PIDS_TO_STOP+=("$cpid containerd-cri")
     CLEANUPS+=("stop_cri_shims $CD/state")
@@ -638,15 +663,28 @@ lane_cri() {
         return
     fi
     pass "containerd with the CRI plugin starts"
+    local NODE_NET=(nsenter --net="/proc/$cpid/ns/net")
+    "${NODE_NET[@]}" ip link set lo up
+    if [ -x "$CNI_BIN/bridge" ] && [ -x "$CNI_BIN/host-local" ] && [ -x "$CNI_BIN/loopback" ]; then
+        pass "CNI plugins bridge, host-local, loopback in $CNI_BIN"
+    else
+        fail "CNI plugins bridge, host-local, loopback in $CNI_BIN" "containernetworking-plugins is missing"
+    fi
     run_check "ctr -n k8s.io images import (busybox)" "" "${C[@]}" images import "$IMAGE_TAR" || return
     run_check "ctr -n k8s.io images import (pause)" "" "${C[@]}" images import "$CD/pause.tar" || return
-    t0=$(date +%s)
-    run_cri_client "$REPO/target/debug/cri-lane" --socket "$CD/containerd.sock" --handler vsrun \
-        --cgroup-driver cgroupfs --image "$IMAGE" --pause-image "$CRI_IMAGE" \
-        --sandbox-oom-score-adj "$CRI_SANDBOX_OOM" \
-        --vsrun "$VSRUN" --vsrun-root "$CD/vsrun-root/k8s.io" --log-dir "$CD/pod-logs" \
-        --watch-dir "$CD/root" --watch-dir "$CD/state"
-    echo "   pod lifecycle took $(($(date +%s) - t0)) s"
+    # The client runs in the node's (the lane's) network namespace, as kubelet would.
+    local net
+    for net in pod node; do
+        t0=$(date +%s)
+        echo "   -- a pod with the ${net}'s network"
+        run_cri_client "${NODE_NET[@]}" "$REPO/target/debug/cri-lane" \
+            --socket "$CD/containerd.sock" --handler vsrun --cgroup-driver cgroupfs \
+            --pod-network "$net" --image "$IMAGE" --pause-image "$CRI_IMAGE" \
+            --sandbox-oom-score-adj "$CRI_SANDBOX_OOM" \
+            --vsrun "$VSRUN" --vsrun-root "$CD/vsrun-root/k8s.io" --log-dir "$CD/pod-logs" \
+            --watch-dir "$CD/root" --watch-dir "$CD/state"
+        echo "   pod lifecycle ($net network) took $(($(date +%s) - t0)) s"
+    done
     stop_pid "$cpid" containerd-cri
     stop_cri_shims "$CD/state"
 }

@@ -12,7 +12,7 @@ use k8s_cri::v1::{
 
 use crate::conn::Cri;
 use crate::host;
-use crate::opts::Opts;
+use crate::opts::{Network, Opts};
 use crate::pod::{self, Pod, MIB};
 use crate::report::Report;
 use crate::scenario::{info_pid, Sandbox};
@@ -43,27 +43,9 @@ pub async fn lifecycle(cri: &mut Cri, opts: &Opts, pod: &Pod, sb: &Sandbox, r: &
     }
     list_states(cri, sb, ContainerState::ContainerCreated, r).await;
     for c in &mut ctrs {
-        let res = cri
-            .rt
-            .start_container(StartContainerRequest {
-                container_id: c.id.clone(),
-            })
-            .await;
-        r.call(&format!("StartContainer {}", c.name), res, |_| {
-            String::new()
-        });
-        let Some((state, _, pid)) = status(cri, c, r).await else {
+        if !start(cri, c, r).await {
             return;
-        };
-        r.equal(
-            &format!("{} is RUNNING", c.name),
-            state,
-            ContainerState::ContainerRunning as i32,
-        );
-        let Some(pid) = pid else {
-            return r.fail(&format!("{} has a pid", c.name), "no pid in info");
-        };
-        c.pid = pid;
+        }
     }
     for c in &ctrs {
         shares_pod_namespaces(c, sb, r);
@@ -72,6 +54,7 @@ pub async fn lifecycle(cri: &mut Cri, opts: &Opts, pod: &Pod, sb: &Sandbox, r: &
         exec_sync(cri, c, r).await;
         stats(cri, c, r).await;
     }
+    pod_network(cri, opts, &ctrs, sb, r).await;
     update_resources(cri, &ctrs[0], r).await;
     for c in &ctrs {
         stop(cri, opts, pod, c, r).await;
@@ -93,6 +76,72 @@ pub async fn lifecycle(cri: &mut Cri, opts: &Opts, pod: &Pod, sb: &Sandbox, r: &
         left.is_some_and(|l| l.is_empty()),
         || "ListContainers still lists some".into(),
     );
+}
+
+/// StartContainer, then ContainerStatus must say RUNNING and give the host pid.
+async fn start(cri: &mut Cri, c: &mut Ctr, r: &mut Report) -> bool {
+    let res = cri
+        .rt
+        .start_container(StartContainerRequest {
+            container_id: c.id.clone(),
+        })
+        .await;
+    r.call(&format!("StartContainer {}", c.name), res, |_| {
+        String::new()
+    });
+    let Some((state, _, pid)) = status(cri, c, r).await else {
+        return false;
+    };
+    r.equal(
+        &format!("{} is RUNNING", c.name),
+        state_name(state),
+        "CONTAINER_RUNNING",
+    );
+    match pid {
+        Some(pid) => c.pid = pid,
+        None => r.fail(
+            &format!("{} has a pid", c.name),
+            "no pid in ContainerStatus info",
+        ),
+    }
+    pid.is_some()
+}
+
+/// What the containers see of the pod's network: its hostname, the pod's address, and each
+/// other on localhost (one network namespace): c2 serves, c1 fetches.
+async fn pod_network(cri: &mut Cri, opts: &Opts, ctrs: &[Ctr], sb: &Sandbox, r: &mut Report) {
+    let want_host = match opts.network {
+        Network::Pod => pod::HOSTNAME.to_string(),
+        Network::Node => host::read_trim(std::path::Path::new("/proc/sys/kernel/hostname")),
+    };
+    for c in ctrs {
+        if let Some((out, _, _)) = exec(cri, c, "hostname", r).await {
+            r.equal(
+                &format!("{} hostname", c.name),
+                out.trim(),
+                want_host.as_str(),
+            );
+        }
+    }
+    if opts.network == Network::Pod {
+        if let Some((out, _, _)) = exec(cri, &ctrs[0], "ip -4 -o addr show dev eth0", r).await {
+            let has = out.contains(&format!("inet {}/", sb.ip));
+            r.check(&format!("c1's eth0 has the pod IP {}", sb.ip), has, || {
+                out.trim().to_string()
+            });
+        }
+    }
+    let serve = "mkdir -p /www && echo served-by-$LANE_CONTAINER >/www/index.html && httpd -p 127.0.0.1:18080 -h /www";
+    if let Some((_, err, code)) = exec(cri, &ctrs[1], serve, r).await {
+        r.check("c2 starts httpd on 127.0.0.1:18080", code == 0, || err);
+        let fetched = exec(cri, &ctrs[0], "wget -qO- http://127.0.0.1:18080/", r).await;
+        let body = fetched.map(|f| f.0).unwrap_or_default();
+        r.equal(
+            "c1 reaches c2's httpd over the pod's loopback",
+            body.as_str(),
+            "served-by-c2\n",
+        );
+    }
 }
 
 async fn create(

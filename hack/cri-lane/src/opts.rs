@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 pub const USAGE: &str = "usage: cri-lane --socket PATH [--handler vsrun] \
-[--cgroup-driver cgroupfs|systemd] [--vsrun PATH --vsrun-root DIR] [--image REF] \
+[--cgroup-driver cgroupfs|systemd] [--pod-network pod|node] [--vsrun PATH --vsrun-root DIR] [--image REF] \
 [--pause-image REF] [--sandbox-oom-score-adj N] [--log-dir DIR] [--watch-dir DIR]...";
 
 /// The cgroup driver kubelet is configured with: it decides the form of `cgroup_parent`
@@ -14,11 +14,20 @@ pub enum Driver {
     Systemd,
 }
 
+/// The pod's network: its own namespace set up by CNI (kubelet's default), or the node's
+/// (`hostNetwork: true`, NamespaceMode NODE).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Network {
+    Pod,
+    Node,
+}
+
 #[derive(Debug)]
 pub struct Opts {
     pub socket: PathBuf,
     pub handler: String,
     pub driver: Driver,
+    pub network: Network,
     pub vsrun: Option<PathBuf>,
     pub vsrun_root: Option<PathBuf>,
     pub image: String,
@@ -37,6 +46,7 @@ impl Opts {
             socket: PathBuf::new(),
             handler: "vsrun".into(),
             driver: Driver::Cgroupfs,
+            network: Network::Pod,
             vsrun: None,
             vsrun_root: None,
             image: "docker.io/library/busybox:latest".into(),
@@ -51,6 +61,7 @@ impl Opts {
                 "--socket" => o.socket = val.into(),
                 "--handler" => o.handler = val,
                 "--cgroup-driver" => o.driver = driver(&val)?,
+                "--pod-network" => o.network = network(&val)?,
                 "--vsrun" => o.vsrun = Some(val.into()),
                 "--vsrun-root" => o.vsrun_root = Some(val.into()),
                 "--image" => o.image = val,
@@ -75,5 +86,13 @@ fn driver(s: &str) -> Result<Driver, String> {
         "cgroupfs" => Ok(Driver::Cgroupfs),
         "systemd" => Ok(Driver::Systemd),
         _ => Err(format!("--cgroup-driver {s}: cgroupfs or systemd")),
+    }
+}
+
+fn network(s: &str) -> Result<Network, String> {
+    match s {
+        "pod" => Ok(Network::Pod),
+        "node" => Ok(Network::Node),
+        _ => Err(format!("--pod-network {s}: pod or node")),
     }
 }

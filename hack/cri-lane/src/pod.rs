@@ -10,9 +10,12 @@ use k8s_cri::v1::{
     PodSandboxMetadata,
 };
 
-use crate::opts::{Driver, Opts};
+use crate::opts::{Driver, Network, Opts};
 
 pub const MIB: i64 = 1024 * 1024;
+
+/// The pod's hostname when it has its own network (and so its own uts namespace).
+pub const HOSTNAME: &str = "vsrun-lane-pod";
 
 /// One pod: its uid (kubelet's pod UID) and where its cgroup lives.
 pub struct Pod {
@@ -67,8 +70,8 @@ impl Pod {
         }
     }
 
-    /// Host network (NamespaceMode NODE): the lane configures no CNI (docs/kubernetes.md says
-    /// why); ipc is the pod's, pid is per container unless a container asks for the pod's.
+    /// The network as asked (CNI's or the node's); ipc is the pod's; pid is per container
+    /// unless a container asks for the pod's.
     pub fn sandbox_config(&self, opts: &Opts) -> PodSandboxConfig {
         PodSandboxConfig {
             metadata: Some(PodSandboxMetadata {
@@ -77,12 +80,17 @@ impl Pod {
                 namespace: "default".into(),
                 attempt: 0,
             }),
+            hostname: if opts.network == Network::Pod {
+                HOSTNAME.into()
+            } else {
+                String::new()
+            },
             log_directory: opts.log_dir.join(&self.uid).display().to_string(),
             labels: HashMap::from([("app".into(), "vsrun-lane".into())]),
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: self.cgroup_parent(),
                 security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(namespaces(NamespaceMode::Container)),
+                    namespace_options: Some(namespaces(opts.network, NamespaceMode::Container)),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -92,9 +100,13 @@ impl Pod {
     }
 }
 
-fn namespaces(pid: NamespaceMode) -> NamespaceOption {
+fn namespaces(net: Network, pid: NamespaceMode) -> NamespaceOption {
+    let network = match net {
+        Network::Pod => NamespaceMode::Pod,
+        Network::Node => NamespaceMode::Node,
+    };
     NamespaceOption {
-        network: NamespaceMode::Node as i32,
+        network: network as i32,
         pid: pid as i32,
         ipc: NamespaceMode::Pod as i32,
         ..Default::default()
@@ -132,7 +144,7 @@ pub fn container_config(
                 ..Default::default()
             }),
             security_context: Some(LinuxContainerSecurityContext {
-                namespace_options: Some(namespaces(pid)),
+                namespace_options: Some(namespaces(opts.network, pid)),
                 ..Default::default()
             }),
         }),

@@ -10,7 +10,7 @@ use k8s_cri::v1::{
 use crate::conn::{self, Cri};
 use crate::containers;
 use crate::host;
-use crate::opts::{Driver, Opts};
+use crate::opts::{Driver, Network, Opts};
 use crate::pod::Pod;
 use crate::report::Report;
 
@@ -18,6 +18,8 @@ use crate::report::Report;
 pub struct Sandbox {
     pub id: String,
     pub pid: u32,
+    /// The address CNI gave the pod; empty under hostNetwork.
+    pub ip: String,
 }
 
 pub async fn run(opts: &Opts, r: &mut Report) {
@@ -108,43 +110,37 @@ async fn run_sandbox(cri: &mut Cri, opts: &Opts, pod: &Pod, r: &mut Report) -> O
         config: Some(pod.sandbox_config(opts)),
         runtime_handler: opts.handler.clone(),
     };
-    let res = cri
-        .rt
-        .run_pod_sandbox(req)
-        .await
-        .map(|x| x.into_inner().pod_sandbox_id);
-    let id = r.call(
-        &format!("RunPodSandbox (handler {})", opts.handler),
-        res,
-        |id| format!("id {id}"),
-    )?;
+    let res = cri.rt.run_pod_sandbox(req).await;
+    let what = format!(
+        "RunPodSandbox (handler {}, {:?} network)",
+        opts.handler, opts.network
+    );
+    let id = r.call(&what, res.map(|x| x.into_inner().pod_sandbox_id), |id| {
+        format!("id {id}")
+    })?;
     let st = sandbox_status(cri, &id, r).await?;
     r.equal(
         "sandbox state is READY",
-        st.0,
+        st.state,
         PodSandboxState::SandboxReady as i32,
     );
-    let pid = st.1?;
-    let sb = Sandbox { id, pid };
+    r.equal(
+        "sandbox runs under the runtime handler",
+        st.handler,
+        opts.handler.clone(),
+    );
+    let sb = Sandbox {
+        id,
+        pid: st.pid?,
+        ip: st.ip,
+    };
     let cg = host::cgroup_of(sb.pid, "memory");
     r.equal(
         "pause process's cgroup is <cgroup_parent>/<sandbox>",
         cg,
         Some(pod.container_cgroup(&sb.id)),
     );
-    for ns in ["net", "uts"] {
-        r.equal(
-            &format!("sandbox {ns} ns is the host's (NamespaceMode NODE)"),
-            host::ns_of(sb.pid, ns),
-            host::host_ns(ns),
-        );
-    }
-    for ns in ["ipc", "pid", "mnt"] {
-        let own = host::ns_of(sb.pid, ns) != host::host_ns(ns);
-        r.check(&format!("sandbox has its own {ns} ns"), own, || {
-            host::ns_of(sb.pid, ns)
-        });
-    }
+    sandbox_namespaces(opts, &sb, r);
     let oom = host::read_trim(std::path::Path::new(&format!(
         "/proc/{}/oom_score_adj",
         sb.pid
@@ -154,45 +150,66 @@ async fn run_sandbox(cri: &mut Cri, opts: &Opts, pod: &Pod, r: &mut Report) -> O
         oom,
         opts.sandbox_oom.to_string(),
     );
-    let handler = cri_runtime_handler(cri, &sb.id).await;
-    r.equal(
-        "sandbox runs under the runtime handler",
-        handler,
-        Some(opts.handler.clone()),
-    );
     Some(sb)
 }
 
-/// PodSandboxStatus (verbose): the state and the pause's pid from containerd's info.
-async fn sandbox_status(cri: &mut Cri, id: &str, r: &mut Report) -> Option<(i32, Option<u32>)> {
-    let res = cri
-        .rt
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: id.into(),
-            verbose: true,
-        })
-        .await;
-    let res = res.map(|x| x.into_inner());
-    let st = r.call("PodSandboxStatus", res, |s| {
-        let state = s.status.as_ref().map_or(-1, |s| s.state);
-        format!("state {state} pid {:?}", info_pid(&s.info))
-    })?;
-    Some((
-        st.status.as_ref().map_or(-1, |s| s.state),
-        info_pid(&st.info),
-    ))
+/// ipc, pid and mnt are always the pod's own; net and uts are the node's under hostNetwork,
+/// else the pod's own with the address CNI gave it.
+fn sandbox_namespaces(opts: &Opts, sb: &Sandbox, r: &mut Report) {
+    let node_net = opts.network == Network::Node;
+    for ns in ["ipc", "pid", "mnt", "net", "uts"] {
+        let own = host::ns_of(sb.pid, ns) != host::host_ns(ns);
+        let want_own = !(node_net && (ns == "net" || ns == "uts"));
+        let what = if want_own { "its own" } else { "the node's" };
+        r.check(
+            &format!("sandbox {ns} ns is {what}"),
+            own == want_own,
+            || host::ns_of(sb.pid, ns),
+        );
+    }
+    if node_net {
+        r.equal(
+            "sandbox has no IP of its own (hostNetwork)",
+            sb.ip.as_str(),
+            "",
+        );
+    } else {
+        r.check("sandbox has an IP from CNI", !sb.ip.is_empty(), || {
+            "PodSandboxStatus.network.ip is empty".into()
+        });
+    }
 }
 
-async fn cri_runtime_handler(cri: &mut Cri, id: &str) -> Option<String> {
-    let res = cri
-        .rt
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: id.into(),
-            verbose: false,
-        })
-        .await
-        .ok()?;
-    res.into_inner().status.map(|s| s.runtime_handler)
+pub struct SandboxStatus {
+    pub state: i32,
+    pub pid: Option<u32>,
+    pub ip: String,
+    pub handler: String,
+}
+
+/// PodSandboxStatus (verbose): state, handler, IP, and the pause's pid from containerd's info.
+async fn sandbox_status(cri: &mut Cri, id: &str, r: &mut Report) -> Option<SandboxStatus> {
+    let req = PodSandboxStatusRequest {
+        pod_sandbox_id: id.into(),
+        verbose: true,
+    };
+    let res = cri.rt.pod_sandbox_status(req).await.map(|x| x.into_inner());
+    let st = r.call("PodSandboxStatus", res, |s| {
+        let state = s.status.as_ref().map_or(-1, |s| s.state);
+        let ip = s
+            .status
+            .as_ref()
+            .and_then(|s| s.network.as_ref())
+            .map_or("", |n| n.ip.as_str());
+        format!("state {state} ip {ip:?} pid {:?}", info_pid(&s.info))
+    })?;
+    let status = st.status.unwrap_or_default();
+    Some(SandboxStatus {
+        state: status.state,
+        pid: info_pid(&st.info),
+        ip: status.network.map(|n| n.ip).unwrap_or_default(),
+        handler: status.runtime_handler,
+    })
 }
 
 /// containerd's verbose `info` is JSON with the task's host pid.
@@ -212,10 +229,10 @@ async fn stop_and_remove_sandbox(cri: &mut Cri, pod: &Pod, sb: &Sandbox, r: &mut
         })
         .await;
     if r.call("StopPodSandbox", res, |_| String::new()).is_some() {
-        if let Some((state, _)) = sandbox_status(cri, &sb.id, r).await {
+        if let Some(st) = sandbox_status(cri, &sb.id, r).await {
             r.equal(
                 "sandbox state is NOTREADY",
-                state,
+                st.state,
                 PodSandboxState::SandboxNotready as i32,
             );
         }
