@@ -2,7 +2,8 @@
 # hack/engines.sh [podman|containerd|docker|cri|all] ...
 #
 # Engine lanes: podman, containerd (ctr) and docker drive vsrun the way operators use them, and
-# a containerd with its CRI plugin loads the Kubernetes runtime entry of docs/kubernetes.md.
+# hack/cri-lane drives pods through containerd's CRI plugin as kubelet does, with the
+# Kubernetes runtime entry of docs/kubernetes.md.
 # Installs the engines from Debian when missing, builds a busybox image without a registry,
 # starts containerd and dockerd with private roots, sockets and pid files, and stops them by
 # PID at the end. Every check prints PASS or FAIL; a lane whose engine cannot start is skipped

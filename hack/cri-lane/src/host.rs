@@ -173,6 +173,19 @@ pub fn remove_pod_cgroup(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// kubelet's systemd driver removes the pod's slice through systemd when the pod is gone.
+pub fn stop_unit(unit: &str) -> Result<(), String> {
+    let out = std::process::Command::new("systemctl")
+        .args(["stop", unit])
+        .output()
+        .map_err(|e| format!("systemctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 /// Mount points at or under `dir`, from the host's mount table.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let prefix = dir.display().to_string();

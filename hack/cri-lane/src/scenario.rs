@@ -282,14 +282,15 @@ fn leftovers(opts: &Opts, pod: &Pod, r: &mut Report) {
             || format!("{list:?}"),
         );
     }
-    if pod.driver == Driver::Cgroupfs {
-        let rm = host::remove_pod_cgroup(&pod.cgroup_path());
-        r.check(
-            "the pod cgroup is empty and removed (kubelet's part)",
-            rm.is_ok(),
-            || format!("{rm:?}"),
-        );
-    }
+    let rm = match pod.driver {
+        Driver::Cgroupfs => host::remove_pod_cgroup(&pod.cgroup_path()),
+        Driver::Systemd => host::stop_unit(&pod.cgroup_parent()),
+    };
+    r.check(
+        "the pod cgroup is empty and removed (kubelet's part)",
+        rm.is_ok(),
+        || format!("{rm:?}"),
+    );
     let left = host::cgroup_dirs_left(&pod.cgroup_path());
     r.check("no cgroup of the pod is left", left.is_empty(), || {
         format!("{left:?}")
