@@ -609,18 +609,38 @@ run_cri_client() {
             PASS\ *) pass "${line#PASS }" ;;
             FAIL\ *) fail "${line#FAIL }" ;;
             "cri-lane exit status "*) rc=${line##* } ;;
+            "pod uid "*" cgroup_parent /"*)
+                CRI_POD_CGROUPS+=("$(awk '{ print $5 }' <<<"$line")")
+                echo "        $line"
+                ;;
             *) echo "        $line" ;;
         esac
     done < <(timeout 300 "$@" 2>&1; echo "cri-lane exit status $?")
     [ "$rc" = 0 ] || fail "cri-lane exits 0" "exit status $rc"
 }
 
-# The shims (one per pod) outlive containerd; the lane stops those its containerd started.
-stop_cri_shims() { # state dir
-    local f
-    for f in "$1"/io.containerd.runtime.v2.task/k8s.io/*/shim.pid; do
-        [ -f "$f" ] && stop_pid "$(cat "$f")" containerd-shim
+# After a client that died mid-pod: the containers left in the lane's vsrun root are removed
+# (processes, cgroups), the shims (one per pod, they outlive containerd) are stopped, and the
+# pod cgroups the client made as kubelet (empty by then) are removed.
+CRI_POD_CGROUPS=()
+cri_leftovers() { # lane dir
+    local id h p shims=()
+    # containerd 1.6 keeps no shim pid file: a shim of ours is one given our socket's address
+    # (a path under the work dir, so no other process matches it).
+    for p in /proc/[0-9]*; do
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^[^ ]*containerd-shim-runc-v2 .*-address $1/containerd.sock " &&
+            shims+=("${p#/proc/}")
     done
+    for id in $("$VSRUN" --root "$1/vsrun-root/k8s.io" list -q 2>/dev/null); do
+        "$VSRUN" --root "$1/vsrun-root/k8s.io" delete --force "$id"
+    done
+    for id in "${shims[@]}"; do stop_pid "$id" containerd-shim; done
+    for p in "${CRI_POD_CGROUPS[@]}"; do
+        for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+            [ -d "$h${p#/}" ] && rmdir "$h${p#/}" "$h$(dirname "${p#/}")" "$h$(dirname "$(dirname "${p#/}")")"
+        done
+    done
+    return 0
 }
 
 lane_cri() {
@@ -657,7 +677,7 @@ lane_cri() {
     unshare --net containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
     local cpid=$!
     PIDS_TO_STOP+=("$cpid containerd-cri")
-    CLEANUPS+=("stop_cri_shims $CD/state")
+    CLEANUPS+=("cri_leftovers $CD")
     local C=(ctr --address "$CD/containerd.sock" -n k8s.io)
     if ! retry 80 "${C[@]}" version >/dev/null 2>&1; then
         fail "containerd with the CRI plugin starts" "$(tail -5 "$CD/containerd.log")"
@@ -687,7 +707,7 @@ lane_cri() {
         echo "   pod lifecycle ($net network) took $(($(date +%s) - t0)) s"
     done
     stop_pid "$cpid" containerd-cri
-    stop_cri_shims "$CD/state"
+    cri_leftovers "$CD"
 }
 
 # ---------------------------------------------------------------------------------------------
