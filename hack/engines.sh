@@ -698,7 +698,7 @@ lane_cri() {
     for net in pod node; do
         t0=$(date +%s)
         echo "   -- a pod with the ${net}'s network"
-        run_cri_client "${NODE_NET[@]}" "$REPO/target/debug/cri-lane" \
+        run_cri_client "${NODE_NET[@]}" "${CARGO_TARGET_DIR:-$REPO/target}/debug/cri-lane" \
             --socket "$CD/containerd.sock" --handler vsrun --cgroup-driver cgroupfs \
             --pod-network "$net" --image "$IMAGE" --pause-image "$CRI_IMAGE" \
             --sandbox-oom-score-adj "$CRI_SANDBOX_OOM" \
