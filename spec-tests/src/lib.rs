@@ -725,7 +725,10 @@ impl Runtime {
         let out = fs::File::create(out_path).expect("create stdout file");
         let err = fs::File::create(err_path).expect("create stderr file");
         let mut c = Command::new(vsrun_bin());
-        c.arg("--root").arg(self.root()).args(&self.global).args(args);
+        c.arg("--root")
+            .arg(self.root())
+            .args(&self.global)
+            .args(args);
         c.stdin(Stdio::null()).stdout(out).stderr(err);
         self.as_runtime_user(&mut c);
         f(&mut c);
@@ -797,7 +800,10 @@ impl Runtime {
         self.note_bundle_from_args(&args);
         let (out_path, err_path) = self.io_files(id);
         let mut c = Command::new(vsrun_bin());
-        c.arg("--root").arg(self.root()).args(&self.global).args(args);
+        c.arg("--root")
+            .arg(self.root())
+            .args(&self.global)
+            .args(args);
         self.as_runtime_user(&mut c);
         c.stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).expect("create stdout file"))

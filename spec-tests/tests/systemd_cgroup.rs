@@ -39,7 +39,10 @@ fn refusal_is_clean() {
     let rt = Runtime::systemd_cgroup();
     let b = Bundle::new();
     let id = unique_id("sd-refused");
-    let err = assert_fails(&rt.create(&b, &id), "create --systemd-cgroup without systemd");
+    let err = assert_fails(
+        &rt.create(&b, &id),
+        "create --systemd-cgroup without systemd",
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(err.contains("--systemd-cgroup"), "names the flag: {err}");
     assert_nothing_left(&rt, &id);
@@ -66,7 +69,11 @@ fn assert_props(unit: &str, want: &[(&str, &str)]) {
     let names: Vec<&str> = want.iter().map(|(k, _)| *k).collect();
     let got = show(unit, &names);
     for (k, v) in want {
-        assert_eq!(got.get(*k).map(String::as_str), Some(*v), "{unit} {k}: {got:?}");
+        assert_eq!(
+            got.get(*k).map(String::as_str),
+            Some(*v),
+            "{unit} {k}: {got:?}"
+        );
     }
 }
 
@@ -103,7 +110,9 @@ fn cgroup_file(pid: i32, file: &str) -> String {
 
 fn pid_of(rt: &Runtime, id: &str) -> i32 {
     let st = rt.state(id);
-    st["pid"].as_i64().unwrap_or_else(|| panic!("state.pid: {st}")) as i32
+    st["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("state.pid: {st}")) as i32
 }
 
 /// A bundle that sleeps, in the scope `slice:prefix:<id>`, with the device list engines send.
@@ -152,12 +161,19 @@ fn the_scope_is_named_from_slice_prefix_name_and_delegated() {
             ("ControlGroup", &format!("/system.slice/{unit}")),
         ],
     );
-    assert_eq!(unified_dir(pid), Path::new("/sys/fs/cgroup/system.slice").join(&unit));
+    assert_eq!(
+        unified_dir(pid),
+        Path::new("/sys/fs/cgroup/system.slice").join(&unit)
+    );
     // exec joins the same scope.
     let o = rt.cmd(&["exec", "-d", &id, "/bin/sleep", "300"]);
     assert_success(&o, "exec -d sleep");
     let procs = cgroup_file(pid, "cgroup.procs");
-    assert_eq!(procs.lines().count(), 4, "sh, two sleeps and the exec'd one: {procs}");
+    assert_eq!(
+        procs.lines().count(),
+        4,
+        "sh, two sleeps and the exec'd one: {procs}"
+    );
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_no_unit(&unit);
     assert_nothing_left(&rt, &id);
@@ -169,10 +185,20 @@ fn no_cgroups_path_means_system_slice_vsrun_id_and_nested_slices_expand() {
     let id = unique_id("sd-default");
     let pid = run_d(&rt, &sleeper(None), &id);
     let unit = format!("vsrun-{id}.scope");
-    assert_props(&unit, &[("Slice", "system.slice"), ("ActiveState", "active")]);
-    assert_eq!(unified_dir(pid), Path::new("/sys/fs/cgroup/system.slice").join(&unit));
+    assert_props(
+        &unit,
+        &[("Slice", "system.slice"), ("ActiveState", "active")],
+    );
+    assert_eq!(
+        unified_dir(pid),
+        Path::new("/sys/fs/cgroup/system.slice").join(&unit)
+    );
     let nested = unique_id("sd-nested");
-    let pid = run_d(&rt, &sleeper(Some(format!("vsrt-a.slice:p:{nested}"))), &nested);
+    let pid = run_d(
+        &rt,
+        &sleeper(Some(format!("vsrt-a.slice:p:{nested}"))),
+        &nested,
+    );
     let nested_unit = format!("p-{nested}.scope");
     assert_props(&nested_unit, &[("Slice", "vsrt-a.slice")]);
     assert_eq!(
@@ -192,7 +218,10 @@ const MIB: i64 = 1 << 20;
 #[track_caller]
 fn assert_io_weight(pid: i32, weight: u64) {
     if unified_dir(pid).join("io.bfq.weight").exists() {
-        assert_eq!(cgroup_file(pid, "io.bfq.weight"), format!("default {weight}"));
+        assert_eq!(
+            cgroup_file(pid, "io.bfq.weight"),
+            format!("default {weight}")
+        );
     } else {
         let w = 1 + (weight - 10) * 9999 / 990;
         assert_eq!(cgroup_file(pid, "io.weight"), format!("default {w}"));
@@ -236,7 +265,10 @@ fn resources_become_unit_properties() {
     // cpus/mems go to the scope's files (libcgroups sends AllowedCPUs in a shape systemd
     // refuses); a later property change must not reset them.
     assert_eq!(cgroup_file(pid, "cpuset.cpus"), "0");
-    assert_success(&rt.cmd(&["update", "--pids-limit", "60", &id]), "update --pids-limit");
+    assert_success(
+        &rt.cmd(&["update", "--pids-limit", "60", &id]),
+        "update --pids-limit",
+    );
     assert_eq!(cgroup_file(pid, "cpuset.cpus"), "0");
     assert_eq!(cgroup_file(pid, "pids.max"), "60");
     assert_success(&rt.delete_force(&id), "delete --force");
@@ -253,7 +285,13 @@ fn update_changes_the_unit_live_and_keeps_what_it_does_not_name() {
     let pid = run_d(&rt, &b, &id);
     let unit = format!("vsrt-{id}.scope");
     let o = rt.cmd(&[
-        "update", "--memory", &(64 * MIB).to_string(), "--pids-limit", "30", "--cpu-share", "256",
+        "update",
+        "--memory",
+        &(64 * MIB).to_string(),
+        "--pids-limit",
+        "30",
+        "--cpu-share",
+        "256",
         &id,
     ]);
     assert_success(&o, "update --memory --pids-limit --cpu-share");
@@ -273,7 +311,10 @@ fn update_changes_the_unit_live_and_keeps_what_it_does_not_name() {
     assert_eq!(cgroup_file(pid, "cpu.max"), "30000 100000");
     let r = b.path().join("update.json");
     fs::write(&r, json!({"blockIO": {"weight": 500}}).to_string()).unwrap();
-    assert_success(&rt.cmd(&["update", "-r", r.to_str().unwrap(), &id]), "update -r");
+    assert_success(
+        &rt.cmd(&["update", "-r", r.to_str().unwrap(), &id]),
+        "update -r",
+    );
     assert_io_weight(pid, 500);
     assert_props(&unit, &[("MemoryMax", &(64 * MIB).to_string())]);
     assert_success(&rt.delete_force(&id), "delete --force");
@@ -363,7 +404,10 @@ fn ps_stat_and_events_read_through_the_scope() {
     assert_success(&o, "events --stats");
     let ev: Value = serde_json::from_str(stdout_str(&o).trim()).unwrap();
     assert_eq!(ev["data"]["pids"]["current"], 3, "{ev}");
-    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{ev}");
+    assert!(
+        ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{ev}"
+    );
     assert_success(&rt.delete_force(&id), "delete --force");
 }
 

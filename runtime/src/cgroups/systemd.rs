@@ -39,7 +39,10 @@ const UNIFIED_AS_PROPERTIES: &[&str] = &[
 pub fn scope_path(path: &Path) -> PathBuf {
     let s = path.to_string_lossy();
     let mut parts = s.splitn(3, ':');
-    let slice = parts.next().filter(|s| !s.is_empty()).unwrap_or("system.slice");
+    let slice = parts
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("system.slice");
     let (prefix, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let mut dir = PathBuf::from("/");
     if slice != "-.slice" {

@@ -425,5 +425,8 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
     );
     let mut only_cpus = res(json!({"cpu": {"cpus": "0"}}));
     super::systemd::take_file_fields(&mut only_cpus);
-    assert!(only_cpus.cpu().is_none(), "no CPU properties (CPUQuota) for a cpuset alone");
+    assert!(
+        only_cpus.cpu().is_none(),
+        "no CPU properties (CPUQuota) for a cpuset alone"
+    );
 }
