@@ -13,7 +13,8 @@
 #
 # Installs qemu-system-x86 and qemu-system-data from bookworm-backports (the machine's
 # qemu-utils comes from there, and bookworm's qemu-system-x86 conflicts with it; the
-# backports source is added when missing), busybox-static and python3; downloads the kernel
+# backports source is added when missing), busybox-static, python3, and e2fsprogs and xfsprogs
+# (disk_limit makes ext4 and XFS images with the host's /usr tools); downloads the kernel
 # package linux-image-amd64 depends on once into <target>/v2-vm/ (unpacked there with dpkg -x,
 # nothing goes to /boot). Builds vsrun, the static probe and the test binaries, boots with
 # -smp 1, and exits with the tests' status (read back from a file in the shared workspace).
@@ -33,7 +34,7 @@ export DEBIAN_FRONTEND=noninteractive
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 backports=/etc/apt/sources.list.d/bookworm-backports.sources
 missing=()
-for pkg in busybox-static python3; do installed "$pkg" || missing+=("$pkg"); done
+for pkg in busybox-static python3 e2fsprogs xfsprogs; do installed "$pkg" || missing+=("$pkg"); done
 qemu=()
 for pkg in qemu-system-x86 qemu-system-data; do installed "$pkg" || qemu+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ] || [ ${#qemu[@]} -gt 0 ]; then
@@ -82,7 +83,7 @@ echo "== v2-vm: build"
 cargo build -q -p vsrun
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build -q -p probe --release --target x86_64-unknown-linux-gnu
-wanted=${V2VM_TESTS:-cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts}
+wanted=${V2VM_TESTS:-cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts disk_limit}
 [ "$wanted" = all ] && wanted=$(cd spec-tests/tests && ls *.rs | sed 's/\.rs$//' | tr '\n' ' ')
 testbins=$(cargo test -q -p spec-tests --tests --no-run --message-format=json |
     WANTED="$wanted" python3 -c 'import json, os, sys
@@ -114,7 +115,8 @@ chmod 755 "$root/init"
 for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth |
+python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth \
+    crc32c_generic ext4 xfs quota_tree quota_v2 |
     while read -r ko; do
         cp "$ko" "$root/modules/"
         basename "$ko"

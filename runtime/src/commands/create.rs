@@ -59,18 +59,36 @@ pub fn create(
     )?;
     log_ignored_caps(&cfg.security.caps);
     foreground_terminal_size(&mut cfg, detached, args.console_socket.as_deref());
+    let disk = crate::disk::plan(
+        b.spec.annotations().as_ref().unwrap_or(&Default::default()),
+        &b.rootfs,
+    )?;
     let container = Container::create(&g.root, &args.id)?;
-    match start_init(&container, &mut cfg, gate, &b, args) {
+    let quota = match disk.map(|p| crate::disk::apply(&p, &args.id)).transpose() {
+        Ok(q) => q,
+        Err(e) => {
+            let _ = container.destroy();
+            return Err(e);
+        }
+    };
+    let undo_disk = || {
+        if let Some(q) = &quota {
+            let _ = crate::disk::remove(q);
+        }
+    };
+    match start_init(&container, &mut cfg, gate, &b, args, quota.clone()) {
         Ok(mut init) => match hand_over_pty(&mut init, args.console_socket.as_deref()) {
             Ok(()) => Ok((container, init)),
             Err(e) => {
                 init.kill_and_reap();
                 context::undo(&cfg);
+                undo_disk();
                 let _ = container.destroy();
                 Err(e)
             }
         },
         Err(e) => {
+            undo_disk();
             let _ = container.destroy();
             Err(e)
         }
@@ -122,6 +140,7 @@ fn start_init(
     gate: Gate,
     b: &bundle::Bundle,
     args: &CreateArgs,
+    disk: Option<crate::disk::Quota>,
 ) -> Result<context::Init> {
     cfg.lock_fd = Some(container.lock_fd().as_raw_fd());
     if gate == Gate::Fifo {
@@ -151,6 +170,7 @@ fn start_init(
             bind_ip: cfg.bind_ip.is_some(),
             shared_root_mount: shared_root_mount(cfg)?,
             mount_join_path: cfg.ns.mount_join_path.clone(),
+            disk: disk.clone(),
         };
         container.save(&st)?;
         if let Some(p) = &args.pid_file {

@@ -54,6 +54,9 @@ pub fn teardown(c: Container, st: &crate::state::State) -> Result<()> {
     if st.bind_ip {
         crate::net::remove(&st.id)?;
     }
+    if let Some(q) = &st.disk {
+        crate::disk::remove(q)?;
+    }
     st.run_hooks_warn(crate::hooks::HookPoint::Poststop, "stopped");
     if let Some(id) = st.shared_root_mount {
         detach_shared_mounts(st, id)?;
