@@ -227,7 +227,8 @@ fn check_support(fd: BorrowedFd<'_>, tree: &Path) -> std::result::Result<(), Str
     if !Path::new("/proc/sys/fs/quota").exists() {
         return Err("this kernel has no quota support (built without CONFIG_QUOTA)".into());
     }
-    let how = "ext4: mkfs.ext4 -O quota,project and mount -o prjquota; XFS: mount -o pquota";
+    let how = "ext4: mkfs.ext4 -O quota,project, mount -o prjquota, a kernel with CONFIG_QFMT_V2; \
+               XFS: mount -o pquota, a kernel with CONFIG_XFS_QUOTA";
     q::get_xattr(fd).map_err(|e| {
         format!(
             "the file system of {} has no project ids (FS_IOC_FSGETXATTR: {e})",
@@ -401,9 +402,15 @@ pub fn usage(quota: &Quota) -> Option<Usage> {
 }
 
 /// Take the project id back from the tree and zero the record's limits. Idempotent; a tree
-/// the engine already removed leaves only the record to zero.
+/// the engine already removed leaves only the record to zero, and a file system no longer
+/// mounted here (the engine unmounted it, or this is another mount namespace) leaves nothing
+/// this process could clear.
 pub fn remove(quota: &Quota) -> Result<()> {
-    let fd = open_on_fs(quota).map_err(|e| os(format!("open {}", quota.tree.display()), e))?;
+    let fd = match open_on_fs(quota) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(os(format!("open {}", quota.tree.display()), e)),
+    };
     if fd_is_tree(&fd, quota) {
         tree::label(
             fd.as_fd(),
