@@ -116,7 +116,7 @@ for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth \
-    crc32c_generic ext4 xfs quota_tree quota_v2 |
+    overlay crc32c_generic ext4 xfs quota_tree quota_v2 |
     while read -r ko; do
         cp "$ko" "$root/modules/"
         basename "$ko"

@@ -18,13 +18,24 @@ use std::process::{Child, Command, Output, Stdio};
 
 const ANNOTATION: &str = "org.vsrun.disk-limit";
 const INODES: &str = "org.vsrun.disk-inodes";
-const EDQUOT: i64 = libc::EDQUOT as i64;
 const MIB: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fs {
     Ext4,
     Xfs,
+}
+
+impl Fs {
+    /// The errno of a write past a project's hard limit: XFS reports ENOSPC for project
+    /// quotas (xfs_trans_dqresv: a project is treated as a directory tree's own small disk),
+    /// ext4 EDQUOT. The image has 300M free, so neither is a full file system.
+    fn over_limit_errno(self) -> i64 {
+        match self {
+            Fs::Ext4 => libc::EDQUOT as i64,
+            Fs::Xfs => libc::ENOSPC as i64,
+        }
+    }
 }
 
 /// A loop-mounted image in a mount namespace of its own, alive while `holder` sleeps.
@@ -381,8 +392,9 @@ fn copy_base(img: &Image, dest: &Path) {
 // The limit itself
 
 /// The whole life of a limited context on `fs`: a write under the limit succeeds, one past it
-/// fails with EDQUOT, `update` raises and lowers it, `stat` shows it, `delete` takes the project
-/// id and the limits back. Where the kernel cannot enforce project quotas: the refusal.
+/// fails (EDQUOT; ENOSPC on XFS), `update` raises and lowers it, `stat` shows it, `delete`
+/// takes the project id and the limits back. Where the kernel cannot enforce project quotas:
+/// the refusal.
 fn limit_lifecycle(fs: Fs, overlay: bool) {
     let rt = Runtime::new();
     let img = match Image::new(fs, true) {
@@ -443,7 +455,11 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
         "a new file inherits the id"
     );
     let over = fill(&img, &rt, &id, "/b", 8 * MIB);
-    assert_eq!(over["errno"], EDQUOT, "8M more under an 8M limit: {over}");
+    assert_eq!(
+        over["errno"],
+        fs.over_limit_errno(),
+        "8M more under an 8M limit: {over}"
+    );
     let (used, limit, inodes) = quota_of(&host_tree, project);
     assert_eq!((limit, inodes), (8 * MIB, 500), "the record's hard limits");
     assert!(used >= MIB && used <= 8 * MIB, "used {used}");
@@ -474,7 +490,8 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
     );
     let none = fill(&img, &rt, &id, "/d", 64 * 1024);
     assert_eq!(
-        none["errno"], EDQUOT,
+        none["errno"],
+        fs.over_limit_errno(),
         "a write after lowering to 4M: {none}"
     );
 

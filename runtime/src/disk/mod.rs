@@ -33,7 +33,8 @@ pub const ANNOTATION: &str = "org.vsrun.disk-limit";
 pub const INODES_ANNOTATION: &str = "org.vsrun.disk-inodes";
 
 /// The host-wide lock for claiming an id: held for a few quotactl calls only.
-const CLAIM_LOCK: &str = "/run/vsrun/disk-quota.lock";
+/// Outside every --root (the default root is /run/vsrun), where `list` would see it.
+const CLAIM_LOCK: &str = "/run/vsrun-disk-quota.lock";
 /// Ids are claimed from this range, away from the small ids administrators number by hand.
 const FIRST_ID: u32 = 0x4000_0000;
 const ID_SPAN: u32 = 0x3fff_ffff;
@@ -170,25 +171,9 @@ fn overlay_upper(mountinfo: &str, rootfs: &Path) -> Option<Option<PathBuf>> {
     found
 }
 
-/// Overlay options are comma-separated; a comma inside a path is escaped with a backslash.
+/// Overlay options are comma-separated; mountinfo writes a comma inside a path as `\054`.
 fn split_options(opts: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut chars = opts.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    if n != ',' {
-                        out.last_mut().map(|s| s.push('\\'));
-                    }
-                    out.last_mut().map(|s| s.push(n));
-                }
-            }
-            ',' => out.push(String::new()),
-            c => out.last_mut().map(|s| s.push(c)).unwrap_or(()),
-        }
-    }
-    out
+    opts.split(',').map(String::from).collect()
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.
@@ -475,7 +460,8 @@ mod tests {
 
     #[test]
     fn an_overlay_rootfs_is_limited_on_its_upper_dir() {
-        let mi = "36 25 0:32 / /b/rootfs rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u\\,x/diff,workdir=/w\n\
+        let mi = "36 25 0:32 / /b/rootfs rw,relatime - overlay overlay \
+                  rw,lowerdir=/l,upperdir=/u\\054x/diff,workdir=/w\n\
                   37 25 8:1 / /plain rw - ext4 /dev/sda1 rw\n";
         assert_eq!(
             overlay_upper(mi, Path::new("/b/rootfs")),
