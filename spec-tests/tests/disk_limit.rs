@@ -346,6 +346,37 @@ fn bad_disk_limits_are_refused_by_name() {
     }
 }
 
+/// `update --disk-limit` needs a size, and a container created with a disk limit.
+#[test]
+fn bad_disk_updates_are_refused_by_name() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "1000"]);
+    let id = unique_id("disk-upd");
+    assert_success(&rt.create(&b, &id), "create");
+    for (args, needles) in [
+        (vec!["--disk-limit", "12Q"], vec!["--disk-limit", "12Q"]),
+        (vec!["--disk-limit", "0"], vec!["--disk-limit"]),
+        (vec!["--disk-inodes", "0"], vec!["--disk-inodes"]),
+        (
+            vec!["--disk-limit", "10M"],
+            vec!["--disk-limit", ANNOTATION],
+        ),
+        (
+            vec!["--disk-inodes", "100"],
+            vec!["--disk-inodes", ANNOTATION],
+        ),
+    ] {
+        let mut full = vec!["update"];
+        full.extend_from_slice(&args);
+        full.push(&id);
+        let o = rt.cmd(&full);
+        assert_refused_naming(&o, &needles, &full.join(" "));
+    }
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_nothing_left(&rt, &id);
+}
+
 #[test]
 fn features_lists_the_disk_annotations() {
     let rt = Runtime::new();
@@ -476,7 +507,11 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
         .unwrap();
     assert!(line.contains("/8.0M"), "{table}");
 
-    // Raised live: 8M more now fit; lowered below the usage: nothing more does.
+    // A bad size changes nothing; raised live: 8M more now fit; lowered below the usage:
+    // nothing more does.
+    let bad = img.vsrun(&rt, &["update", "--disk-limit", "12Q", &id]);
+    assert_refused_naming(&bad, &["--disk-limit"], "update --disk-limit 12Q");
+    assert_eq!(stat_row(&img, &rt, &id)["disk"]["limit"], 8 * MIB);
     assert_success(
         &img.vsrun(&rt, &["update", "--disk-limit", "24M", &id]),
         "update 24M",

@@ -41,6 +41,15 @@ fn disk_limits<'a>(
         (Some(_), _) => "--disk-limit",
         (None, Some(_)) => "--disk-inodes",
     };
+    let bytes = args
+        .disk_limit
+        .as_deref()
+        .map(crate::disk::parse_size)
+        .transpose()
+        .map_err(|m| config("--disk-limit", m))?;
+    if args.disk_inodes == Some(0) {
+        return Err(config("--disk-inodes", "0: must be more than 0"));
+    }
     let Some(q) = &st.disk else {
         return Err(config(
             flag,
@@ -51,15 +60,6 @@ fn disk_limits<'a>(
             ),
         ));
     };
-    let bytes = args
-        .disk_limit
-        .as_deref()
-        .map(crate::disk::parse_size)
-        .transpose()
-        .map_err(|m| config("--disk-limit", m))?;
-    if args.disk_inodes == Some(0) {
-        return Err(config("--disk-inodes", "0: must be more than 0"));
-    }
     Ok(Some((q, bytes, args.disk_inodes)))
 }
 
