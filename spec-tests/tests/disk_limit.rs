@@ -587,3 +587,36 @@ fn two_contexts_get_two_project_ids() {
         assert_success(&img.vsrun(&rt, &["delete", "--force", id]), "delete");
     }
 }
+
+/// A create killed after the claim but before state.json (simulated by removing state.json):
+/// `delete --force` still takes the project id and the limits back, from the record the
+/// create left in its state dir.
+#[test]
+fn delete_force_clears_the_quota_of_a_create_that_died_before_its_state() {
+    let rt = Runtime::new();
+    let Ok(img) = Image::new(Fs::Ext4, true) else {
+        eprintln!("note: no project quotas here: covered by the refusal tests");
+        return;
+    };
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    let id = unique_id("disk-died");
+    assert_success(
+        &img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]),
+        "create",
+    );
+    let project = state_project(&rt, &id);
+    let host_root = img.host_view(&root);
+    assert_eq!(project_of(&host_root), (project, true));
+    fs::remove_file(rt.state_dir(&id).join("state.json")).unwrap();
+    assert_success(
+        &img.vsrun(&rt, &["delete", "--force", &id]),
+        "delete --force",
+    );
+    assert!(!rt.state_dir(&id).exists(), "state dir left");
+    assert_eq!(project_of(&host_root), (0, false), "project id left");
+    let (_, limit, inodes) = quota_of(&host_root, project);
+    assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
+}

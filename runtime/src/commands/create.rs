@@ -64,7 +64,10 @@ pub fn create(
         &b.rootfs,
     )?;
     let container = Container::create(&g.root, &args.id)?;
-    let quota = match disk.map(|p| crate::disk::apply(&p, &args.id)).transpose() {
+    let quota = match disk
+        .map(|p| crate::disk::apply(&p, &args.id, &container.dir))
+        .transpose()
+    {
         Ok(q) => q,
         Err(e) => {
             let _ = container.destroy();

@@ -28,6 +28,7 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
                 &args.id,
             );
             let _ = crate::net::remove(&args.id);
+            crate::disk::remove_recorded(&c.dir)?;
             return c.destroy().map(|_| 0);
         }
         Err(e) => return Err(e),

@@ -236,8 +236,13 @@ fn check_support(fd: BorrowedFd<'_>, tree: &Path) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// Claim a project id for `id`, set its limits and label the tree. On error nothing is left.
-pub fn apply(p: &Plan, id: &str) -> Result<Quota> {
+/// The claimed quota, in the state dir from the claim on: a create killed before it wrote
+/// state.json leaves this for `delete --force` (`remove_recorded`).
+const RECORD_FILE: &str = "disk.json";
+
+/// Claim a project id for `id`, record it in `state_dir`, set its limits and label the tree.
+/// On error nothing is left.
+pub fn apply(p: &Plan, id: &str, state_dir: &Path) -> Result<Quota> {
     let fd = open_dir(&p.tree).map_err(|e| os(format!("open {}", p.tree.display()), e))?;
     let dev = fd
         .metadata()
@@ -249,19 +254,22 @@ pub fn apply(p: &Plan, id: &str) -> Result<Quota> {
         tree: p.tree.clone(),
         dev,
     };
-    let labelled = tree::label(
-        fd.as_fd(),
-        tree::Label {
-            projid: project,
-            inherit: true,
-        },
-    );
+    let labelled = record(&quota, state_dir).and_then(|()| {
+        tree::label(
+            fd.as_fd(),
+            tree::Label {
+                projid: project,
+                inherit: true,
+            },
+        )
+    });
     if let Err(e) = labelled {
         let _ = remove(&quota);
-        let hint = if e.raw_os_error() == Some(libc::EDQUOT) {
-            " (the tree already holds more than the limit)"
-        } else {
-            ""
+        let hint = match e.raw_os_error() {
+            Some(libc::EDQUOT) => " (the tree already holds more than the limit)",
+            // XFS reports a project over its limit as a full disk.
+            Some(libc::ENOSPC) => " (the tree may already hold more than the limit)",
+            _ => "",
         };
         return Err(config(
             field(ANNOTATION),
@@ -269,6 +277,26 @@ pub fn apply(p: &Plan, id: &str) -> Result<Quota> {
         ));
     }
     Ok(quota)
+}
+
+fn record(quota: &Quota, state_dir: &Path) -> io::Result<()> {
+    let text = serde_json::to_vec(quota).map_err(io::Error::other)?;
+    std::fs::write(state_dir.join(RECORD_FILE), text)
+}
+
+/// `delete --force` of a container without state.json: the quota its create recorded, if any.
+pub fn remove_recorded(state_dir: &Path) -> Result<()> {
+    let path = state_dir.join(RECORD_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(os(format!("read {}", path.display()), e)),
+    };
+    match serde_json::from_slice::<Quota>(&text) {
+        Ok(q) => remove(&q),
+        // A create killed mid-write: the claim may stand, but nothing names it.
+        Err(_) => Ok(()),
+    }
 }
 
 fn claim(fd: BorrowedFd<'_>, id: &str, bytes: u64, inodes: Option<u64>) -> Result<u32> {
