@@ -476,6 +476,14 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
         (project, true),
         "the tree's project id"
     );
+    if !overlay {
+        assert_eq!(
+            project_of(&host_tree.join("bin")),
+            (project, true),
+            "a subdir"
+        );
+        assert_eq!(project_of(&host_tree.join("bin/busybox")), (project, false));
+    }
 
     // Under the limit, then past it.
     let ok = fill(&img, &rt, &id, "/a", MIB);
@@ -546,6 +554,16 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
         (0, false),
         "a written file's id after delete"
     );
+    if !overlay {
+        // What the rootfs held before: walked at create, and back at delete.
+        for old in ["bin", "bin/busybox", "probe"] {
+            assert_eq!(project_of(&host_tree.join(old)).0, 0, "{old} after delete");
+        }
+        assert!(
+            !project_of(&host_tree.join("bin")).1,
+            "PROJINHERIT left on bin"
+        );
+    }
     let (_, limit, inodes) = quota_of(&host_tree, project);
     assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
 }
