@@ -501,7 +501,7 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
     );
     let (used, limit, inodes) = quota_of(&host_tree, project);
     assert_eq!((limit, inodes), (8 * MIB, 500), "the record's hard limits");
-    assert!(used >= MIB && used <= 8 * MIB, "used {used}");
+    assert!((MIB..=8 * MIB).contains(&used), "used {used}");
 
     // stat shows used/limit.
     let row = stat_row(&img, &rt, &id);
