@@ -13,7 +13,8 @@
 #
 # Installs qemu-system-x86 and qemu-system-data from bookworm-backports (the machine's
 # qemu-utils comes from there, and bookworm's qemu-system-x86 conflicts with it; the
-# backports source is added when missing), busybox-static and python3; downloads the kernel
+# backports source is added when missing), busybox-static, python3, and e2fsprogs and xfsprogs
+# (disk_limit makes ext4 and XFS images with the host's /usr tools); downloads the kernel
 # package linux-image-amd64 depends on once into <target>/v2-vm/ (unpacked there with dpkg -x,
 # nothing goes to /boot). Builds vsrun, the static probe and the test binaries, boots with
 # -smp 1, and exits with the tests' status (read back from a file in the shared workspace).
@@ -43,7 +44,7 @@ backports=/etc/apt/sources.list.d/bookworm-backports.sources
 missing=()
 init=${V2VM_INIT:-busybox}
 case $init in
-busybox) host_pkgs="busybox-static python3" ;;
+busybox) host_pkgs="busybox-static python3 e2fsprogs xfsprogs" ;;
 systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon containerd" ;;
 *) echo "hack/v2-vm.sh: V2VM_INIT is busybox or systemd, not $init" >&2; exit 1 ;;
 esac
@@ -96,7 +97,7 @@ echo "== v2-vm: build"
 cargo build -q -p vsrun
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build -q -p probe --release --target x86_64-unknown-linux-gnu
-default_tests="cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts"
+default_tests="cgroups freezer_update lifecycle exec namespaces process process_attrs seccomp seccomp_order mounts bind_ip cli_compat features escapes_host escapes_fds escapes_mounts disk_limit"
 [ "$init" = busybox ] || default_tests=systemd_cgroup
 wanted=${V2VM_TESTS:-$default_tests}
 [ "$wanted" = all ] && wanted=$(cd spec-tests/tests && ls *.rs | sed 's/\.rs$//' | tr '\n' ' ')
@@ -146,7 +147,8 @@ if [ "$init" = systemd ]; then
     cp -r hack/v2-vm/systemd/. "$root/etc/systemd/system/"
     ln -s v2vm.target "$root/etc/systemd/system/default.target"
 fi
-python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth |
+python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth \
+    overlay crc32c_generic ext4 xfs quota_tree quota_v2 |
     while read -r ko; do
         cp "$ko" "$root/modules/"
         basename "$ko"

@@ -314,6 +314,12 @@ pub struct UpdateArgs {
     /// Intel RDT/MBA memory bandwidth schema (refused: resctrl is not supported)
     #[arg(long)]
     pub mem_bw_schema: Option<String>,
+    /// disk-space hard limit (bytes, or K/M/G/T) of a container created with org.vsrun.disk-limit
+    #[arg(long)]
+    pub disk_limit: Option<String>,
+    /// inode hard limit of a container created with org.vsrun.disk-limit
+    #[arg(long)]
+    pub disk_inodes: Option<u64>,
     pub id: String,
 }
 

@@ -7,6 +7,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod disk;
 pub mod error;
 pub mod hooks;
 pub mod log;

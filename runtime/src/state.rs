@@ -46,6 +46,9 @@ pub struct State {
     /// That shared namespace, when it was joined by path (linux.namespaces[].path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_join_path: Option<PathBuf>,
+    /// Disk-space limit (annotation org.vsrun.disk-limit): the project quota to clear on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::disk::Quota>,
     /// The config's hooks: `start` runs poststart, `delete` runs poststop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,

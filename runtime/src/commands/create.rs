@@ -59,7 +59,21 @@ pub fn create(
     )?;
     log_ignored_caps(&cfg.security.caps);
     foreground_terminal_size(&mut cfg, detached, args.console_socket.as_deref());
+    let disk = crate::disk::plan(
+        b.spec.annotations().as_ref().unwrap_or(&Default::default()),
+        &b.rootfs,
+    )?;
     let container = Container::create(&g.root, &args.id)?;
+    // The quota is claimed before the clone so the init's writes already count; from here on
+    // every failure path removes it through the Leftovers (context::undo) or below.
+    cfg.disk = match disk.map(|p| crate::disk::apply(&p, &args.id, &container.dir)) {
+        None => None,
+        Some(Ok(q)) => Some(q),
+        Some(Err(e)) => {
+            let _ = container.destroy();
+            return Err(e);
+        }
+    };
     let started = start_init(&container, &mut cfg, gate, &b, args).and_then(|mut init| {
         hand_over_pty(&mut init, args.console_socket.as_deref())
             .inspect_err(|_| init.abort(&cfg))
@@ -68,6 +82,10 @@ pub fn create(
     match started {
         Ok(init) => Ok((container, init)),
         Err(e) => {
+            // Idempotent: spawn may have removed it already with the rest.
+            if let Some(q) = &cfg.disk {
+                let _ = crate::disk::remove(q);
+            }
             let _ = container.destroy();
             Err(e)
         }
@@ -147,6 +165,7 @@ fn start_init(
             bind_ip: cfg.bind_ip.is_some(),
             shared_root_mount: shared_root_mount(cfg)?,
             mount_join_path: cfg.ns.mount_join_path.clone(),
+            disk: cfg.disk.clone(),
         };
         container.save(&st)?;
         if let Some(p) = &args.pid_file {

@@ -24,7 +24,13 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
         // such a create can have made under the default names (its cgroup, bound-IP dir).
         Err(_) if args.force => {
             let cgroup = crate::cgroups::default_path(&args.id);
-            let _ = leftovers::of_crashed_create(&args.id, &cgroup).remove();
+            let disk = crate::disk::recorded(&c.dir)?;
+            let removed = leftovers::of_crashed_create(&args.id, &cgroup, disk.as_ref()).remove();
+            // The default names may never have been made; a recorded quota was, and one that
+            // stays keeps the state dir so a retried delete finds it again.
+            if disk.is_some() {
+                removed?;
+            }
             return c.destroy().map(|_| 0);
         }
         Err(e) => return Err(e),

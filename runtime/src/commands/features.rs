@@ -127,6 +127,14 @@ fn annotations() -> HashMap<String, String> {
             "comma-separated IPv4/IPv6 addresses (cgroup sock_addr BPF)".to_string(),
         ),
         (
+            crate::disk::ANNOTATION.to_string(),
+            "disk-space hard limit of the rootfs (or overlay upper dir), bytes or K/M/G/T (project quota)".to_string(),
+        ),
+        (
+            crate::disk::INODES_ANNOTATION.to_string(),
+            "inode hard limit, with org.vsrun.disk-limit (project quota)".to_string(),
+        ),
+        (
             super::stat::NAME_ANNOTATION.to_string(),
             "the container's name in `vsrun stat` when no engine sets one".to_string(),
         ),

@@ -1,5 +1,6 @@
 //! `vsrun stat`: vserver-stat for OCI containers. One line per container under `--root`:
-//! CTX (short id), PROC (processes in its cgroup), VSZ, RSS, userTIME, sysTIME, UPTIME, NAME.
+//! CTX (short id), PROC (processes in its cgroup), VSZ, RSS, userTIME, sysTIME, UPTIME, DISK
+//! (used/limit of its project quota, `-` without org.vsrun.disk-limit), NAME.
 //! It only reads — state.json without the lock, cgroup and /proc files — so it never waits on
 //! a lifecycle command and never changes anything; a container that disappears while it is
 //! being read is skipped.
@@ -33,6 +34,7 @@ pub struct Row {
     pub user: Duration,
     pub sys: Duration,
     pub uptime: Duration,
+    pub disk: Option<crate::disk::Usage>,
     pub name: String,
 }
 
@@ -103,6 +105,7 @@ fn row(dir: &Path) -> Option<Row> {
         user,
         sys,
         uptime,
+        disk: st.disk.as_ref().and_then(crate::disk::usage),
         name,
     })
 }
@@ -213,13 +216,13 @@ fn uptime(d: Duration) -> String {
 
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<12} {:>5} {:>7} {:>7} {:>10} {:>10} {:>10} {}\n",
-        "CTX", "PROC", "VSZ", "RSS", "userTIME", "sysTIME", "UPTIME", "NAME"
+        "{:<12} {:>5} {:>7} {:>7} {:>10} {:>10} {:>10} {:>15} {}\n",
+        "CTX", "PROC", "VSZ", "RSS", "userTIME", "sysTIME", "UPTIME", "DISK", "NAME"
     );
     for r in rows {
         let ctx: String = r.id.chars().take(12).collect();
         out.push_str(&format!(
-            "{:<12} {:>5} {:>7} {:>7} {:>10} {:>10} {:>10} {}\n",
+            "{:<12} {:>5} {:>7} {:>7} {:>10} {:>10} {:>10} {:>15} {}\n",
             ctx,
             r.procs,
             human_bytes(r.vsz),
@@ -227,10 +230,17 @@ pub fn table(rows: &[Row]) -> String {
             cpu_time(r.user),
             cpu_time(r.sys),
             uptime(r.uptime),
+            disk_cell(r.disk.as_ref()),
             r.name
         ));
     }
     out
+}
+
+/// `used/limit`, e.g. `1.5M/10.0M`; `-` for a container without a disk limit.
+fn disk_cell(d: Option<&crate::disk::Usage>) -> String {
+    d.map(|d| format!("{}/{}", human_bytes(d.used), human_bytes(d.limit)))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn to_json(rows: &[Row]) -> String {
@@ -241,7 +251,10 @@ fn to_json(rows: &[Row]) -> String {
                 "ctx": r.id.chars().take(12).collect::<String>(), "id": r.id, "status": r.status,
                 "proc": r.procs, "vsz": r.vsz, "rss": r.rss,
                 "userTime": r.user.as_secs_f64(), "sysTime": r.sys.as_secs_f64(),
-                "uptime": r.uptime.as_secs_f64(), "name": r.name
+                "uptime": r.uptime.as_secs_f64(), "name": r.name,
+                "disk": r.disk.as_ref().map(|d| json!({
+                    "used": d.used, "limit": d.limit, "inodes": d.inodes, "inodeLimit": d.inode_limit
+                }))
             })
         })
         .collect();

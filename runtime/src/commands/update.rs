@@ -17,9 +17,50 @@ pub fn run(g: &GlobalOpts, args: &UpdateArgs) -> Result<i32> {
             args.id
         )));
     }
+    let disk = disk_limits(args, &st)?;
     let r = resources(args)?;
-    crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r)?;
+    if disk.is_none() || r != LinuxResources::default() {
+        crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r)?;
+    }
+    if let Some((q, bytes, inodes)) = disk {
+        crate::disk::set_limits(q, bytes, inodes)?;
+    }
     Ok(0)
+}
+
+type DiskLimits<'a> = (&'a crate::disk::Quota, Option<u64>, Option<u64>);
+
+/// --disk-limit / --disk-inodes, checked before anything changes: the project quota's new
+/// hard limits (disk/), for a container created with a disk limit.
+fn disk_limits<'a>(
+    args: &UpdateArgs,
+    st: &'a crate::state::State,
+) -> Result<Option<DiskLimits<'a>>> {
+    let flag = match (&args.disk_limit, args.disk_inodes) {
+        (None, None) => return Ok(None),
+        (Some(_), _) => "--disk-limit",
+        (None, Some(_)) => "--disk-inodes",
+    };
+    let bytes = args
+        .disk_limit
+        .as_deref()
+        .map(crate::disk::parse_size)
+        .transpose()
+        .map_err(|m| config("--disk-limit", m))?;
+    if args.disk_inodes == Some(0) {
+        return Err(config("--disk-inodes", "0: must be more than 0"));
+    }
+    let Some(q) = &st.disk else {
+        return Err(config(
+            flag,
+            format!(
+                "container {:?} was created without annotation {}",
+                st.id,
+                crate::disk::ANNOTATION
+            ),
+        ));
+    };
+    Ok(Some((q, bytes, args.disk_inodes)))
 }
 
 fn resources(args: &UpdateArgs) -> Result<LinuxResources> {

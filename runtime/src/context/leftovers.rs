@@ -17,6 +17,8 @@ pub struct Leftovers<'a> {
     pub bind_ip: bool,
     /// No mount namespace of its own: the bind on the rootfs that holds every mount it made.
     pub shared_root: Option<SharedRoot<'a>>,
+    /// Disk-space limit: the project id on the tree and its quota (disk/).
+    pub disk: Option<&'a crate::disk::Quota>,
 }
 
 /// The rootfs bind of a container that shares a mount namespace (rootfs/shared.rs).
@@ -36,7 +38,8 @@ pub enum Top {
 }
 
 impl Leftovers<'_> {
-    /// The cgroup (libcgroups kills stragglers), the bound-IP programs, the shared mounts.
+    /// The cgroup (libcgroups kills stragglers), the bound-IP programs, the shared mounts, the
+    /// disk quota.
     /// Every step is tried, so one that fails does not keep the others; the first error is
     /// returned. Each step is idempotent: a retried `delete` finishes the job.
     pub fn remove(&self) -> Result<()> {
@@ -49,7 +52,11 @@ impl Leftovers<'_> {
             Some(s) => s.detach(),
             None => Ok(()),
         };
-        cgroup.and(bind_ip).and(mounts)
+        let disk = match self.disk {
+            Some(q) => crate::disk::remove(q),
+            None => Ok(()),
+        };
+        cgroup.and(bind_ip).and(mounts).and(disk)
     }
 }
 
@@ -78,6 +85,7 @@ pub fn of_state<'a>(st: &'a crate::state::State, ns: &'a Option<Option<OwnedFd>>
                 rootfs: &st.rootfs,
                 top: Top::Is(id),
             }),
+        disk: st.disk.as_ref(),
     }
 }
 
@@ -91,14 +99,20 @@ pub fn joined_mount_ns(st: &crate::state::State) -> Option<Option<OwnedFd>> {
     }
 }
 
-/// What a `create` that crashed before writing state.json can have made: only what has a
-/// default name (its cgroup, when the config gave no path, and the bound-IP directory).
-pub fn of_crashed_create<'a>(id: &'a str, cgroup: &'a Path) -> Leftovers<'a> {
+/// What a `create` that crashed before writing state.json can have made: what has a default
+/// name (its cgroup, when the config gave no path, and the bound-IP directory) and the disk
+/// quota it recorded in the state dir (`disk::recorded`).
+pub fn of_crashed_create<'a>(
+    id: &'a str,
+    cgroup: &'a Path,
+    disk: Option<&'a crate::disk::Quota>,
+) -> Leftovers<'a> {
     Leftovers {
         id,
         cgroup,
         systemd_cgroup: false,
         bind_ip: true,
         shared_root: None,
+        disk,
     }
 }

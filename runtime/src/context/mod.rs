@@ -62,6 +62,9 @@ pub struct InitConfig {
     /// The rootfs is set up in a mount namespace shared with others: the top mount on the
     /// rootfs before the clone, so a failed create can find the init's bind (rootfs/shared.rs).
     pub shared_mount_before: Option<u64>,
+    /// The project quota `create` claimed for the tree (disk/), removed with the rest on a
+    /// failed create.
+    pub disk: Option<crate::disk::Quota>,
 }
 
 pub struct Terminal {
@@ -193,6 +196,7 @@ impl InitConfig {
             bundle: opts.bundle.to_path_buf(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             shared_mount_before,
+            disk: None,
         })
     }
 }
@@ -238,6 +242,7 @@ impl InitConfig {
             bundle: PathBuf::new(),
             annotations: Default::default(),
             shared_mount_before: None,
+            disk: None,
         })
     }
 }
@@ -322,6 +327,7 @@ pub fn undo(cfg: &InitConfig) {
             rootfs: &rootfs.rootfs,
             top: leftovers::Top::Above(before),
         }),
+        disk: cfg.disk.as_ref(),
     };
     if let Err(e) = leftovers.remove() {
         crate::log::warn(&e.to_string());

@@ -11,6 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub mod ns;
+pub mod quota;
 pub mod task;
 
 fn cstr(p: &Path) -> io::Result<CString> {

@@ -142,6 +142,10 @@ fn run_action(a: &[String]) -> Value {
             names.sort();
             json!({ "entries": names })
         }),
+        "fill" => {
+            let n: u64 = need(2).parse().unwrap_or_else(|_| usage("fill: bad BYTES"));
+            result(fill(need(1), n), |_| json!({ "written": n }))
+        }
         "bind-tcp" => result(
             std::net::TcpListener::bind(need(1)),
             |l| json!({ "addr": l.local_addr().map(|a| a.to_string()).ok() }),
@@ -168,10 +172,23 @@ fn run_action(a: &[String]) -> Value {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "probe: {msg}\nusage: probe [report | write PATH [DATA] | read PATH | open PATH | \
-         stat PATH | readlink PATH | ls DIR | bind-tcp ADDR:PORT | sleep SECS | exit CODE | \
+         stat PATH | readlink PATH | ls DIR | fill PATH BYTES | bind-tcp ADDR:PORT | sleep SECS | exit CODE | \
          kill-self SIGNAL] [-- ACTION ...]"
     );
     std::process::exit(2)
+}
+
+/// Write BYTES zero bytes to a new PATH and fsync it: a quota refuses at write or at fsync.
+fn fill(path: &str, n: u64) -> std::io::Result<()> {
+    let mut f = fs::File::create(path)?;
+    let chunk = [0u8; 65536];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..k])?;
+        left -= k as u64;
+    }
+    f.sync_all()
 }
 
 fn result<T>(r: std::io::Result<T>, ok: impl FnOnce(T) -> Value) -> Value {

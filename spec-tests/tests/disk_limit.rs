@@ -1,0 +1,640 @@
+//! Disk-space limit per context (annotation `org.vsrun.disk-limit`, VServer's disk limits):
+//! project quotas on the rootfs, or on the upper dir of an overlay rootfs.
+//!
+//! Each image (ext4 `-O quota,project` mounted `prjquota`, XFS mounted `pquota`) is loop-mounted
+//! in a private mount namespace held by a `sleep` process the test started; vsrun runs in that
+//! namespace (setns in pre_exec) and the test reads the tree through /proc/<holder>/root, so
+//! the host's mount table is never touched. Whether the kernel enforces project quotas is
+//! decided by mounting the quota image: where that fails (this host's kernel has no
+//! CONFIG_QUOTA) the same tests check that `create` refuses the annotation instead.
+
+use spec_tests::*;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const ANNOTATION: &str = "org.vsrun.disk-limit";
+const INODES: &str = "org.vsrun.disk-inodes";
+const MIB: u64 = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fs {
+    Ext4,
+    Xfs,
+}
+
+impl Fs {
+    /// The errno of a write past a project's hard limit: XFS reports ENOSPC for project
+    /// quotas (xfs_trans_dqresv: a project is treated as a directory tree's own small disk),
+    /// ext4 EDQUOT. The image has 300M free, so neither is a full file system.
+    fn over_limit_errno(self) -> i64 {
+        match self {
+            Fs::Ext4 => libc::EDQUOT as i64,
+            Fs::Xfs => libc::ENOSPC as i64,
+        }
+    }
+}
+
+/// A loop-mounted image in a mount namespace of its own, alive while `holder` sleeps.
+struct Image {
+    holder: Child,
+    ns: File,
+    dir: tempfile::TempDir,
+}
+
+impl Image {
+    /// mkfs and mount: `quota` picks the project-quota format and mount option. Err(what the
+    /// kernel said) when the mount fails.
+    fn new(fs: Fs, quota: bool) -> Result<Image, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("vsrun-disk-")
+            .tempdir()
+            .expect("temp dir");
+        let img = dir.path().join("fs.img");
+        fs::create_dir(dir.path().join("mnt")).unwrap();
+        // mkfs.xfs wants 300M at least; the file is sparse.
+        let st = Command::new("truncate")
+            .args(["-s", "320M"])
+            .arg(&img)
+            .status()
+            .unwrap();
+        assert!(st.success(), "truncate");
+        let (mkfs, opts): (Vec<&str>, &str) = match (fs, quota) {
+            (Fs::Ext4, true) => (
+                vec!["mkfs.ext4", "-q", "-F", "-O", "quota,project"],
+                "prjquota",
+            ),
+            (Fs::Ext4, false) => (vec!["mkfs.ext4", "-q", "-F"], "rw"),
+            (Fs::Xfs, true) => (vec!["mkfs.xfs", "-q", "-f"], "pquota"),
+            (Fs::Xfs, false) => (vec!["mkfs.xfs", "-q", "-f"], "rw"),
+        };
+        let o = Command::new(mkfs[0])
+            .args(&mkfs[1..])
+            .arg(&img)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e} (install e2fsprogs / xfsprogs)", mkfs[0]));
+        assert!(o.status.success(), "{}: {}", mkfs[0], output_text(&o));
+        let script = format!(
+            "mount -o loop,{opts} {} {} || exit 3; echo ready; exec sleep 3600",
+            sh_quote(&img),
+            sh_quote(&dir.path().join("mnt"))
+        );
+        let mut holder = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run unshare");
+        let mut line = String::new();
+        let _ = BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line);
+        if line.trim() != "ready" {
+            let o = holder.wait_with_output().expect("wait for the mount");
+            return Err(format!("mount -o {opts} failed: {}", stderr_str(&o).trim()));
+        }
+        let ns = File::open(format!("/proc/{}/ns/mnt", holder.id())).expect("holder's mnt ns");
+        Ok(Image { holder, ns, dir })
+    }
+
+    /// The mount point, as vsrun (inside the namespace) names it.
+    fn mnt(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// `path` (a namespace path) as the test reaches it from the host.
+    fn host_view(&self, path: &Path) -> PathBuf {
+        let rel = path.strip_prefix("/").unwrap();
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(rel)
+    }
+
+    /// `vsrun --root R ARGS` inside the image's mount namespace.
+    fn vsrun(&self, rt: &Runtime, args: &[&str]) -> Output {
+        let fd = self.ns.as_raw_fd();
+        rt.cmd_with(args, |c| {
+            // SAFETY: setns(2) only, in the forked child before exec (it is single-threaded
+            // there, which a mount namespace switch requires).
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNS) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    /// A shell command in the namespace (mount an overlay, ...).
+    fn sh(&self, script: &str) {
+        let o = Command::new("nsenter")
+            .arg(format!("--mount=/proc/{}/ns/mnt", self.holder.id()))
+            .args(["sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nsenter");
+        assert!(o.status.success(), "{script}: {}", output_text(&o));
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        // Our own holder: its namespace, and with it the loop mount, goes away.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the test reads itself: FS_IOC_FSGETXATTR and quotactl_fd(Q_GETQUOTA, PRJQUOTA)
+
+#[repr(C)]
+#[derive(Default)]
+struct FsXattr {
+    xflags: u32,
+    extsize: u32,
+    nextents: u32,
+    projid: u32,
+    cowextsize: u32,
+    pad: [u8; 8],
+}
+const PROJINHERIT: u32 = 0x200;
+
+/// (project id, PROJINHERIT set) of `path`.
+fn project_of(path: &Path) -> (u32, bool) {
+    let f = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut x = FsXattr::default();
+    // SAFETY: FS_IOC_FSGETXATTR writes one struct fsxattr (28 bytes) into x.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), 0x801c_581f, &mut x as *mut FsXattr) };
+    assert_eq!(
+        r,
+        0,
+        "FS_IOC_FSGETXATTR {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+    (x.projid, x.xflags & PROJINHERIT != 0)
+}
+
+/// The project's record: (bytes used, byte hard limit, inode hard limit); zeros when the file
+/// system has none (XFS: ENOENT).
+fn quota_of(on: &Path, project: u32) -> (u64, u64, u64) {
+    let f = File::open(on).unwrap();
+    // SAFETY: plain data.
+    let mut q: libc::dqblk = unsafe { std::mem::zeroed() };
+    let cmd = ((libc::Q_GETQUOTA as u32) << 8) | 2;
+    // SAFETY: quotactl_fd writes one if_dqblk into q.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_quotactl_fd,
+            f.as_raw_fd(),
+            cmd,
+            project,
+            &mut q as *mut libc::dqblk,
+        )
+    };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::ENOENT),
+            "Q_GETQUOTA {project}: {e}"
+        );
+        return (0, 0, 0);
+    }
+    (q.dqb_curspace, q.dqb_bhardlimit * 1024, q.dqb_ihardlimit)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn annotate(b: &mut Bundle, pairs: &[(&str, &str)]) {
+    for (k, v) in pairs {
+        b.config["annotations"][*k] = (*v).into();
+    }
+    b.write_if_changed();
+}
+
+/// A bundle whose rootfs is `root` (a path inside the image's namespace), init sleeping.
+fn bundle_at(root: &Path) -> Bundle {
+    let mut b = Bundle::new();
+    b.config["root"]["path"] = root.to_str().unwrap().into();
+    b.set_args(&["/probe", "sleep", "1000"]);
+    b
+}
+
+/// The exec'd probe's JSON line.
+#[track_caller]
+fn exec_probe(img: &Image, rt: &Runtime, id: &str, args: &[&str]) -> serde_json::Value {
+    let mut v = vec!["exec", id, "/probe"];
+    v.extend_from_slice(args);
+    let o = img.vsrun(rt, &v);
+    let lines = parse_json_lines(&o.stdout).unwrap_or_default();
+    assert!(
+        lines.len() == 1,
+        "vsrun {}: {}",
+        v.join(" "),
+        output_text(&o)
+    );
+    lines[0].clone()
+}
+
+#[track_caller]
+fn fill(img: &Image, rt: &Runtime, id: &str, name: &str, bytes: u64) -> serde_json::Value {
+    exec_probe(img, rt, id, &["fill", name, &bytes.to_string()])
+}
+
+fn stat_row(img: &Image, rt: &Runtime, id: &str) -> serde_json::Value {
+    let o = img.vsrun(rt, &["stat", "--format", "json"]);
+    assert_success(&o, "stat --format json");
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no stat row for {id}: {rows}"))
+}
+
+fn state_project(rt: &Runtime, id: &str) -> u32 {
+    let text = fs::read_to_string(rt.state_dir(id).join("state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["disk"]["project"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("state.json has no disk.project: {v}")) as u32
+}
+
+/// A refused create: exit 1, one line naming the annotation and `reason`, nothing left (state,
+/// cgroups, mounts below the bundle, a project id on the tree).
+#[track_caller]
+fn assert_refused_cleanly(img: &Image, rt: &Runtime, b: &Bundle, tree: &Path, reason: &[&str]) {
+    let id = unique_id("disk-refused");
+    let o = img.vsrun(rt, &["create", "--bundle", b.path_str(), &id]);
+    let tree_name = tree.to_str().unwrap();
+    let mut needles = vec![ANNOTATION, tree_name];
+    needles.extend_from_slice(reason);
+    assert_refused_naming(
+        &o,
+        &needles,
+        "create with a disk limit where it cannot be enforced",
+    );
+    assert_nothing_left(rt, &id);
+    assert!(
+        cgroup_dirs_of(&id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs_of(&id)
+    );
+    let ns_mounts = fs::read_to_string(format!("/proc/{}/mountinfo", img.holder.id())).unwrap();
+    let left: Vec<_> = parse_mountinfo(&ns_mounts)
+        .into_iter()
+        .filter(|m| Path::new(&m.mount_point).starts_with(tree))
+        .map(|m| m.mount_point)
+        .collect();
+    assert!(
+        left.is_empty(),
+        "mounts left in the image's namespace: {left:?}"
+    );
+    if let Ok(f) = File::open(img.host_view(tree)) {
+        drop(f);
+        assert_eq!(
+            project_of(&img.host_view(tree)),
+            (0, false),
+            "project id left on the tree"
+        );
+    }
+}
+
+/// What the kernel lacks, from the quota image's failed mount: the reason vsrun must give.
+fn expected_reason(why: &str) -> &'static str {
+    eprintln!("note: no project quotas here ({why}): testing the refusal");
+    if Path::new("/proc/sys/fs/quota").exists() {
+        "quota"
+    } else {
+        "no quota support"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn bad_disk_limits_are_refused_by_name() {
+    let rt = Runtime::new();
+    for (k, v, also) in [
+        (ANNOTATION, "12Q", None),
+        (ANNOTATION, "", None),
+        (ANNOTATION, "0", None),
+        (ANNOTATION, "1.5G", None),
+        (ANNOTATION, "-1", None),
+        (ANNOTATION, "99999999999T", None),
+        (INODES, "many", Some((ANNOTATION, "10M"))),
+        (INODES, "0", Some((ANNOTATION, "10M"))),
+        (INODES, "100", None),
+    ] {
+        let mut b = Bundle::new();
+        annotate(&mut b, &[(k, v)]);
+        if let Some(p) = also {
+            annotate(&mut b, &[p]);
+        }
+        let id = unique_id("disk-bad");
+        let o = rt.create(&b, &id);
+        assert_refused_naming(&o, &[k], &format!("{k}: {v:?}"));
+        assert_nothing_left(&rt, &id);
+        assert!(cgroup_dirs_of(&id).is_empty(), "{k}={v:?}: cgroups left");
+    }
+}
+
+/// `update --disk-limit` needs a size, and a container created with a disk limit.
+#[test]
+fn bad_disk_updates_are_refused_by_name() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["/probe", "sleep", "1000"]);
+    let id = unique_id("disk-upd");
+    assert_success(&rt.create(&b, &id), "create");
+    for (args, needles) in [
+        (vec!["--disk-limit", "12Q"], vec!["--disk-limit", "12Q"]),
+        (vec!["--disk-limit", "0"], vec!["--disk-limit"]),
+        (vec!["--disk-inodes", "0"], vec!["--disk-inodes"]),
+        (
+            vec!["--disk-limit", "10M"],
+            vec!["--disk-limit", ANNOTATION],
+        ),
+        (
+            vec!["--disk-inodes", "100"],
+            vec!["--disk-inodes", ANNOTATION],
+        ),
+    ] {
+        let mut full = vec!["update"];
+        full.extend_from_slice(&args);
+        full.push(&id);
+        let o = rt.cmd(&full);
+        assert_refused_naming(&o, &needles, &full.join(" "));
+    }
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_nothing_left(&rt, &id);
+}
+
+#[test]
+fn features_lists_the_disk_annotations() {
+    let rt = Runtime::new();
+    let o = rt.cmd(&["features"]);
+    assert_success(&o, "features");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for k in [ANNOTATION, INODES] {
+        assert!(v["annotations"].get(k).is_some(), "features lacks {k}: {v}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where project quotas are not enforced
+
+/// ext4 without the project feature: refused by name, on every kernel (with quota support the
+/// file system has none enabled; without it, the kernel has none).
+#[test]
+fn a_file_system_without_project_quotas_is_refused() {
+    let rt = Runtime::new();
+    let img = Image::new(Fs::Ext4, false).expect("mount a plain ext4 image");
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, "10M")]);
+    let reason = if Path::new("/proc/sys/fs/quota").exists() {
+        "quota"
+    } else {
+        "no quota support"
+    };
+    assert_refused_cleanly(&img, &rt, &b, &root, &[reason]);
+}
+
+fn copy_base(img: &Image, dest: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(base_rootfs())
+        .arg(img.host_view(dest))
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a the base rootfs into the image");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The limit itself
+
+/// The whole life of a limited context on `fs`: a write under the limit succeeds, one past it
+/// fails (EDQUOT; ENOSPC on XFS), `update` raises and lowers it, `stat` shows it, `delete`
+/// takes the project id and the limits back. Where the kernel cannot enforce project quotas:
+/// the refusal.
+fn limit_lifecycle(fs: Fs, overlay: bool) {
+    let rt = Runtime::new();
+    let img = match Image::new(fs, true) {
+        Ok(img) => img,
+        Err(why) => {
+            let reason = expected_reason(&why);
+            let img = Image::new(fs, false).expect("mount the image without quotas");
+            let root = img.mnt().join("rootfs");
+            copy_base(&img, &root);
+            let mut b = bundle_at(&root);
+            annotate(&mut b, &[(ANNOTATION, "4M")]);
+            assert_refused_cleanly(&img, &rt, &b, &root, &[reason]);
+            return;
+        }
+    };
+    let (root, tree) = if overlay {
+        let (upper, work, merged) = (
+            img.mnt().join("upper"),
+            img.mnt().join("work"),
+            img.dir.path().join("merged"),
+        );
+        img.sh(&format!(
+            "mkdir -p {u} {w} {m} && mount -t overlay overlay -o lowerdir={l},upperdir={u},workdir={w} {m}",
+            u = upper.display(),
+            w = work.display(),
+            m = merged.display(),
+            l = base_rootfs().display()
+        ));
+        (merged, upper)
+    } else {
+        let root = img.mnt().join("rootfs");
+        copy_base(&img, &root);
+        (root.clone(), root)
+    };
+    let mut b = bundle_at(&root);
+    // The base rootfs is 3.4M: 8M leaves room for a 1M write and none for 8M more.
+    annotate(&mut b, &[(ANNOTATION, "8M"), (INODES, "500")]);
+    let id = unique_id("disk");
+    assert_success(
+        &img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]),
+        "create",
+    );
+    assert_success(&img.vsrun(&rt, &["start", &id]), "start");
+    let project = state_project(&rt, &id);
+    let host_tree = img.host_view(&tree);
+    assert_eq!(
+        project_of(&host_tree),
+        (project, true),
+        "the tree's project id"
+    );
+    if !overlay {
+        assert_eq!(
+            project_of(&host_tree.join("bin")),
+            (project, true),
+            "a subdir"
+        );
+        assert_eq!(project_of(&host_tree.join("bin/busybox")), (project, false));
+    }
+
+    // Under the limit, then past it.
+    let ok = fill(&img, &rt, &id, "/a", MIB);
+    assert_eq!(ok["ok"], true, "1M under an 8M limit: {ok}");
+    assert_eq!(
+        project_of(&host_tree.join("a")),
+        (project, false),
+        "a new file inherits the id"
+    );
+    let over = fill(&img, &rt, &id, "/b", 8 * MIB);
+    assert_eq!(
+        over["errno"],
+        fs.over_limit_errno(),
+        "8M more under an 8M limit: {over}"
+    );
+    let (used, limit, inodes) = quota_of(&host_tree, project);
+    assert_eq!((limit, inodes), (8 * MIB, 500), "the record's hard limits");
+    assert!((MIB..=8 * MIB).contains(&used), "used {used}");
+
+    // stat shows used/limit.
+    let row = stat_row(&img, &rt, &id);
+    assert_eq!(row["disk"]["limit"], 8 * MIB, "{row}");
+    assert!(row["disk"]["used"].as_u64().unwrap() >= MIB, "{row}");
+    let table = stdout_str(&img.vsrun(&rt, &["stat"]));
+    assert!(table.lines().next().unwrap().contains("DISK"), "{table}");
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&id[..12.min(id.len())]))
+        .unwrap();
+    assert!(line.contains("/8.0M"), "{table}");
+
+    // A bad size changes nothing; raised live: 8M more now fit; lowered below the usage:
+    // nothing more does.
+    let bad = img.vsrun(&rt, &["update", "--disk-limit", "12Q", &id]);
+    assert_refused_naming(&bad, &["--disk-limit"], "update --disk-limit 12Q");
+    assert_eq!(stat_row(&img, &rt, &id)["disk"]["limit"], 8 * MIB);
+    assert_success(
+        &img.vsrun(&rt, &["update", "--disk-limit", "24M", &id]),
+        "update 24M",
+    );
+    let more = fill(&img, &rt, &id, "/c", 8 * MIB);
+    assert_eq!(more["ok"], true, "8M after raising to 24M: {more}");
+    assert_eq!(stat_row(&img, &rt, &id)["disk"]["limit"], 24 * MIB);
+    assert_success(
+        &img.vsrun(&rt, &["update", "--disk-limit", "4M", &id]),
+        "update 4M",
+    );
+    let none = fill(&img, &rt, &id, "/d", 64 * 1024);
+    assert_eq!(
+        none["errno"],
+        fs.over_limit_errno(),
+        "a write after lowering to 4M: {none}"
+    );
+
+    // delete: no project id on the tree or what the container wrote, no limits left.
+    assert_success(
+        &img.vsrun(&rt, &["delete", "--force", &id]),
+        "delete --force",
+    );
+    assert_nothing_left(&rt, &id);
+    assert_eq!(
+        project_of(&host_tree),
+        (0, false),
+        "the tree's project id after delete"
+    );
+    assert_eq!(
+        project_of(&host_tree.join("c")),
+        (0, false),
+        "a written file's id after delete"
+    );
+    if !overlay {
+        // What the rootfs held before: walked at create, and back at delete.
+        for old in ["bin", "bin/busybox", "probe"] {
+            assert_eq!(project_of(&host_tree.join(old)).0, 0, "{old} after delete");
+        }
+        assert!(
+            !project_of(&host_tree.join("bin")).1,
+            "PROJINHERIT left on bin"
+        );
+    }
+    let (_, limit, inodes) = quota_of(&host_tree, project);
+    assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
+}
+
+#[test]
+fn ext4_project_quota_limits_the_rootfs() {
+    limit_lifecycle(Fs::Ext4, false);
+}
+
+#[test]
+fn xfs_project_quota_limits_an_overlay_upper_dir() {
+    limit_lifecycle(Fs::Xfs, true);
+}
+
+/// Two contexts on one file system never share a project id, and each is limited alone.
+#[test]
+fn two_contexts_get_two_project_ids() {
+    let rt = Runtime::new();
+    let Ok(img) = Image::new(Fs::Ext4, true) else {
+        eprintln!("note: no project quotas here: covered by the refusal tests");
+        return;
+    };
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let root = img.mnt().join(format!("rootfs{n}"));
+        copy_base(&img, &root);
+        let mut b = bundle_at(&root);
+        annotate(&mut b, &[(ANNOTATION, "8M")]);
+        let id = unique_id("disk-two");
+        assert_success(
+            &img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]),
+            "create",
+        );
+        ids.push(id);
+    }
+    let (p0, p1) = (state_project(&rt, &ids[0]), state_project(&rt, &ids[1]));
+    assert_ne!(p0, p1, "two containers share a project id");
+    for id in &ids {
+        assert_success(&img.vsrun(&rt, &["delete", "--force", id]), "delete");
+    }
+}
+
+/// A create killed after the claim but before state.json (simulated by removing state.json):
+/// `delete --force` still takes the project id and the limits back, from the record the
+/// create left in its state dir.
+#[test]
+fn delete_force_clears_the_quota_of_a_create_that_died_before_its_state() {
+    let rt = Runtime::new();
+    let Ok(img) = Image::new(Fs::Ext4, true) else {
+        eprintln!("note: no project quotas here: covered by the refusal tests");
+        return;
+    };
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    let id = unique_id("disk-died");
+    assert_success(
+        &img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]),
+        "create",
+    );
+    let project = state_project(&rt, &id);
+    let host_root = img.host_view(&root);
+    assert_eq!(project_of(&host_root), (project, true));
+    fs::remove_file(rt.state_dir(&id).join("state.json")).unwrap();
+    assert_success(
+        &img.vsrun(&rt, &["delete", "--force", &id]),
+        "delete --force",
+    );
+    assert!(!rt.state_dir(&id).exists(), "state dir left");
+    assert_eq!(project_of(&host_root), (0, false), "project id left");
+    let (_, limit, inodes) = quota_of(&host_root, project);
+    assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
+}
