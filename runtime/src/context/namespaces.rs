@@ -333,14 +333,30 @@ pub fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
     if crate::rootless::maps_only(&plan.uid_map, euid) {
         write_map(pid, "uid_map", "linux.uidMappings", &plan.uid_map)?;
     } else {
-        map_with_helper(pid, "newuidmap", "linux.uidMappings", &plan.uid_map)?;
+        write_map_or_helper(pid, "uid_map", "linux.uidMappings", &plan.uid_map)?;
     }
     if crate::rootless::maps_only(&plan.gid_map, egid) {
         std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
             .step(|| "rootless: write \"deny\" to the init's setgroups".into())?;
         write_map(pid, "gid_map", "linux.gidMappings", &plan.gid_map)
     } else {
-        map_with_helper(pid, "newgidmap", "linux.gidMappings", &plan.gid_map)
+        write_map_or_helper(pid, "gid_map", "linux.gidMappings", &plan.gid_map)
+    }
+}
+
+/// Rootless podman runs the runtime as uid 0 of its own user namespace, with CAP_SETUID and
+/// CAP_SETGID there: it may write any map of ids that namespace holds (`--userns keep-id`
+/// swaps 0 and the user's id), which newuidmap would check against the host's /etc/subuid and
+/// refuse. So the map is written directly first and the setuid helper used on EPERM only,
+/// as runc's nsexec does (update_uidmap).
+fn write_map_or_helper(pid: i32, file: &str, field: &str, map: &str) -> Result<()> {
+    match std::fs::write(format!("/proc/{pid}/{file}"), map) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let helper = if file == "uid_map" { "newuidmap" } else { "newgidmap" };
+            map_with_helper(pid, helper, field, map)
+        }
+        Err(e) => Err(e).step(|| format!("write {file} {:?} ({field})", map.trim())),
     }
 }
 
