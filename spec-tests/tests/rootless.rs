@@ -246,3 +246,66 @@ fn rootless_default_root_is_under_xdg_runtime_dir() {
         "list without a usable root",
     );
 }
+
+/// config-linux.md "Namespaces": a path joins that namespace. A plain user has no rights in
+/// another rootless container's namespaces until it is in that container's user namespace,
+/// so vsrun joins the user namespace first and the others from inside it, as runc does.
+#[test]
+fn rootless_create_joins_another_containers_namespaces_by_path() {
+    let (rt, user) = user_runtime();
+    let mut a = rootless_bundle(user, &[]);
+    a.config["hostname"] = json!("rl-owner");
+    // `spec --rootless` keeps the host's network namespace: the owner gets one of its own.
+    a.set_namespace("network", None);
+    a.write();
+    a.chown_to(user);
+    let owner = rt.probe_detached(&mut a);
+
+    let mut b = rootless_bundle(user, &[]);
+    let ns_path = |ns: &str| format!("/proc/{}/ns/{ns}", owner.pid);
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": ns_path("user")},
+        {"type": "network", "path": ns_path("net")},
+        {"type": "ipc", "path": ns_path("ipc")},
+        {"type": "uts", "path": ns_path("uts")},
+        {"type": "pid", "path": ns_path("pid")},
+        {"type": "mount"},
+    ]);
+    // The joined user namespace has its maps already, and the hostname is the owner's.
+    for k in ["uidMappings", "gidMappings"] {
+        b.config["linux"].as_object_mut().unwrap().remove(k);
+    }
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.write();
+    b.chown_to(user);
+    let joiner = rt.probe_detached(&mut b);
+    for ns in ["user", "net", "ipc", "uts", "pid"] {
+        assert_eq!(
+            joiner.seen["ns"][ns].as_u64(),
+            Some(ns_inode(&owner.pid.to_string(), ns)),
+            "{ns}: not the owner's namespace"
+        );
+        assert_eq!(
+            ns_inode(&joiner.pid.to_string(), ns),
+            ns_inode(&owner.pid.to_string(), ns),
+            "host view of {ns}"
+        );
+    }
+    assert_ne!(
+        ns_inode(&joiner.pid.to_string(), "mnt"),
+        ns_inode(&owner.pid.to_string(), "mnt"),
+        "mount: listed without a path, so a new one"
+    );
+    assert_eq!(joiner.seen["hostname"], "rl-owner", "{}", joiner.seen);
+    assert_eq!(joiner.seen["euid"], 0);
+    assert_eq!(joiner.seen["uid_map"], json!([[0, user.uid, 1]]));
+    assert_eq!(proc_uid(joiner.pid), Some(user.uid));
+    assert_success(&rt.delete_force(&joiner.id), "delete --force the joiner");
+    assert_nothing_left(&rt, &joiner.id);
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", owner.pid)).exists(),
+        "deleting the joiner ended the owner"
+    );
+    assert_success(&rt.delete_force(&owner.id), "delete --force the owner");
+    assert_nothing_left(&rt, &owner.id);
+}
