@@ -309,3 +309,57 @@ fn rootless_create_joins_another_containers_namespaces_by_path() {
     assert_success(&rt.delete_force(&owner.id), "delete --force the owner");
     assert_nothing_left(&rt, &owner.id);
 }
+
+/// Rootless podman runs the runtime as uid 0 of its own user namespace (the user and its
+/// subordinate ids), where `--userns keep-id` asks for a map that swaps 0 and the user's id.
+/// vsrun holds CAP_SETUID there and writes such a map itself, as runc does; newuidmap, which
+/// checks the host's /etc/subuid, would refuse it.
+#[test]
+fn rootless_in_a_user_namespace_writes_maps_it_may_write_itself() {
+    let user = rootless_user();
+    let (sub, count) = (user.subuid.0, user.subuid.1.min(user.subgid.1));
+    let mut b = rootless_bundle(user, &[]);
+    let swap = json!([
+        {"containerID": 0, "hostID": 1000, "size": 1},
+        {"containerID": 1000, "hostID": 0, "size": 1},
+        {"containerID": 1, "hostID": 1, "size": 999}
+    ]);
+    b.config["linux"]["uidMappings"] = swap.clone();
+    b.config["linux"]["gidMappings"] = swap;
+    b.write();
+    // uid 0 of the outer namespace is the user's first subordinate id on the host.
+    let root = tempfile::tempdir().expect("state dir");
+    for p in [b.path(), root.path()] {
+        let st = Command::new("chown")
+            .args(["-R", &format!("{sub}:{}", user.subgid.0)])
+            .arg(p)
+            .status()
+            .expect("chown -R");
+        assert!(st.success());
+    }
+    let id = unique_id("rl-inns");
+    let o = Command::new("unshare")
+        .arg(format!("--map-users={sub},0,{count}"))
+        .arg(format!("--map-groups={},0,{count}", user.subgid.0))
+        .args(["--setuid", "0", "--setgid", "0", "--"])
+        .arg(vsrun_bin())
+        .arg("--root")
+        .arg(root.path())
+        .args(["run", "--bundle", b.path_str(), &id])
+        .uid(user.uid)
+        .gid(user.gid)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    assert_success(&o, "vsrun run as uid 0 of the user's namespace");
+    let seen: Value = serde_json::from_slice(&o.stdout).expect("probe JSON");
+    assert_eq!(seen["uid_map"], json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]]));
+    assert_eq!(seen["gid_map"], json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]]));
+    assert_eq!(seen["euid"], 0, "{seen}");
+    assert!(
+        !root.path().join(&id).exists(),
+        "state left behind after run"
+    );
+}
