@@ -107,7 +107,7 @@ fi
 # the /usr that 9p brings (Debian's merged /usr).
 root=$vm/initramfs
 rm -rf "$root"
-mkdir -p "$root"/{proc,sys,dev,tmp,run,usr,etc,root,modules,newroot}
+mkdir -p "$root"/{proc,sys,dev,tmp,run,usr,etc,root,home,modules,newroot}
 cp /bin/busybox "$root/busybox"
 cp hack/v2-vm/init "$root/init"
 chmod 755 "$root/init"
