@@ -1,9 +1,11 @@
 #!/bin/bash
-# hack/engines.sh [podman|containerd|docker|cri|all] ...
+# hack/engines.sh [podman|rootless|containerd|docker|cri|all] ...
 #
 # Engine lanes: podman, containerd (ctr) and docker drive vsrun the way operators use them, and
 # hack/cri-lane drives pods through containerd's CRI plugin as kubelet does, with the
-# Kubernetes runtime entry of docs/kubernetes.md.
+# Kubernetes runtime entry of docs/kubernetes.md. The rootless lane runs podman as the plain
+# user vsrun-rootless (made, with subordinate id ranges, when missing) with its own
+# XDG_RUNTIME_DIR, storage and containers.conf.
 # Installs the engines from Debian when missing, builds a busybox image without a registry,
 # starts containerd and dockerd with private roots, sockets and pid files, and stops them by
 # PID at the end. Every check prints PASS or FAIL; a lane whose engine cannot start is skipped
@@ -25,10 +27,10 @@ LANES=("$@")
 [ ${#LANES[@]} -eq 0 ] && LANES=(all)
 for l in "${LANES[@]}"; do
     case $l in
-        all) LANES=(podman containerd docker cri) ;;
-        podman | containerd | docker | cri) ;;
+        all) LANES=(podman rootless containerd docker cri) ;;
+        podman | rootless | containerd | docker | cri) ;;
         *)
-            echo "usage: $0 [podman|containerd|docker|cri|all] ..." >&2
+            echo "usage: $0 [podman|rootless|containerd|docker|cri|all] ..." >&2
             exit 2
             ;;
     esac
@@ -47,7 +49,7 @@ START=$(date +%s)
 
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(busybox-static curl bsdutils util-linux iproute2 procps)
-want podman && pkgs+=(podman conmon netavark aardvark-dns slirp4netns uidmap iptables)
+{ want podman || want rootless; } && pkgs+=(podman conmon netavark aardvark-dns slirp4netns uidmap iptables)
 { want containerd || want docker || want cri; } && pkgs+=(containerd)
 want cri && pkgs+=(protobuf-compiler gcc libc6-dev podman containernetworking-plugins)
 want docker && pkgs+=(docker.io iptables)
@@ -411,6 +413,163 @@ lane_podman() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Lane: rootless podman (podman as a plain user calls vsrun inside its own user namespace)
+
+RL_USER=vsrun-rootless
+RL_DIR=$WORK/rootless
+
+# The test user of spec-tests/tests/rootless.rs, with a subordinate uid and gid range above
+# every range already given out (newuidmap checks the podman user namespace's map against it).
+ensure_rootless_user() {
+    id -u "$RL_USER" >/dev/null 2>&1 ||
+        useradd --create-home --shell /bin/sh "$RL_USER" >/dev/null 2>&1 || return 1
+    local f top
+    for f in /etc/subuid /etc/subgid; do
+        touch "$f"
+        grep -q "^$RL_USER:" "$f" && continue
+        top=$(awk -F: 'BEGIN { t = 100000 } NF == 3 && $2 + $3 > t { t = $2 + $3 } END { print t }' "$f")
+        echo "$RL_USER:$top:65536" >>"$f"
+    done
+}
+
+# $RL_DIR/as-user CMD...: CMD as the user, with the lane's XDG_RUNTIME_DIR, HOME and podman
+# config only (a file, so that `timeout` and `script` can run it).
+write_rootless_env() {
+    mkdir -p "$RL_DIR"/{xdg,home,root,run,tmp,net,vol}
+    cat >"$RL_DIR/containers.conf" <<EOC
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "$RL_DIR/tmp"
+runtime_supports_json = ["crun", "runc", "vsrun"]
+
+[engine.runtimes]
+vsrun = ["$VSRUN"]
+
+[network]
+network_config_dir = "$RL_DIR/net"
+EOC
+    cat >"$RL_DIR/storage.conf" <<EOC
+[storage]
+driver = "overlay"
+graphroot = "$RL_DIR/root"
+runroot = "$RL_DIR/run"
+EOC
+    cat >"$RL_DIR/as-user" <<EOC
+#!/bin/sh
+exec setpriv --reuid=$RL_USER --regid=$RL_USER --init-groups env -i \\
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=\${TERM:-dumb} \\
+    HOME=$RL_DIR/home USER=$RL_USER LOGNAME=$RL_USER XDG_RUNTIME_DIR=$RL_DIR/xdg \\
+    CONTAINERS_CONF=$RL_DIR/containers.conf CONTAINERS_STORAGE_CONF=$RL_DIR/storage.conf "\$@"
+EOC
+    chmod 755 "$RL_DIR" "$RL_DIR/as-user"
+    chown -R "$RL_USER:" "$RL_DIR"
+    chmod 700 "$RL_DIR/xdg"
+}
+
+# The user's podman keeps a pause process holding its user and mount namespaces (pid in
+# tmp_dir): stopped by pid once the user's containers are gone.
+stop_rootless_podman() {
+    "$RL_DIR/as-user" podman rm -af -t 0 >/dev/null 2>&1
+    [ -s "$RL_DIR/tmp/pause.pid" ] && stop_pid "$(cat "$RL_DIR/tmp/pause.pid")" "rootless podman pause"
+}
+
+host_uid_of() { awk '/^Uid:/ { print $2 }' "/proc/$1/status"; }
+
+lane_rootless() {
+    LANE=rootless
+    echo "== lane rootless (podman $(podman --version 2>/dev/null | awk '{print $3}') as $RL_USER)"
+    if ! command -v podman >/dev/null || ! command -v newuidmap >/dev/null; then
+        skip_lane rootless "podman or newuidmap (package uidmap) is not installed and could not be installed"
+        return
+    fi
+    if ! ensure_rootless_user; then
+        skip_lane rootless "useradd $RL_USER failed"
+        return
+    fi
+    write_rootless_env
+    local U=$RL_DIR/as-user uid
+    uid=$(id -u "$RL_USER")
+    CLEANUPS+=("stop_rootless_podman")
+    [ -x "$WORK/rootfs/bin/busybox" ] || "$REPO/hack/mkrootfs" "$WORK/rootfs" >"$WORK/rootless-mkrootfs.log" 2>&1
+    if ! tar -C "$WORK/rootfs" -c . | timeout "$T" "$U" podman import - localhost/busybox:latest \
+        >"$RL_DIR/import.log" 2>&1; then
+        skip_lane rootless "rootless podman cannot import an image: $(tail -3 "$RL_DIR/import.log")"
+        return
+    fi
+    local IMG=localhost/busybox:latest
+    local P=("$U" podman --runtime "$VSRUN")
+    local NET=(--network none)
+    if "$U" sh -c 'exec 3<>/dev/net/tun' 2>/dev/null; then
+        NET=()
+        echo "   $RL_USER may open /dev/net/tun: default network (slirp4netns)"
+    else
+        echo "   NOTE: /dev/net/tun is not open to $RL_USER ($(stat -c '%A %U' /dev/net/tun 2>&1)):" \
+            "slirp4netns cannot run, checks use --network none"
+    fi
+
+    run_check "run --rm" '^hello from vsrun$' "${P[@]}" run --rm "${NET[@]}" "$IMG" echo hello from vsrun
+    run_check "root inside is the user outside (uid_map)" "^ +0 +$uid +1\$" \
+        "${P[@]}" run --rm "${NET[@]}" "$IMG" cat /proc/self/uid_map
+    code_check "exit code propagates (exit 42)" 42 "${P[@]}" run --rm "${NET[@]}" "$IMG" sh -c 'exit 42'
+    if [ ${#NET[@]} -gt 0 ]; then
+        run_check "--network none: only lo" '^lo$' "${P[@]}" run --rm "${NET[@]}" "$IMG" ls /sys/class/net
+        grep -qv '^lo$' <<<"$OUT" && fail "--network none: nothing but lo" "$OUT"
+    else
+        run_check "slirp4netns: tap0 with a default route" 'default via .* dev tap0' \
+            "${P[@]}" run --rm "$IMG" ip route
+    fi
+
+    if run_check "run -d" "" "${P[@]}" run -d --name rl1 "${NET[@]}" "$IMG" \
+        sh -c 'trap "exit 0" TERM; echo ready; while true; do sleep 0.1; done'; then
+        local pid
+        pid=$("$U" podman inspect -f '{{.State.Pid}}' rl1 2>&1)
+        [ "$(host_uid_of "$pid" 2>&1)" = "$uid" ] && pass "the init is uid $uid on the host" ||
+            fail "the init is uid $uid on the host" "pid $pid: $(grep -E '^(Uid|Gid):' "/proc/$pid/status" 2>&1)"
+        run_check "inspect .OCIRuntime names vsrun" 'vsrun' "$U" podman inspect -f '{{.OCIRuntime}}' rl1
+        run_check "exec" '^in-exec 0$' "${P[@]}" exec rl1 sh -c 'echo in-exec $(id -u)'
+        code_check "exec exit code" 7 "${P[@]}" exec rl1 sh -c 'exit 7'
+        run_check "ps" ' rl1$' "${P[@]}" ps --format '{{.Status}} {{.Names}}'
+        grep -q '^Up .* rl1$' <<<"$OUT" || fail "ps: rl1 is up" "$OUT"
+        run_check "top" 'while true' "${P[@]}" top rl1
+        run_check "stop" "" "${P[@]}" stop -t 2 rl1 &&
+            run_check "exited after stop" '^exited$' "$U" podman inspect -f '{{.State.Status}}' rl1
+        run_check "rm" "" "${P[@]}" rm rl1
+        if "$U" podman container exists rl1 2>/dev/null; then fail "gone after rm" ""; else pass "gone after rm"; fi
+    fi
+
+    # A volume: the user's files are root's inside, and root's writes land as the user.
+    echo from-the-host >"$RL_DIR/vol/in"
+    chown -R "$RL_USER:" "$RL_DIR/vol"
+    run_check "-v: the host file is read inside, owned by root" '^from-the-host 0$' \
+        "${P[@]}" run --rm "${NET[@]}" -v "$RL_DIR/vol:/vol" "$IMG" \
+        sh -c 'echo "$(cat /vol/in) $(stat -c %u /vol/in)"; echo from-the-container >/vol/out'
+    if [ "$(cat "$RL_DIR/vol/out" 2>&1)" = from-the-container ] && [ "$(stat -c %u "$RL_DIR/vol/out")" = "$uid" ]; then
+        pass "-v: a file written inside is the user's on the host"
+    else
+        fail "-v: a file written inside is the user's on the host" "$(ls -ln "$RL_DIR/vol" 2>&1)"
+    fi
+    run_check "--userns keep-id: id inside is the user's" "^$uid $(id -g "$RL_USER")\$" \
+        "${P[@]}" run --rm "${NET[@]}" --userns keep-id "$IMG" sh -c 'echo $(id -u) $(id -g)'
+    run_check "--userns keep-id: a volume file is the user's inside" "^$uid\$" \
+        "${P[@]}" run --rm "${NET[@]}" --userns keep-id -v "$RL_DIR/vol:/vol" "$IMG" stat -c %u /vol/in
+
+    if [ ${#NET[@]} -eq 0 ]; then
+        local port=$((20000 + RANDOM % 20000))
+        if run_check "run -d -p 127.0.0.1:$port:80 httpd (rootlessport)" "" "${P[@]}" run -d --name rlweb \
+            -p "127.0.0.1:$port:80" "$IMG" \
+            sh -c 'mkdir -p /www && echo served-rootless >/www/index.html && exec httpd -f -p 80 -h /www'; then
+            retry 40 curl_grep "$port" served-rootless && pass "curl from the host through -p" ||
+                fail "curl from the host through -p" "$(curl -sS --max-time 2 "http://127.0.0.1:$port/" 2>&1)"
+            run_check "rm -f" "" "${P[@]}" rm -f -t 0 rlweb
+        fi
+    fi
+    tty_check "run -it" 3 '^/dev/pts/[0-9]+' "${P[@]}" run -it --rm "${NET[@]}" "$IMG" sh -c 'sleep 0.5; tty; exit 3'
+    stop_rootless_podman
+}
+
+# ---------------------------------------------------------------------------------------------
 # Lane: containerd (ctr run --runc-binary)
 
 lane_containerd() {
@@ -713,6 +872,7 @@ lane_cri() {
 # ---------------------------------------------------------------------------------------------
 
 want podman && lane_podman
+want rootless && lane_rootless
 want containerd && lane_containerd
 want docker && lane_docker
 want cri && lane_cri

@@ -129,7 +129,7 @@ fi
 # the /usr that 9p brings (Debian's merged /usr).
 root=$vm/initramfs
 rm -rf "$root"
-mkdir -p "$root"/{proc,sys,dev,tmp,run,usr,etc,root,modules,newroot}
+mkdir -p "$root"/{proc,sys,dev,tmp,run,usr,etc,root,home,modules,newroot}
 cp /bin/busybox "$root/busybox"
 cp hack/v2-vm/init hack/v2-vm/vm-cmd "$root/"
 chmod 755 "$root/init" "$root/vm-cmd"

@@ -246,3 +246,137 @@ fn rootless_default_root_is_under_xdg_runtime_dir() {
         "list without a usable root",
     );
 }
+
+/// proc's `pidns` option: Linux 6.15 and later.
+fn proc_takes_pidns() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release.split(['.', '-']).map(|x| x.parse::<u32>().unwrap_or(0));
+    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 15)
+}
+
+/// config-linux.md "Namespaces": a path joins that namespace. A plain user has no rights in
+/// another rootless container's namespaces until it is in that container's user namespace,
+/// so vsrun joins the user namespace first and the others from inside it, as runc does.
+#[test]
+fn rootless_create_joins_another_containers_namespaces_by_path() {
+    let (rt, user) = user_runtime();
+    let mut a = rootless_bundle(user, &[]);
+    a.config["hostname"] = json!("rl-owner");
+    // `spec --rootless` keeps the host's network namespace: the owner gets one of its own.
+    a.set_namespace("network", None);
+    a.write();
+    a.chown_to(user);
+    let owner = rt.probe_detached(&mut a);
+
+    let mut b = rootless_bundle(user, &[]);
+    let ns_path = |ns: &str| format!("/proc/{}/ns/{ns}", owner.pid);
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": ns_path("user")},
+        {"type": "network", "path": ns_path("net")},
+        {"type": "ipc", "path": ns_path("ipc")},
+        {"type": "uts", "path": ns_path("uts")},
+        {"type": "pid", "path": ns_path("pid")},
+        {"type": "mount"},
+    ]);
+    // The joined user namespace has its maps already, and the hostname is the owner's.
+    for k in ["uidMappings", "gidMappings"] {
+        b.config["linux"].as_object_mut().unwrap().remove(k);
+    }
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.write();
+    b.chown_to(user);
+    if !proc_takes_pidns() {
+        // The joiner's /proc is for the owner's pid namespace, which the init is not in:
+        // only proc's pidns option (6.15) makes one from outside. Refused, saying so.
+        let id = unique_id("rl-join");
+        let o = rt.run(&b, &id);
+        assert_refused_naming(&o, &["linux.namespaces", "pidns", "6.15"], "pid join on an old kernel");
+        assert_nothing_left(&rt, &id);
+        assert_success(&rt.delete_force(&owner.id), "delete --force the owner");
+        return;
+    }
+    let joiner = rt.probe_detached(&mut b);
+    for ns in ["user", "net", "ipc", "uts", "pid"] {
+        assert_eq!(
+            joiner.seen["ns"][ns].as_u64(),
+            Some(ns_inode(&owner.pid.to_string(), ns)),
+            "{ns}: not the owner's namespace"
+        );
+        assert_eq!(
+            ns_inode(&joiner.pid.to_string(), ns),
+            ns_inode(&owner.pid.to_string(), ns),
+            "host view of {ns}"
+        );
+    }
+    assert_ne!(
+        ns_inode(&joiner.pid.to_string(), "mnt"),
+        ns_inode(&owner.pid.to_string(), "mnt"),
+        "mount: listed without a path, so a new one"
+    );
+    assert_eq!(joiner.seen["hostname"], "rl-owner", "{}", joiner.seen);
+    assert_eq!(joiner.seen["euid"], 0);
+    assert_eq!(joiner.seen["uid_map"], json!([[0, user.uid, 1]]));
+    assert_eq!(proc_uid(joiner.pid), Some(user.uid));
+    assert_success(&rt.delete_force(&joiner.id), "delete --force the joiner");
+    assert_nothing_left(&rt, &joiner.id);
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", owner.pid)).exists(),
+        "deleting the joiner ended the owner"
+    );
+    assert_success(&rt.delete_force(&owner.id), "delete --force the owner");
+    assert_nothing_left(&rt, &owner.id);
+}
+
+/// Rootless podman runs the runtime as uid 0 of its own user namespace (the user and its
+/// subordinate ids), where `--userns keep-id` asks for a map that swaps 0 and the user's id.
+/// vsrun holds CAP_SETUID there and writes such a map itself, as runc does; newuidmap, which
+/// checks the host's /etc/subuid, would refuse it.
+#[test]
+fn rootless_in_a_user_namespace_writes_maps_it_may_write_itself() {
+    let user = rootless_user();
+    let (sub, count) = (user.subuid.0, user.subuid.1.min(user.subgid.1));
+    let mut b = rootless_bundle(user, &[]);
+    let swap = json!([
+        {"containerID": 0, "hostID": 1000, "size": 1},
+        {"containerID": 1000, "hostID": 0, "size": 1},
+        {"containerID": 1, "hostID": 1, "size": 999}
+    ]);
+    b.config["linux"]["uidMappings"] = swap.clone();
+    b.config["linux"]["gidMappings"] = swap;
+    b.write();
+    // uid 0 of the outer namespace is the user's first subordinate id on the host.
+    let root = tempfile::tempdir().expect("state dir");
+    for p in [b.path(), root.path()] {
+        let st = Command::new("chown")
+            .args(["-R", &format!("{sub}:{}", user.subgid.0)])
+            .arg(p)
+            .status()
+            .expect("chown -R");
+        assert!(st.success());
+    }
+    let id = unique_id("rl-inns");
+    let o = Command::new("unshare")
+        .arg(format!("--map-users={sub},0,{count}"))
+        .arg(format!("--map-groups={},0,{count}", user.subgid.0))
+        .args(["--setuid", "0", "--setgid", "0", "--"])
+        .arg(vsrun_bin())
+        .arg("--root")
+        .arg(root.path())
+        .args(["run", "--bundle", b.path_str(), &id])
+        .uid(user.uid)
+        .gid(user.gid)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    assert_success(&o, "vsrun run as uid 0 of the user's namespace");
+    let seen: Value = serde_json::from_slice(&o.stdout).expect("probe JSON");
+    assert_eq!(seen["uid_map"], json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]]));
+    assert_eq!(seen["gid_map"], json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]]));
+    assert_eq!(seen["euid"], 0, "{seen}");
+    assert!(
+        !root.path().join(&id).exists(),
+        "state left behind after run"
+    );
+}

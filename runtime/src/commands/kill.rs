@@ -87,10 +87,18 @@ pub fn signal_pid(pid: i32, start: u64, sig: i32) -> Result<()> {
 /// when it is thawed.
 pub fn signal_all(st: &State, sig: i32) -> Result<()> {
     let (path, systemd) = (&st.cgroup_path, st.systemd_cgroup);
-    if st.own_pid_ns && !systemd && !crate::cgroups::exists(path) {
+    if !systemd && !crate::cgroups::exists(path) {
         // Rootless without a cgroup the user could make (rootless.rs): the container's own pid
         // namespace holds all of its processes, and SIGKILL to its init ends them all. Other
-        // signals reach the init alone, as runc's do in that case.
+        // signals reach the init alone, as runc's do in that case. In a pid namespace joined by
+        // path nothing lists the container's other processes: the init alone, as runc (which
+        // warns too).
+        if !st.own_pid_ns && st.pid > 0 {
+            crate::log::warn(&format!(
+                "{}: no cgroup and no pid namespace of its own: only its init (pid {}) is signalled",
+                st.id, st.pid
+            ));
+        }
         return signal_pid(st.pid, st.pid_start, sig);
     }
     // A paused container stays paused; otherwise freeze for the duration and thaw after.

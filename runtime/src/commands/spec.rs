@@ -58,10 +58,21 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    if cgroup2_unified() {
+        // runc's example config gives a container its own cgroup namespace on a pure v2 host.
+        if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+            ns.push(json!({"type": "cgroup"}));
+        }
+    }
     if rootless {
         make_rootless(&mut spec);
     }
     spec
+}
+
+fn cgroup2_unified() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// runc 1.1's --rootless (specconv.ToRootless): a user namespace mapping the caller to root,
@@ -75,7 +86,11 @@ fn make_rootless(spec: &mut serde_json::Value) {
     let linux = &mut spec["linux"];
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    // runc's order: the others as they were, without network, then user.
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({"type": "user"}));
+    }
     if let Some(l) = linux.as_object_mut() {
         l.remove("resources");
     }

@@ -38,7 +38,7 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0)
             .step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
     }
-    namespaces::enter(&cfg.ns)?;
+    let joined_denies_setgroups = namespaces::enter(&cfg.ns)?;
     namespaces::become_userns_root(&cfg.ns)?;
     namespaces::enter_container_root(&cfg.ns)?;
     crate::task::apply_early(&cfg.task)?;
@@ -65,7 +65,7 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     namespaces::enter_pid_for_children(&cfg.ns)?;
     // Everything the init itself needs is done before the filter; the filter is the last step
     // before execve, so a profile listing only the program's own syscalls works (design.md).
-    crate::security::drop_to_user(&cfg.security)?;
+    crate::security::drop_to_user(&cfg.security, joined_denies_setgroups)?;
     let env = exec::final_env(&cfg.program, cfg.security.user.uid);
     let path = exec::find_executable(&cfg.program)?;
     let call = exec::prepare(&path, &cfg.program, &env);

@@ -107,6 +107,21 @@ fn join_rank(nstype: i32) -> u8 {
     }
 }
 
+/// Rootless with a user namespace given by path: vsrun has no rights in the other namespaces
+/// (setns needs CAP_SYS_ADMIN in its own user namespace too) until it is in the one that owns
+/// them, so the init joins them all after the user namespace, as runc's nsexec does. A pid
+/// namespace is handed over (`pid_join`) whatever `proc_takes_pidns` said: fsopen, its probe,
+/// is refused to the plain user, and the parent could not join it anyway.
+fn join_all_in_init(p: &mut Plan) {
+    for j in std::mem::take(&mut p.parent_joins) {
+        if j.nstype == libc::CLONE_NEWPID {
+            p.pid_join = Some(j);
+        } else {
+            p.init_joins.push(j);
+        }
+    }
+}
+
 /// Parent side, before the clone: join the namespaces the init inherits.
 pub fn enter_in_parent(plan: &Plan) -> Result<()> {
     for j in &plan.parent_joins {
@@ -139,6 +154,9 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
                 _ => new_flags |= nstype as u64,
             },
         }
+    }
+    if user_join && crate::rootless::auto() {
+        join_all_in_init(&mut p);
     }
     p.init_joins.sort_by_key(|j| join_rank(j.nstype));
     p.new_user = new_flags & libc::CLONE_NEWUSER as u64 != 0;
@@ -340,14 +358,30 @@ pub fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
     if crate::rootless::maps_only(&plan.uid_map, euid) {
         write_map(pid, "uid_map", "linux.uidMappings", &plan.uid_map)?;
     } else {
-        map_with_helper(pid, "newuidmap", "linux.uidMappings", &plan.uid_map)?;
+        write_map_or_helper(pid, "uid_map", "linux.uidMappings", &plan.uid_map)?;
     }
     if crate::rootless::maps_only(&plan.gid_map, egid) {
         std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
             .step(|| "rootless: write \"deny\" to the init's setgroups".into())?;
         write_map(pid, "gid_map", "linux.gidMappings", &plan.gid_map)
     } else {
-        map_with_helper(pid, "newgidmap", "linux.gidMappings", &plan.gid_map)
+        write_map_or_helper(pid, "gid_map", "linux.gidMappings", &plan.gid_map)
+    }
+}
+
+/// Rootless podman runs the runtime as uid 0 of its own user namespace, with CAP_SETUID and
+/// CAP_SETGID there: it may write any map of ids that namespace holds (`--userns keep-id`
+/// swaps 0 and the user's id), which newuidmap would check against the host's /etc/subuid and
+/// refuse. So the map is written directly first and the setuid helper used on EPERM only,
+/// as runc's nsexec does (update_uidmap).
+fn write_map_or_helper(pid: i32, file: &str, field: &str, map: &str) -> Result<()> {
+    match std::fs::write(format!("/proc/{pid}/{file}"), map) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let helper = if file == "uid_map" { "newuidmap" } else { "newgidmap" };
+            map_with_helper(pid, helper, field, map)
+        }
+        Err(e) => Err(e).step(|| format!("write {file} {:?} ({field})", map.trim())),
     }
 }
 
@@ -387,10 +421,18 @@ fn map_with_helper(pid: i32, helper: &str, field: &str, map: &str) -> Result<()>
 /// Init side: join the user (and mount) namespace given by path, unshare what must follow a
 /// user join, then make the time namespace the exec will enter. Runs before
 /// `become_userns_root`: the offsets file is owned by host root while the init is non-dumpable.
-pub fn enter(plan: &Plan) -> Result<()> {
+/// Returns whether a user namespace joined by path denies setgroups(2).
+pub fn enter(plan: &Plan) -> Result<bool> {
+    let mut setgroups_denied = false;
     for j in &plan.init_joins {
         crate::syscall::setns(j.fd.as_raw_fd(), j.nstype)
             .step(|| format!("setns into {} namespace", j.name))?;
+        if j.nstype == libc::CLONE_NEWUSER {
+            // Only the namespace itself knows (a rootless owner wrote "deny" before its gid
+            // map); read through the caller's /proc, before a mount namespace is joined.
+            setgroups_denied = std::fs::read_to_string("/proc/thread-self/setgroups")
+                .is_ok_and(|s| s.trim() == "deny");
+        }
     }
     if plan.unshare_flags != 0 {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
@@ -413,7 +455,7 @@ pub fn enter(plan: &Plan) -> Result<()> {
         }
         enter_own_time_namespace()?;
     }
-    Ok(())
+    Ok(setgroups_denied)
 }
 
 /// unshare(CLONE_NEWTIME) moves only the children. Kernels since 6.2 also move a process at

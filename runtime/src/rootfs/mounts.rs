@@ -252,6 +252,15 @@ fn new_fs(
         // A sysfs belongs to a network namespace; in a user namespace without its own one the
         // kernel refuses a new sysfs: bind the host's, as runc does.
         Err(e) if fstype == "sysfs" && e.errno() == Some(libc::EPERM) => sysfs_fallback(m)?,
+        // Only a rootless create hands over into a pid namespace joined by path on such a
+        // kernel (context/namespaces.rs, `join_all_in_init`): say what is missing.
+        Err(e) if pidns.is_some() && e.errno() == Some(libc::EINVAL) => {
+            return Err(with_index(
+                e,
+                i,
+                format!("{}: a proc for the pid namespace joined by path (linux.namespaces) needs proc's pidns option, Linux 6.15+", what()),
+            ))
+        }
         Err(e) => return Err(with_index(e, i, what())),
     };
     kmount::set_attr(mnt.as_fd(), m.opts.rec_set, m.opts.rec_clr, true)

@@ -51,11 +51,12 @@ pub fn plan(process: &Process) -> Result<Plan> {
 /// with KEEPCAPS so permitted survives it, and the config's effective set. From here on the
 /// init checks files (args[0], /etc/passwd) with the credentials execve will use, yet can still
 /// load a seccomp filter without no_new_privs (`finish`).
-pub fn drop_to_user(plan: &Plan) -> Result<()> {
+/// `setgroups_denied`: found so in a user namespace joined by path (context/namespaces.rs).
+pub fn drop_to_user(plan: &Plan, setgroups_denied: bool) -> Result<()> {
     rlimits::apply(&plan.rlimits)?;
     caps::drop_bounding(&plan.caps)?;
     crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 1).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
-    user::switch(&plan.user)?;
+    user::switch(&plan.user, plan.user.setgroups_denied || setgroups_denied)?;
     crate::syscall::prctl(libc::PR_SET_KEEPCAPS, 0).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     caps::set_effective(&plan.caps)?;
     if let Some(mask) = plan.umask {

@@ -11,6 +11,7 @@ pub struct Identity {
     pub groups: Vec<u32>,
     /// The user namespace denies setgroups(2) (rootless with a gid map of the user alone):
     /// decided by the parent from the map it writes, or from /proc/<init>/setgroups for exec.
+    /// For a user namespace joined by path the init asks it after the setns (`drop_to_user`).
     pub setgroups_denied: bool,
 }
 
@@ -34,9 +35,9 @@ pub fn plan(user: &oci_spec::runtime::User) -> Result<Identity> {
 
 /// setgroups before setresgid before setresuid: each later step gives up the right to do the
 /// earlier ones.
-pub fn switch(id: &Identity) -> Result<()> {
+pub fn switch(id: &Identity, setgroups_denied: bool) -> Result<()> {
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    if id.setgroups_denied {
+    if setgroups_denied {
         // Rootless with a gid map of the user alone: the kernel refuses setgroups(2) in this
         // user namespace (runc: "cannot set any additional groups in a rootless container").
         if !id.groups.is_empty() {
