@@ -250,7 +250,9 @@ fn rootless_default_root_is_under_xdg_runtime_dir() {
 /// proc's `pidns` option: Linux 6.15 and later.
 fn proc_takes_pidns() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut v = release.split(['.', '-']).map(|x| x.parse::<u32>().unwrap_or(0));
+    let mut v = release
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
     (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 15)
 }
 
@@ -290,7 +292,11 @@ fn rootless_create_joins_another_containers_namespaces_by_path() {
         // only proc's pidns option (6.15) makes one from outside. Refused, saying so.
         let id = unique_id("rl-join");
         let o = rt.run(&b, &id);
-        assert_refused_naming(&o, &["linux.namespaces", "pidns", "6.15"], "pid join on an old kernel");
+        assert_refused_naming(
+            &o,
+            &["linux.namespaces", "pidns", "6.15"],
+            "pid join on an old kernel",
+        );
         assert_nothing_left(&rt, &id);
         assert_success(&rt.delete_force(&owner.id), "delete --force the owner");
         return;
@@ -372,11 +378,241 @@ fn rootless_in_a_user_namespace_writes_maps_it_may_write_itself() {
         .expect("run unshare");
     assert_success(&o, "vsrun run as uid 0 of the user's namespace");
     let seen: Value = serde_json::from_slice(&o.stdout).expect("probe JSON");
-    assert_eq!(seen["uid_map"], json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]]));
-    assert_eq!(seen["gid_map"], json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]]));
+    assert_eq!(
+        seen["uid_map"],
+        json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]])
+    );
+    assert_eq!(
+        seen["gid_map"],
+        json!([[0, 1000, 1], [1000, 0, 1], [1, 1, 999]])
+    );
     assert_eq!(seen["euid"], 0, "{seen}");
     assert!(
         !root.path().join(&id).exists(),
         "state left behind after run"
     );
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+fn cgroup_v2() -> bool {
+    host_mounts()
+        .iter()
+        .any(|m| m.mount_point == CGROUP_ROOT && m.fs_type == "cgroup2")
+}
+
+/// A cgroup subtree delegated to the user, made by root as systemd's `Delegate=yes` does:
+/// `<top>/user` is the user's (on v2 the directory and its cgroup.procs, cgroup.subtree_control
+/// and cgroup.threads; on v1 the directory and its files, in the pids and memory hierarchies
+/// only), below a `<top>` that stays root's. Removed, deepest first, when dropped.
+struct Delegated {
+    /// Host directories of `<top>`, one per hierarchy.
+    tops: Vec<std::path::PathBuf>,
+    /// `<top>/user/runner`: where vsrun starts on v2 (a process may only move between cgroups
+    /// below one whose cgroup.procs it may write: the user's subtree, as under systemd).
+    runner: Option<std::path::PathBuf>,
+    /// The cgroup path (below each hierarchy's root) of the delegated directory.
+    rel: String,
+}
+
+impl Delegated {
+    fn new(user: &TestUser) -> Delegated {
+        let top = unique_id("vsrun-deleg");
+        let rel = format!("/{top}/user");
+        let owned = |dir: &Path, files: &[&str]| {
+            std::fs::create_dir_all(dir).expect("mkdir delegated cgroup");
+            chown(dir, user.uid, user.gid);
+            for f in files {
+                chown(&dir.join(f), user.uid, user.gid);
+            }
+        };
+        if cgroup_v2() {
+            let t = Path::new(CGROUP_ROOT).join(&top);
+            std::fs::create_dir(&t).expect("mkdir top");
+            std::fs::write(t.join("cgroup.subtree_control"), "+pids +memory")
+                .expect("enable pids and memory below the top");
+            let user_dir = t.join("user");
+            owned(
+                &user_dir,
+                &["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"],
+            );
+            let runner = user_dir.join("runner");
+            std::fs::create_dir(&runner).expect("mkdir runner");
+            chown(&runner, user.uid, user.gid);
+            chown(&runner.join("cgroup.procs"), user.uid, user.gid);
+            return Delegated {
+                tops: vec![t],
+                runner: Some(runner),
+                rel,
+            };
+        }
+        let mut tops = Vec::new();
+        for h in ["pids", "memory"] {
+            let t = Path::new(CGROUP_ROOT).join(h).join(&top);
+            let user_dir = t.join("user");
+            std::fs::create_dir_all(&user_dir).expect("mkdir delegated cgroup");
+            let files: Vec<String> = std::fs::read_dir(&user_dir)
+                .expect("list cgroup files")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            owned(
+                &user_dir,
+                &files.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            tops.push(t);
+        }
+        Delegated {
+            tops,
+            runner: None,
+            rel,
+        }
+    }
+
+    /// The host file `file` of the container cgroup `rel` in the hierarchy of `controller`.
+    fn file(&self, controller: &str, rel: &str, file: &str) -> std::path::PathBuf {
+        let base = if cgroup_v2() {
+            Path::new(CGROUP_ROOT).to_path_buf()
+        } else {
+            Path::new(CGROUP_ROOT).join(controller)
+        };
+        base.join(rel.trim_start_matches('/')).join(file)
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for t in &self.tops {
+            let mut dirs: Vec<_> = walk_dirs(t);
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            for d in dirs {
+                let _ = std::fs::remove_dir(&d);
+            }
+        }
+    }
+}
+
+fn walk_dirs(top: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![top.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i]) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `vsrun create` as the user, started in `runner` when there is one: root moves the shell
+/// there (writing its own pid), which then becomes the user and execs vsrun.
+fn create_as_user_in(
+    rt: &Runtime,
+    user: &TestUser,
+    b: &Bundle,
+    id: &str,
+    runner: Option<&Path>,
+) -> std::process::Output {
+    let Some(runner) = runner else {
+        return rt.create(b, id);
+    };
+    let err = tempfile::NamedTempFile::new().expect("stderr file");
+    let status = Command::new("/bin/sh")
+        .args([
+            "-c",
+            r#"echo 0 >"$0/cgroup.procs" && exec setpriv --reuid="$1" --regid="$2" --clear-groups -- "$3" --root "$4" create --bundle "$5" "$6""#,
+        ])
+        .arg(runner)
+        .args([user.uid.to_string(), user.gid.to_string()])
+        .arg(vsrun_bin())
+        .arg(rt.root())
+        .args([b.path_str(), id])
+        .env("HOME", &user.home)
+        .env("USER", &user.name)
+        .env("XDG_RUNTIME_DIR", rt.xdg_runtime_dir().expect("xdg"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err.reopen().expect("reopen stderr file"))
+        .status()
+        .expect("run vsrun create in the runner cgroup");
+    std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: std::fs::read(err.path()).unwrap_or_default(),
+    }
+}
+
+/// A cgroup the user owns (systemd's Delegate=) takes the container's limits: its
+/// `linux.cgroupsPath` lies inside the delegated directory, vsrun makes the container's cgroup
+/// there and writes `pids.limit` and `memory.limit` to it; the host reads them back.
+/// Hierarchies the user owns nothing in (the devices one on v1) are left alone.
+#[test]
+fn rootless_limits_apply_in_a_cgroup_the_user_owns() {
+    let (rt, user) = user_runtime();
+    let deleg = Delegated::new(user);
+    let mut b = rootless_bundle(user, &["sleep", "1000"]);
+    let cg = format!("{}/c1", deleg.rel);
+    b.config["linux"]["cgroupsPath"] = json!(cg);
+    b.config["linux"]["resources"] = json!({
+        "pids": {"limit": 42},
+        "memory": {"limit": 104_857_600}
+    });
+    b.write();
+    b.chown_to(user);
+    let id = unique_id("rl-deleg");
+    let o = create_as_user_in(&rt, user, &b, &id, deleg.runner.as_deref());
+    assert_success(&o, "create in the delegated cgroup");
+    let read = |c: &str, f: &str| {
+        std::fs::read_to_string(deleg.file(c, &cg, f))
+            .unwrap_or_else(|e| format!("<{e}>"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("pids", "pids.max"), "42");
+    let mem = if cgroup_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    assert_eq!(read("memory", mem), "104857600");
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid") as i32;
+    let procs = read("pids", "cgroup.procs");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "init {pid} is not in {cg}: cgroup.procs {procs:?}"
+    );
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_nothing_left(&rt, &id);
+    assert!(
+        !deleg.file("pids", &cg, "").exists(),
+        "the container's cgroup {cg} is left behind"
+    );
+    if cgroup_v2() {
+        default_cgroup_is_in_the_delegated_subtree(&rt, user, &deleg);
+    }
+}
+
+/// Pure v2, no `linux.cgroupsPath`: the container goes to `<delegated subtree>/vsrun/<id>`,
+/// the subtree being the highest cgroup above vsrun's own that the user owns.
+fn default_cgroup_is_in_the_delegated_subtree(rt: &Runtime, user: &TestUser, deleg: &Delegated) {
+    let mut b = rootless_bundle(user, &["sleep", "1000"]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 43}});
+    b.write();
+    b.chown_to(user);
+    let id = unique_id("rl-deleg-default");
+    let o = create_as_user_in(rt, user, &b, &id, deleg.runner.as_deref());
+    assert_success(&o, "create without cgroupsPath in the delegated subtree");
+    let cg = format!("{}/vsrun/{id}", deleg.rel);
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+    let seen = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    assert_eq!(seen.trim(), format!("0::{cg}"), "the init's cgroup");
+    let max = std::fs::read_to_string(deleg.file("pids", &cg, "pids.max")).unwrap_or_default();
+    assert_eq!(max.trim(), "43");
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_nothing_left(rt, &id);
+    assert!(!deleg.file("pids", &cg, "").exists(), "{cg} left behind");
 }

@@ -4,7 +4,7 @@
 use super::fields::field_of_write;
 use super::layout::{manager, Layout};
 use super::values::{bad, field};
-use super::{blkio, cpu, memory, network, rdma};
+use super::{blkio, cpu, delegated, memory, network, rdma};
 use crate::error::{config, Error, Result};
 use libcgroups::common::{CgroupManager, ControllerOpt};
 use oci_spec::runtime::LinuxResources;
@@ -29,9 +29,13 @@ pub(super) fn apply_rest(layout: &Layout, path: &Path, n: &LinuxResources) -> Re
             oom_score_adj: None,
             freezer_state: None,
         };
-        manager(path, false, "")?
-            .apply(&opt)
-            .map_err(|e| libcgroups_error(&e.to_string(), n, layout, path))?;
+        if delegated::applies(layout, path) {
+            delegated::write_v1(&lib, layout, path)?;
+        } else {
+            manager(path, false, "")?
+                .apply(&opt)
+                .map_err(|e| libcgroups_error(&e.to_string(), n, layout, path))?;
+        }
     }
     own_writes(n, layout, path)
 }

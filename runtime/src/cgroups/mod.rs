@@ -37,6 +37,7 @@
 //! systemd must be PID 1.
 
 mod apply;
+mod delegated;
 mod devfilter;
 mod devices;
 mod fields;
@@ -108,6 +109,9 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool, rootless: bool) -> Result<Plan
     let path = match linux.and_then(|l| l.cgroups_path().clone()) {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ if systemd => PathBuf::from(format!("system.slice:vsrun:{id}")),
+        _ if rootless && layout()?.is_v2() => {
+            delegated::default_path_v2(id).unwrap_or_else(|| default_path(id))
+        }
         _ => default_path(id),
     };
     let mut resources = linux
@@ -285,6 +289,11 @@ pub fn exists(path: &Path) -> bool {
 }
 
 pub fn pids(path: &Path, systemd: bool, id: &str) -> Result<Vec<i32>> {
+    let layout = layout()?;
+    if !systemd && delegated::applies(layout, path) {
+        return delegated::pids(layout, path)
+            .map_err(|e| state(format!("read pids of cgroup {}: {e}", path.display())));
+    }
     let m = manager(path, systemd, id)?;
     m.get_all_pids()
         .map(|v| v.into_iter().map(|p| p.as_raw()).collect())

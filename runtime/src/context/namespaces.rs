@@ -378,7 +378,11 @@ fn write_map_or_helper(pid: i32, file: &str, field: &str, map: &str) -> Result<(
     match std::fs::write(format!("/proc/{pid}/{file}"), map) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            let helper = if file == "uid_map" { "newuidmap" } else { "newgidmap" };
+            let helper = if file == "uid_map" {
+                "newuidmap"
+            } else {
+                "newgidmap"
+            };
             map_with_helper(pid, helper, field, map)
         }
         Err(e) => Err(e).step(|| format!("write {file} {:?} ({field})", map.trim())),
