@@ -585,6 +585,7 @@ fn rootless_limits_apply_in_a_cgroup_the_user_owns() {
         procs.lines().any(|l| l == pid.to_string()),
         "init {pid} is not in {cg}: cgroup.procs {procs:?}"
     );
+    stats_read_the_hierarchies_it_has(&rt, &id);
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_nothing_left(&rt, &id);
     assert!(
@@ -594,6 +595,25 @@ fn rootless_limits_apply_in_a_cgroup_the_user_owns() {
     if cgroup_v2() {
         default_cgroup_is_in_the_delegated_subtree(&rt, user, &deleg);
     }
+}
+
+/// `events --stats` as the user: v1 reads the hierarchies the container has (pids, memory;
+/// not cpuacct, which the user does not own here), as runc does; libcgroups alone fails.
+fn stats_read_the_hierarchies_it_has(rt: &Runtime, id: &str) {
+    let o = rt.cmd(&["events", "--stats", id]);
+    assert_success(&o, "events --stats in the delegated cgroup");
+    let ev: Value = serde_json::from_slice(&o.stdout).expect("events --stats JSON");
+    let data = &ev["data"];
+    assert_eq!(data["pids"]["current"], 1, "pids.current: {ev}");
+    assert_eq!(data["pids"]["limit"], 42, "pids.limit: {ev}");
+    assert_eq!(
+        data["memory"]["usage"]["limit"], 104_857_600_u64,
+        "memory limit: {ev}"
+    );
+    assert!(
+        data["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "memory usage: {ev}"
+    );
 }
 
 /// Pure v2, no `linux.cgroupsPath`: the container goes to `<delegated subtree>/vsrun/<id>`,

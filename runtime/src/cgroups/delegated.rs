@@ -240,3 +240,86 @@ pub(super) fn pids(layout: &Layout, path: &Path) -> std::io::Result<Vec<i32>> {
     }
     Ok(out)
 }
+
+/// The statistics of the hierarchies the container has a directory in. libcgroups' v1 manager
+/// reads every hierarchy and fails at the first one the user could not make (cpuacct, say);
+/// runc's reads those it has, and so does this: a controller without a directory reads as
+/// zero.
+pub(super) fn stats_v1(layout: &Layout, path: &Path) -> libcgroups::stats::Stats {
+    let dir = |c: &str| layout.dir(c, path).filter(|d| d.is_dir());
+    let mut s = libcgroups::stats::Stats::default();
+    if let Some(d) = dir("pids") {
+        s.pids = libcgroups::stats::pid_stats(&d).unwrap_or_default();
+    }
+    if let Some(d) = dir("cpuacct") {
+        s.cpu.usage = cpu_usage(&d);
+    }
+    if let Some(d) = dir("cpu") {
+        let t = flat_keyed(&d.join("cpu.stat"));
+        s.cpu.throttling = libcgroups::stats::CpuThrottling {
+            periods: t.get("nr_periods").copied().unwrap_or(0),
+            throttled_periods: t.get("nr_throttled").copied().unwrap_or(0),
+            throttled_time: t.get("throttled_time").copied().unwrap_or(0),
+        };
+    }
+    if let Some(d) = dir("memory") {
+        s.memory = memory_stats(&d);
+    }
+    s
+}
+
+fn cpu_usage(d: &Path) -> libcgroups::stats::CpuUsage {
+    let stat = flat_keyed(&d.join("cpuacct.stat"));
+    let per_core = std::fs::read_to_string(d.join("cpuacct.usage_percpu")).unwrap_or_default();
+    libcgroups::stats::CpuUsage {
+        usage_total: number(&d.join("cpuacct.usage")),
+        // cpuacct.stat counts USER_HZ ticks; the other fields are nanoseconds.
+        usage_user: stat.get("user").copied().unwrap_or(0) * super::NS_PER_USER_HZ_TICK,
+        usage_kernel: stat.get("system").copied().unwrap_or(0) * super::NS_PER_USER_HZ_TICK,
+        per_core_usage_total: per_core
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn memory_stats(d: &Path) -> libcgroups::stats::MemoryStats {
+    let data = |prefix: &str| libcgroups::stats::MemoryData {
+        usage: number(&d.join(format!("{prefix}usage_in_bytes"))),
+        max_usage: number(&d.join(format!("{prefix}max_usage_in_bytes"))),
+        fail_count: number(&d.join(format!("{prefix}failcnt"))),
+        limit: number(&d.join(format!("{prefix}limit_in_bytes"))),
+    };
+    let stats = flat_keyed(&d.join("memory.stat"));
+    libcgroups::stats::MemoryStats {
+        memory: data("memory."),
+        memswap: data("memory.memsw."),
+        kernel: data("memory.kmem."),
+        kernel_tcp: data("memory.kmem.tcp."),
+        cache: stats.get("cache").copied().unwrap_or(0),
+        hierarchy: number(&d.join("memory.use_hierarchy")) == 1,
+        stats,
+        ..Default::default()
+    }
+}
+
+/// A file of one number; absent (the kernel lacks that accounting) reads as 0.
+fn number(f: &Path) -> u64 {
+    std::fs::read_to_string(f)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// "key value" lines, as cpu.stat and memory.stat have them.
+fn flat_keyed(f: &Path) -> std::collections::HashMap<String, u64> {
+    std::fs::read_to_string(f)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}

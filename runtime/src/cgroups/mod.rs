@@ -359,7 +359,21 @@ pub fn fs_path(path: &Path, systemd: bool) -> PathBuf {
 
 /// The stats runc's `events` reports, from libcgroups.
 pub fn stats(path: &Path, systemd: bool, id: &str) -> Result<libcgroups::stats::Stats> {
-    manager(path, systemd, id)?
+    let layout = layout()?;
+    if !systemd && delegated::applies(layout, path) {
+        return Ok(delegated::stats_v1(layout, path));
+    }
+    let mut s = manager(path, systemd, id)?
         .stats()
-        .map_err(|e| state(format!("read stats of cgroup {}: {e}", path.display())))
+        .map_err(|e| state(format!("read stats of cgroup {}: {e}", path.display())))?;
+    if !layout.is_v2() {
+        // libcgroups passes cpuacct.stat's USER_HZ ticks through; runc reports nanoseconds,
+        // as v2 and every other cpu figure are.
+        s.cpu.usage.usage_user *= NS_PER_USER_HZ_TICK;
+        s.cpu.usage.usage_kernel *= NS_PER_USER_HZ_TICK;
+    }
+    Ok(s)
 }
+
+/// USER_HZ is 100 on every architecture Linux's ABI gives userspace (sysconf(_SC_CLK_TCK)).
+pub(super) const NS_PER_USER_HZ_TICK: u64 = 10_000_000;
