@@ -274,13 +274,11 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 1)
             .step(|| "prctl(PR_SET_DUMPABLE, 1)".into())?;
     }
-    // SAFETY: vsrun is single-threaded; the child only runs `init::run`, which never returns.
-    let cloned = unsafe {
-        crate::syscall::clone3(
-            cfg.ns.clone_flags,
-            joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
-        )
-    };
+    // The child only runs `init::run`, which never returns.
+    let cloned = crate::syscall::clone3(
+        cfg.ns.clone_flags,
+        joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+    );
     if cfg.ns.unprivileged_maps && !matches!(cloned, Ok(None)) {
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0)
             .step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;

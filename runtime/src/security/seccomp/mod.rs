@@ -52,19 +52,21 @@ mod bpf;
 mod compile;
 mod notify;
 mod syscalls;
-// The tests use x86_64 syscall numbers and i386/x32 calls.
+// The tests use x86_64 syscall numbers and i386/x32 calls. They test a syscall filter by
+// making raw syscalls (any number, `int 0x80`, ptrace as the tracer, fork to load a filter
+// into a throwaway process): no safe wrapper expresses that, so `unsafe` is allowed there.
 #[cfg(all(test, target_arch = "x86_64"))]
+#[allow(unsafe_code)]
 mod tests;
 
 pub use notify::send_listener;
 
 use crate::error::{config, Result, StepExt};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag as Flag};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-// seccomp(2) operations and filter flags (linux/seccomp.h).
-const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+// seccomp(2) filter flags (linux/seccomp.h).
 const FLAG_TSYNC: libc::c_uint = 1 << 0;
 const FLAG_LOG: libc::c_uint = 1 << 1;
 const FLAG_SPEC_ALLOW: libc::c_uint = 1 << 2;
@@ -190,40 +192,15 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
 /// Load the filter into the calling thread (the init). Needs no_new_privs or CAP_SYS_ADMIN.
 /// Returns the listener fd (close-on-exec) when the filter uses SCMP_ACT_NOTIFY.
 pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
+    use crate::syscall::seccomp::{set_mode_filter, Loaded};
     let step = || "load the seccomp filter (linux.seccomp)".to_string();
-    let fd = seccomp_set_mode_filter(&filter.prog, filter.flags).step(step)?;
-    if filter.notify {
-        // SAFETY: with FLAG_NEW_LISTENER the kernel returns a new fd that nothing else owns.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-    }
-    if fd != 0 {
+    match set_mode_filter(&filter.prog, filter.flags).step(step)? {
+        Loaded::Listener(fd) => Ok(Some(fd)),
+        Loaded::Value(0) => Ok(None),
         // TSYNC reports the thread it could not synchronize.
-        return Err(std::io::Error::other(format!(
-            "thread {fd} could not be synchronized"
+        Loaded::Value(thread) => Err(std::io::Error::other(format!(
+            "thread {thread} could not be synchronized"
         )))
-        .step(step);
+        .step(step),
     }
-    Ok(None)
-}
-
-/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): the syscall's result.
-fn seccomp_set_mode_filter(prog: &[bpf::Insn], flags: libc::c_uint) -> std::io::Result<i32> {
-    let fprog = libc::sock_fprog {
-        len: prog.len() as libc::c_ushort,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: bpf::Insn is #[repr(C)] with sock_filter's layout; fprog points into `prog`,
-    // which outlives the call; the kernel copies the program before returning.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            flags,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(r as i32)
 }
