@@ -74,37 +74,20 @@ const FLAG_NEW_LISTENER: libc::c_uint = 1 << 3;
 const FLAG_TSYNC_ESRCH: libc::c_uint = 1 << 4;
 const FLAG_WAIT_KILLABLE_RECV: libc::c_uint = 1 << 5;
 
-/// What `vsrun features` can report (runc's `linux.seccomp` section).
-pub const ACTIONS: [&str; 9] = [
-    "SCMP_ACT_ALLOW",
-    "SCMP_ACT_ERRNO",
-    "SCMP_ACT_KILL",
-    "SCMP_ACT_KILL_PROCESS",
-    "SCMP_ACT_KILL_THREAD",
-    "SCMP_ACT_LOG",
-    "SCMP_ACT_NOTIFY",
-    "SCMP_ACT_TRACE",
-    "SCMP_ACT_TRAP",
+/// Every `flags` entry and its seccomp(2) bit; read by `compile` and by `vsrun features`
+/// (known and supported flags alike). How a flag combines with a NOTIFY listener is in
+/// `filter_flags`.
+pub const FLAGS: [(Flag, libc::c_uint); 4] = [
+    (Flag::SeccompFilterFlagTsync, FLAG_TSYNC),
+    (Flag::SeccompFilterFlagLog, FLAG_LOG),
+    (Flag::SeccompFilterFlagSpecAllow, FLAG_SPEC_ALLOW),
+    (
+        Flag::SeccompFilterFlagWaitKillableRecv,
+        FLAG_WAIT_KILLABLE_RECV,
+    ),
 ];
-pub const OPERATORS: [&str; 7] = [
-    "SCMP_CMP_EQ",
-    "SCMP_CMP_GE",
-    "SCMP_CMP_GT",
-    "SCMP_CMP_LE",
-    "SCMP_CMP_LT",
-    "SCMP_CMP_MASKED_EQ",
-    "SCMP_CMP_NE",
-];
-#[cfg(target_arch = "aarch64")]
-pub const ARCHES: [&str; 2] = ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"];
-#[cfg(not(target_arch = "aarch64"))]
-pub const ARCHES: [&str; 3] = ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"];
-pub const FLAGS: [&str; 4] = [
-    "SECCOMP_FILTER_FLAG_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-];
+pub use arch::Arch;
+pub use compile::{ACTIONS, OPERATORS};
 
 /// A compiled filter: the BPF program, the seccomp(2) flags and where a listener goes.
 pub struct Filter {
@@ -158,28 +141,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
             "required when a rule uses SCMP_ACT_NOTIFY: the listener fd must go to an agent",
         ));
     }
-    let mut flags = 0;
-    match seccomp.flags() {
-        // runc: no `flags` at all means SPEC_ALLOW (an empty list means none).
-        None => flags |= FLAG_SPEC_ALLOW,
-        Some(list) => {
-            for f in list {
-                flags |= match f {
-                    Flag::SeccompFilterFlagLog => FLAG_LOG,
-                    Flag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
-                    Flag::SeccompFilterFlagTsync if prog.notify => FLAG_TSYNC | FLAG_TSYNC_ESRCH,
-                    Flag::SeccompFilterFlagTsync => FLAG_TSYNC,
-                    Flag::SeccompFilterFlagWaitKillableRecv if prog.notify => {
-                        FLAG_WAIT_KILLABLE_RECV
-                    }
-                    Flag::SeccompFilterFlagWaitKillableRecv => 0,
-                };
-            }
-        }
-    }
-    if prog.notify {
-        flags |= FLAG_NEW_LISTENER;
-    }
+    let flags = filter_flags(seccomp.flags().as_deref(), prog.notify);
     Ok(Filter {
         prog: prog.insns,
         flags,
@@ -187,6 +149,25 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
         listener_path: if prog.notify { path } else { None },
         listener_metadata: if prog.notify { metadata } else { None },
     })
+}
+
+/// seccomp(2)'s flags for `flags` (FLAGS). runc: no `flags` at all means SPEC_ALLOW (an
+/// empty list means none). With a NOTIFY listener TSYNC needs TSYNC_ESRCH (the kernel refuses
+/// TSYNC with NEW_LISTENER otherwise), and WAIT_KILLABLE_RECV only means something there.
+fn filter_flags(list: Option<&[Flag]>, notify: bool) -> libc::c_uint {
+    let Some(list) = list else {
+        return FLAG_SPEC_ALLOW | if notify { FLAG_NEW_LISTENER } else { 0 };
+    };
+    let mut flags = if notify { FLAG_NEW_LISTENER } else { 0 };
+    for f in list {
+        let bit = FLAGS.iter().find(|(x, _)| x == f).map_or(0, |(_, b)| *b);
+        flags |= match bit {
+            FLAG_TSYNC if notify => FLAG_TSYNC | FLAG_TSYNC_ESRCH,
+            FLAG_WAIT_KILLABLE_RECV if !notify => 0,
+            b => b,
+        };
+    }
+    flags
 }
 
 /// Load the filter into the calling thread (the init). Needs no_new_privs or CAP_SYS_ADMIN.
