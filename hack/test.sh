@@ -1,7 +1,8 @@
 #!/bin/bash
-# hack/test.sh: install what the tests need (only when missing), build vsrun and the static
-# probe, run the unit tests (cargo test -p vsrun) and then the spec tests (as root, on the real
-# kernel). Exits non-zero when anything fails; the last lines are cargo test's summaries.
+# hack/test.sh: install what the tests need (only when missing), check the size rules
+# (hack/lint-size.sh), build vsrun and the static probe, run the unit tests (cargo test -p
+# vsrun) and then the spec tests (as root, on the real kernel). Exits non-zero when anything
+# fails; the last lines are cargo test's summaries.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,10 @@ fi
 
 set -e
 start=$(date +%s)
+# --- lint: the size rules (no library file over 800 lines, no function over 80; issue 11).
+# `unsafe` outside runtime/src/syscall/ is refused by the compiler (#![deny(unsafe_code)]).
+echo "== lint (hack/lint-size.sh)"
+bash hack/lint-size.sh
 echo "== build"
 cargo build -p vsrun
 RUSTFLAGS="-C target-feature=+crt-static" \

@@ -1,6 +1,9 @@
 //! vsrun: a runc-compatible OCI runtime. The binary is a thin shell around this library; see
 //! the README's layout section for how the modules fit together.
 
+// `unsafe` lives only in `syscall` (thin wrappers, each with its SAFETY reason).
+#![deny(unsafe_code)]
+
 pub mod bpf;
 pub mod bundle;
 pub mod cgroups;
@@ -16,6 +19,7 @@ pub mod rootfs;
 pub mod rootless;
 pub mod security;
 pub mod state;
+#[allow(unsafe_code)]
 pub mod syscall;
 pub mod task;
 pub mod terminal;

@@ -1,3 +1,6 @@
+// The binary is a thin shell: no `unsafe` here either (the library keeps it in `syscall`).
+#![deny(unsafe_code)]
+
 use clap::Parser;
 use vsrun::cli::Cli;
 

@@ -4,8 +4,9 @@
 //! either to `--console-socket` (conmon, containerd-shim) or to a foreground proxy.
 
 use crate::error::{state, Result, StepExt};
-use std::io::{IoSlice, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use crate::syscall::tty;
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -26,30 +27,15 @@ pub fn setup_in_init(
 ) -> Result<OwnedFd> {
     let master = open_confined("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
         .step(|| "open /dev/ptmx in the container".into())?;
-    let mut unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK takes a pointer to an int.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } != 0 {
-        return Err(std::io::Error::last_os_error()).step(|| "unlock the pty".into());
-    }
+    tty::unlock_pty(master.as_fd()).step(|| "unlock the pty".into())?;
     // TIOCGPTPEER opens the slave through the master itself: no path lookup that a container
     // could redirect.
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
-    let fd = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).step(|| "open the pty slave".into());
-    }
-    // SAFETY: fd is a fresh descriptor from the kernel.
-    let slave = unsafe { OwnedFd::from_raw_fd(fd) };
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let slave = tty::pty_peer(master.as_fd(), flags).step(|| "open the pty slave".into())?;
     verify_pty_slave(&slave)?;
     give_slave_to(&slave, owner)?;
     if let Some((rows, cols)) = size {
-        set_size(slave.as_raw_fd(), rows, cols)?;
+        set_size(slave.as_fd(), rows, cols)?;
     }
     if bind_console {
         // CVE-2025-52565 class: only this verified devpts slave is bound, fd to fd, onto a
@@ -58,7 +44,7 @@ pub fn setup_in_init(
     }
     if controlling {
         nix::unistd::setsid().step(|| "setsid for the container terminal".into())?;
-        make_controlling(slave.as_raw_fd())?;
+        make_controlling(slave.as_fd())?;
     }
     for target in 0..3 {
         nix::unistd::dup2(slave.as_raw_fd(), target)
@@ -82,20 +68,15 @@ fn give_slave_to(slave: &OwnedFd, uid: u32) -> Result<()> {
     }
 }
 
-fn make_controlling(fd: std::os::fd::RawFd) -> Result<()> {
-    // SAFETY: TIOCSCTTY with arg 0 on a terminal fd.
-    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .step(|| "make the pty the controlling terminal".into());
-    }
-    Ok(())
+fn make_controlling(fd: BorrowedFd<'_>) -> Result<()> {
+    tty::set_controlling(fd).step(|| "make the pty the controlling terminal".into())
 }
 
 /// A new session of its own, with the pty on fd 0 (if any) as its controlling terminal.
 pub fn become_session_leader(terminal: bool) -> Result<()> {
     nix::unistd::setsid().step(|| "setsid".into())?;
     if terminal {
-        make_controlling(0)?;
+        make_controlling(std::io::stdin().as_fd())?;
     }
     Ok(())
 }
@@ -122,19 +103,9 @@ fn verify_pty_slave(fd: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-pub fn set_size(fd: RawFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize struct.
-    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .step(|| "set the terminal size (process.consoleSize)".into());
-    }
-    Ok(())
+pub fn set_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    tty::set_window_size(fd, rows, cols)
+        .step(|| "set the terminal size (process.consoleSize)".into())
 }
 
 /// Send the master to `--console-socket` as runc does: one message whose data is a name and
@@ -161,26 +132,11 @@ pub fn send_fd(sock: &UnixStream, data: &[u8], fd: RawFd) -> std::io::Result<()>
 }
 
 pub fn recv_fd(sock: &UnixStream) -> std::io::Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    for c in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel installed this fd for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err(std::io::Error::other("no fd in message"))
+    let (_, fds) = crate::syscall::scm::recv_with_fds(sock.as_fd(), &mut buf)?;
+    fds.into_iter()
+        .next()
+        .ok_or_else(|| std::io::Error::other("no fd in message"))
 }
 
 /// Foreground terminal (`run`/`exec -t` without --console-socket): the caller's terminal goes
@@ -192,13 +148,12 @@ pub struct RawMode {
 impl RawMode {
     pub fn enter() -> RawMode {
         use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-        // SAFETY: fd 0 is open for the life of the process.
-        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-        let saved = tcgetattr(stdin).ok();
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok();
         if let Some(t) = &saved {
             let mut raw = t.clone();
             cfmakeraw(&mut raw);
-            let _ = tcsetattr(stdin, SetArg::TCSANOW, &raw);
+            let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
         }
         RawMode { saved }
     }
@@ -207,9 +162,8 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            // SAFETY: as above.
-            let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-            let _ = nix::sys::termios::tcsetattr(stdin, nix::sys::termios::SetArg::TCSANOW, t);
+            let stdin = std::io::stdin();
+            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, t);
         }
     }
 }
@@ -218,39 +172,34 @@ impl Drop for RawMode {
 /// The caller's terminal size (rows, cols), when stdin is a terminal: a foreground pty gets it
 /// before the container's program runs, or `stty size` there could read 0 0.
 pub fn stdin_size() -> Option<(u16, u16)> {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize struct.
-    let ok = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
-    (ok && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+    tty::window_size(std::io::stdin().as_fd())
+        .ok()
+        .filter(|&(rows, cols)| rows > 0 && cols > 0)
 }
 
-pub fn copy_size_from_stdin(master: RawFd) {
-    let mut ws: libc::winsize = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize struct.
-    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
-        // SAFETY: TIOCSWINSZ reads it.
-        unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
+pub fn copy_size_from_stdin(master: BorrowedFd<'_>) {
+    if let Ok((rows, cols)) = tty::window_size(std::io::stdin().as_fd()) {
+        let _ = tty::set_window_size(master, rows, cols);
     }
 }
 
 /// Move bytes one way; returns false at EOF or on error.
-pub fn pump(from: RawFd, to: RawFd) -> bool {
+pub fn pump(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
     let mut buf = [0u8; 8192];
-    // SAFETY: both fds stay open for the call; File is forgotten below, never closed.
-    let mut src = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(from) });
-    let mut dst = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(to) });
-    match src.read(&mut buf) {
+    match nix::unistd::read(from.as_raw_fd(), &mut buf) {
         Ok(0) | Err(_) => false,
-        Ok(n) => dst.write_all(&buf[..n]).is_ok(),
+        Ok(n) => write_all(to, &buf[..n]).is_ok(),
     }
+}
+
+fn write_all(to: BorrowedFd<'_>, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(to, data) {
+            Ok(0) => return Err(nix::errno::Errno::EIO),
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use crate::{
 };
 use std::fs;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 /// How a bad bundle reaches vsrun.
 #[derive(Clone, Copy, Debug)]
@@ -130,4 +130,59 @@ pub fn expect_clean_failure(rt: &Runtime, b: &Bundle, via: Via, extra: &[&str], 
     let what = format!("{via:?} with a bad {field}");
     assert_one_error_line(&o, field, &what);
     assert_left_nothing(rt, b.path(), &id, &what);
+}
+
+/// A path quoted for `sh`.
+pub fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// `sh -euc SCRIPT` in a private mount namespace: the deliberately unprotected path of an
+/// escape test (a plain path-based mount from the host). What it mounts dies with it.
+pub fn unprotected_sh(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-euc", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare")
+}
+
+/// Exit 1 with exactly one non-empty stderr line, containing every one of `needles` (in
+/// reference mode only the refusal is checked: runc words its errors differently).
+#[track_caller]
+pub fn assert_refused_naming(o: &Output, needles: &[&str], what: &str) {
+    assert_refused_status(o, 1, needles, what)
+}
+
+/// `assert_refused_naming` with another exit status (255 for `exec`, see `refusal_status`).
+#[track_caller]
+pub fn assert_refused_status(o: &Output, status: i32, needles: &[&str], what: &str) {
+    if reference_mode() {
+        assert!(
+            !o.status.success(),
+            "{what}: not refused\n{}",
+            output_text(o)
+        );
+        return;
+    }
+    let err = stderr_str(o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        o.status.code() == Some(status)
+            && lines.len() == 1
+            && needles.iter().all(|n| lines[0].contains(n)),
+        "{what}: expected exit {status} and one stderr line naming {needles:?}\n{}",
+        output_text(o)
+    );
+}
+
+/// The exit status of a command vsrun refuses: 255 for `exec` (as runc, so that a caller can
+/// tell it from an exec'd process exiting 1), 1 for every other command. `args` starts with
+/// the subcommand. Usage errors found by the argument parser are 1 for every command.
+pub fn refusal_status(args: &[&str]) -> i32 {
+    if args.first() == Some(&"exec") {
+        255
+    } else {
+        1
+    }
 }

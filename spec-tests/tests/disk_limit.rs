@@ -430,36 +430,9 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
     let rt = Runtime::new();
     let img = match Image::new(fs, true) {
         Ok(img) => img,
-        Err(why) => {
-            let reason = expected_reason(&why);
-            let img = Image::new(fs, false).expect("mount the image without quotas");
-            let root = img.mnt().join("rootfs");
-            copy_base(&img, &root);
-            let mut b = bundle_at(&root);
-            annotate(&mut b, &[(ANNOTATION, "4M")]);
-            assert_refused_cleanly(&img, &rt, &b, &root, &[reason]);
-            return;
-        }
+        Err(why) => return refused_without_quotas(fs, &rt, &why),
     };
-    let (root, tree) = if overlay {
-        let (upper, work, merged) = (
-            img.mnt().join("upper"),
-            img.mnt().join("work"),
-            img.dir.path().join("merged"),
-        );
-        img.sh(&format!(
-            "mkdir -p {u} {w} {m} && mount -t overlay overlay -o lowerdir={l},upperdir={u},workdir={w} {m}",
-            u = upper.display(),
-            w = work.display(),
-            m = merged.display(),
-            l = base_rootfs().display()
-        ));
-        (merged, upper)
-    } else {
-        let root = img.mnt().join("rootfs");
-        copy_base(&img, &root);
-        (root.clone(), root)
-    };
+    let (root, tree) = limited_rootfs(&img, overlay);
     let mut b = bundle_at(&root);
     // The base rootfs is 3.4M: 8M leaves room for a 1M write and none for 8M more.
     annotate(&mut b, &[(ANNOTATION, "8M"), (INODES, "500")]);
@@ -484,87 +457,134 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
         );
         assert_eq!(project_of(&host_tree.join("bin/busybox")), (project, false));
     }
+    writes_meet_the_limit(fs, &img, &rt, &id, &host_tree, project);
+    stat_shows_the_limit(&img, &rt, &id);
+    update_moves_the_limit(fs, &img, &rt, &id);
+    delete_takes_the_limit_back(&rt, &img, &id, &host_tree, project, overlay);
+}
 
-    // Under the limit, then past it.
-    let ok = fill(&img, &rt, &id, "/a", MIB);
+/// Without project quotas on the mount: create refuses, naming why, and leaves nothing.
+fn refused_without_quotas(fs: Fs, rt: &Runtime, why: &str) {
+    let reason = expected_reason(why);
+    let img = Image::new(fs, false).expect("mount the image without quotas");
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, "4M")]);
+    assert_refused_cleanly(&img, rt, &b, &root, &[reason]);
+}
+
+/// (the rootfs to run, the tree the limit labels): a copy of the base rootfs on the image, or
+/// an overlay over it whose upper dir is on the image.
+fn limited_rootfs(img: &Image, overlay: bool) -> (PathBuf, PathBuf) {
+    if !overlay {
+        let root = img.mnt().join("rootfs");
+        copy_base(img, &root);
+        return (root.clone(), root);
+    }
+    let (upper, work, merged) = (
+        img.mnt().join("upper"),
+        img.mnt().join("work"),
+        img.dir.path().join("merged"),
+    );
+    img.sh(&format!(
+        "mkdir -p {u} {w} {m} && mount -t overlay overlay -o lowerdir={l},upperdir={u},workdir={w} {m}",
+        u = upper.display(),
+        w = work.display(),
+        m = merged.display(),
+        l = base_rootfs().display()
+    ));
+    (merged, upper)
+}
+
+/// Under the limit, then past it; the quota record holds the hard limits.
+fn writes_meet_the_limit(fs: Fs, img: &Image, rt: &Runtime, id: &str, tree: &Path, project: u32) {
+    let ok = fill(img, rt, id, "/a", MIB);
     assert_eq!(ok["ok"], true, "1M under an 8M limit: {ok}");
     assert_eq!(
-        project_of(&host_tree.join("a")),
+        project_of(&tree.join("a")),
         (project, false),
         "a new file inherits the id"
     );
-    let over = fill(&img, &rt, &id, "/b", 8 * MIB);
+    let over = fill(img, rt, id, "/b", 8 * MIB);
     assert_eq!(
         over["errno"],
         fs.over_limit_errno(),
         "8M more under an 8M limit: {over}"
     );
-    let (used, limit, inodes) = quota_of(&host_tree, project);
+    let (used, limit, inodes) = quota_of(tree, project);
     assert_eq!((limit, inodes), (8 * MIB, 500), "the record's hard limits");
     assert!((MIB..=8 * MIB).contains(&used), "used {used}");
+}
 
-    // stat shows used/limit.
-    let row = stat_row(&img, &rt, &id);
+/// stat shows used/limit.
+fn stat_shows_the_limit(img: &Image, rt: &Runtime, id: &str) {
+    let row = stat_row(img, rt, id);
     assert_eq!(row["disk"]["limit"], 8 * MIB, "{row}");
     assert!(row["disk"]["used"].as_u64().unwrap() >= MIB, "{row}");
-    let table = stdout_str(&img.vsrun(&rt, &["stat"]));
+    let table = stdout_str(&img.vsrun(rt, &["stat"]));
     assert!(table.lines().next().unwrap().contains("DISK"), "{table}");
     let line = table
         .lines()
         .find(|l| l.starts_with(&id[..12.min(id.len())]))
         .unwrap();
     assert!(line.contains("/8.0M"), "{table}");
+}
 
-    // A bad size changes nothing; raised live: 8M more now fit; lowered below the usage:
-    // nothing more does.
-    let bad = img.vsrun(&rt, &["update", "--disk-limit", "12Q", &id]);
+/// A bad size changes nothing; raised live: 8M more now fit; lowered below the usage: nothing
+/// more does.
+fn update_moves_the_limit(fs: Fs, img: &Image, rt: &Runtime, id: &str) {
+    let bad = img.vsrun(rt, &["update", "--disk-limit", "12Q", id]);
     assert_refused_naming(&bad, &["--disk-limit"], "update --disk-limit 12Q");
-    assert_eq!(stat_row(&img, &rt, &id)["disk"]["limit"], 8 * MIB);
+    assert_eq!(stat_row(img, rt, id)["disk"]["limit"], 8 * MIB);
     assert_success(
-        &img.vsrun(&rt, &["update", "--disk-limit", "24M", &id]),
+        &img.vsrun(rt, &["update", "--disk-limit", "24M", id]),
         "update 24M",
     );
-    let more = fill(&img, &rt, &id, "/c", 8 * MIB);
+    let more = fill(img, rt, id, "/c", 8 * MIB);
     assert_eq!(more["ok"], true, "8M after raising to 24M: {more}");
-    assert_eq!(stat_row(&img, &rt, &id)["disk"]["limit"], 24 * MIB);
+    assert_eq!(stat_row(img, rt, id)["disk"]["limit"], 24 * MIB);
     assert_success(
-        &img.vsrun(&rt, &["update", "--disk-limit", "4M", &id]),
+        &img.vsrun(rt, &["update", "--disk-limit", "4M", id]),
         "update 4M",
     );
-    let none = fill(&img, &rt, &id, "/d", 64 * 1024);
+    let none = fill(img, rt, id, "/d", 64 * 1024);
     assert_eq!(
         none["errno"],
         fs.over_limit_errno(),
         "a write after lowering to 4M: {none}"
     );
+}
 
-    // delete: no project id on the tree or what the container wrote, no limits left.
-    assert_success(
-        &img.vsrun(&rt, &["delete", "--force", &id]),
-        "delete --force",
-    );
-    assert_nothing_left(&rt, &id);
+/// delete: no project id on the tree or what the container wrote, no limits left.
+fn delete_takes_the_limit_back(
+    rt: &Runtime,
+    img: &Image,
+    id: &str,
+    tree: &Path,
+    project: u32,
+    overlay: bool,
+) {
+    assert_success(&img.vsrun(rt, &["delete", "--force", id]), "delete --force");
+    assert_nothing_left(rt, id);
     assert_eq!(
-        project_of(&host_tree),
+        project_of(tree),
         (0, false),
         "the tree's project id after delete"
     );
     assert_eq!(
-        project_of(&host_tree.join("c")),
+        project_of(&tree.join("c")),
         (0, false),
         "a written file's id after delete"
     );
     if !overlay {
         // What the rootfs held before: walked at create, and back at delete.
         for old in ["bin", "bin/busybox", "probe"] {
-            assert_eq!(project_of(&host_tree.join(old)).0, 0, "{old} after delete");
+            assert_eq!(project_of(&tree.join(old)).0, 0, "{old} after delete");
         }
-        assert!(
-            !project_of(&host_tree.join("bin")).1,
-            "PROJINHERIT left on bin"
-        );
+        assert!(!project_of(&tree.join("bin")).1, "PROJINHERIT left on bin");
     }
-    let (_, limit, inodes) = quota_of(&host_tree, project);
+    let (_, limit, inodes) = quota_of(tree, project);
     assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
 }
 

@@ -52,7 +52,8 @@ pub fn features() -> Result<Features> {
 
 fn linux() -> Result<LinuxFeature> {
     let mut l = LinuxFeature::default();
-    l.set_namespaces(Some(crate::context::namespaces::KINDS.to_vec()));
+    let kinds = crate::context::namespaces::KINDS.iter().map(|(k, _, _)| *k);
+    l.set_namespaces(Some(kinds.collect()));
     l.set_capabilities(Some(capabilities()));
     l.set_cgroup(Some(cgroup()));
     l.set_seccomp(Some(seccomp()?));
@@ -87,27 +88,32 @@ fn cgroup() -> Cgroup {
     c
 }
 
+/// The seccomp compiler's own tables: its actions, operators, flags and the ABIs this host's
+/// filters can name.
 fn seccomp() -> Result<Seccomp> {
-    use crate::security::seccomp::{ACTIONS, ARCHES, FLAGS, OPERATORS};
+    use crate::security::seccomp::{Arch, ACTIONS, FLAGS, OPERATORS};
     let mut s = Seccomp::default();
     s.set_enabled(Some(true));
-    s.set_actions(Some(spec_names(&ACTIONS)?));
-    s.set_operators(Some(OPERATORS.iter().map(|o| o.to_string()).collect()));
-    s.set_archs(Some(spec_names(&ARCHES)?));
-    s.set_known_flags(Some(FLAGS.iter().map(|f| f.to_string()).collect()));
-    s.set_supported_flags(Some(FLAGS.iter().map(|f| f.to_string()).collect()));
+    s.set_actions(Some(ACTIONS.iter().map(|(a, _)| *a).collect()));
+    s.set_operators(Some(spec_names(OPERATORS.iter().map(|(o, _)| o))?));
+    s.set_archs(Some(Arch::supported().collect()));
+    let flags = spec_names(FLAGS.iter().map(|(f, _)| f))?;
+    s.set_known_flags(Some(flags.clone()));
+    s.set_supported_flags(Some(flags));
     Ok(s)
 }
 
-/// The seccomp tables hold the config's spellings; oci-spec's enums parse the same ones.
-fn spec_names<T: serde::de::DeserializeOwned>(names: &[&str]) -> Result<Vec<T>> {
-    names
-        .iter()
-        .map(|n| {
-            serde_json::from_value(serde_json::Value::from(*n)).map_err(|e| Error::Os {
-                step: format!("features: seccomp name {n} in oci-spec's terms"),
-                source: std::io::Error::other(e),
-            })
+/// The config's spellings of oci-spec's values (what serde writes for them).
+fn spec_names<'a, T: serde::Serialize + 'a>(
+    items: impl Iterator<Item = &'a T>,
+) -> Result<Vec<String>> {
+    items
+        .map(|v| match serde_json::to_value(v) {
+            Ok(serde_json::Value::String(n)) => Ok(n),
+            other => Err(Error::Os {
+                step: "features: a seccomp name in the config's terms".into(),
+                source: std::io::Error::other(format!("{other:?}")),
+            }),
         })
         .collect()
 }
@@ -141,28 +147,14 @@ fn annotations() -> HashMap<String, String> {
     ])
 }
 
-/// The option table of rootfs/options.rs plus the propagation names it accepts.
+/// The option table of rootfs/options.rs (flags, propagation, recursive attributes,
+/// tmpcopyup, idmap): every name it maps to something.
 fn mount_options() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = crate::rootfs::options::OPTIONS
         .iter()
         .filter(|(_, o)| !matches!(o, crate::rootfs::options::Opt::Unsupported))
         .map(|(n, _)| *n)
         .collect();
-    for p in [
-        "private",
-        "rprivate",
-        "shared",
-        "rshared",
-        "slave",
-        "rslave",
-        "unbindable",
-        "runbindable",
-    ] {
-        if crate::rootfs::options::propagation(p).is_some() {
-            v.push(p);
-        }
-    }
-    v.push("tmpcopyup");
     v.sort_unstable();
     v.dedup();
     v

@@ -82,16 +82,17 @@ pub(super) fn wait_forwarding(
 ) -> Result<i32> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+    use std::os::fd::AsFd;
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .step(|| "signalfd".into())?;
     let _raw = pty.map(|m| {
-        crate::terminal::copy_size_from_stdin(m.as_raw_fd());
+        crate::terminal::copy_size_from_stdin(m.as_fd());
         crate::terminal::RawMode::enter()
     });
     let child = Pid::from_raw(pid);
     let mut stdin_open = pty.is_some();
     let mut pty_open = pty.is_some();
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
     loop {
         match waitpid(child, Some(WaitPidFlag::WNOHANG))
             .step(|| "wait for the container process".into())?
@@ -100,14 +101,12 @@ pub(super) fn wait_forwarding(
             WaitStatus::Signaled(_, sig, _) => return Ok(drain_then(pty, 128 + sig as i32)),
             _ => {}
         }
-        // SAFETY: fd 0 outlives this loop.
-        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if let (Some(m), true) = (pty, pty_open) {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
         }
         if stdin_open {
-            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
@@ -123,9 +122,7 @@ pub(super) fn wait_forwarding(
                 let sig = info.ssi_signo as i32;
                 match (sig, pty) {
                     (libc::SIGCHLD, _) => {}
-                    (libc::SIGWINCH, Some(m)) => {
-                        crate::terminal::copy_size_from_stdin(m.as_raw_fd())
-                    }
+                    (libc::SIGWINCH, Some(m)) => crate::terminal::copy_size_from_stdin(m.as_fd()),
                     _ => {
                         let _ = crate::syscall::pidfd_send_signal(pidfd, sig);
                     }
@@ -135,13 +132,13 @@ pub(super) fn wait_forwarding(
         let mut idx = 1;
         if let (Some(m), true) = (pty, pty_open) {
             if ready[idx] {
-                pty_open = crate::terminal::pump(m.as_raw_fd(), 1);
+                pty_open = crate::terminal::pump(m.as_fd(), stdout.as_fd());
             }
             idx += 1;
         }
         if stdin_open && ready[idx] {
             if let Some(m) = pty {
-                stdin_open = crate::terminal::pump(0, m.as_raw_fd());
+                stdin_open = crate::terminal::pump(stdin.as_fd(), m.as_fd());
             }
         }
     }
@@ -150,17 +147,15 @@ pub(super) fn wait_forwarding(
 /// Whatever the process wrote just before it exited is still in the pty: copy it out.
 fn drain_then(pty: Option<&std::os::fd::OwnedFd>, code: i32) -> i32 {
     if let Some(m) = pty {
-        use std::os::fd::AsRawFd;
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        use std::os::fd::{AsFd, AsRawFd};
         let fd = m.as_raw_fd();
-        // SAFETY: F_SETFL on our own fd.
-        unsafe {
-            libc::fcntl(
-                fd,
-                libc::F_SETFL,
-                libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
-            )
-        };
-        while crate::terminal::pump(fd, 1) {}
+        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+            let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+            let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
+        }
+        let stdout = std::io::stdout();
+        while crate::terminal::pump(m.as_fd(), stdout.as_fd()) {}
     }
     code
 }

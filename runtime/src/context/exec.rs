@@ -87,16 +87,9 @@ fn check_executable(p: &Path) -> std::result::Result<(), i32> {
     if meta.is_dir() {
         return Err(libc::EACCES);
     }
-    let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
-    // SAFETY: c is a valid C string; AT_EACCESS checks with the effective ids, as execve does.
-    let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EACCES))
-    }
+    use nix::unistd::{faccessat, AccessFlags};
+    // AT_EACCESS checks with the effective ids, as execve does.
+    faccessat(None, p, AccessFlags::X_OK, nix::fcntl::AtFlags::AT_EACCESS).map_err(|e| e as i32)
 }
 
 /// Only stdio and the preserved fds (3 .. 3+preserve) may cross exec (CVE-2024-21626 class),
@@ -110,12 +103,10 @@ pub fn seal_fds(preserve: u32) -> Result<()> {
 /// Rust ignores SIGPIPE and vsrun blocks signals it forwards; an ignored or blocked signal
 /// survives execve, so the container would inherit both.
 pub fn reset_signals() -> Result<()> {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    use nix::sys::signal::{SigSet, Signal};
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
-            // SAFETY: installing SIG_DFL is always sound.
-            let _ = unsafe { sigaction(sig, &dfl) };
+            let _ = crate::syscall::proc::reset_signal(sig);
         }
     }
     SigSet::empty()
@@ -151,30 +142,18 @@ pub fn final_env(prog: &Program, uid: u32) -> Vec<CString> {
 /// only the execve itself may run, and building the pointer arrays could allocate (brk/mmap).
 pub struct Call<'a> {
     path: &'a CString,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
+    args: crate::syscall::proc::Execve<'a>,
 }
 
 pub fn prepare<'a>(path: &'a CString, prog: &'a Program, env: &'a [CString]) -> Call<'a> {
-    let ptrs = |v: &[CString]| {
-        v.iter()
-            .map(|c| c.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
-    };
     Call {
         path,
-        argv: ptrs(&prog.args),
-        envp: ptrs(env),
+        args: crate::syscall::proc::Execve::new(path, &prog.args, env),
     }
 }
 
 impl Call<'_> {
     pub fn execve(&self) -> Result<std::convert::Infallible> {
-        // SAFETY: path, argv and envp point to NUL-terminated strings owned by the Program and
-        // the env, which outlive this call; both arrays end with a null pointer.
-        unsafe { libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
-        Err(std::io::Error::last_os_error())
-            .step(|| format!("exec {:?} (process.args[0])", self.path))
+        Err(self.args.exec()).step(|| format!("exec {:?} (process.args[0])", self.path))
     }
 }

@@ -14,8 +14,8 @@ pub fn run(cfg: &InitConfig, joining: &crate::cgroups::Joining, mut sock: UnixSt
     if let Err(e) = steps(cfg, joining, &mut sock) {
         let _ = sync::send(&mut sock, &Msg::Error(e.to_string()));
     }
-    // SAFETY: _exit skips vsrun's atexit handlers and destructors, which belong to the parent.
-    unsafe { libc::_exit(1) }
+    // _exit: vsrun's atexit handlers and destructors belong to the parent.
+    crate::syscall::proc::exit_now(1)
 }
 
 fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStream) -> Result<()> {
@@ -134,8 +134,8 @@ fn hand_over(
     call: &exec::Call<'_>,
     load_filter: bool,
 ) -> Result<()> {
-    // SAFETY: the init is single-threaded; the child leaves through execve or _exit.
-    let pid = unsafe { crate::syscall::fork_sibling() }
+    // The child leaves through execve or _exit.
+    let pid = crate::syscall::fork_sibling()
         .step(|| "fork the container process into its pid namespace".into())?;
     if pid == 0 {
         // A session and process group of its own, as runc gives every container process
@@ -144,12 +144,11 @@ fn hand_over(
         if let Err(e) = r.and_then(|()| wait_and_exec(cfg, hook_state, call, load_filter, false)) {
             let _ = sync::send(sock, &Msg::Error(e.to_string()));
         }
-        // SAFETY: leave without running vsrun's destructors.
-        unsafe { libc::_exit(1) }
+        crate::syscall::proc::exit_now(1)
     }
     sync::send_handover(sock, pid)?;
-    // SAFETY: the init's work is done; _exit skips vsrun's destructors.
-    unsafe { libc::_exit(0) }
+    // The init's work is done; _exit skips vsrun's destructors.
+    crate::syscall::proc::exit_now(0)
 }
 
 /// A fresh session keyring per container, as runc makes unless --no-new-keyring: otherwise
@@ -159,16 +158,7 @@ fn join_session_keyring(cfg: &InitConfig) -> Result<()> {
     let Some(name) = &cfg.keyring_name else {
         return Ok(());
     };
-    // SAFETY: name is a valid C string; KEYCTL_JOIN_SESSION_KEYRING takes only that pointer.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            libc::KEYCTL_JOIN_SESSION_KEYRING,
-            name.as_ptr(),
-        )
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::syscall::proc::join_session_keyring(name) {
         if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EDQUOT)) {
             return Err(e).step(|| "join a new session keyring".into());
         }

@@ -130,21 +130,8 @@ impl InitConfig {
         )?;
         let mut security = crate::security::plan(process)?;
         security.user.setgroups_denied = ns.setgroups_denied;
-        if bind_ip.is_some()
-            && security
-                .caps
-                .bounding
-                .contains(&caps::Capability::CAP_NET_RAW)
-        {
-            // AF_PACKET sees the whole host stack's traffic, which no cgroup program filters:
-            // a bound context holding it would not be bound.
-            return Err(crate::error::config(
-                "process.capabilities.bounding",
-                format!(
-                    "CAP_NET_RAW is not allowed with annotation {:?} (it reads the host's traffic); drop it, e.g. --cap-drop NET_RAW",
-                    crate::net::ANNOTATION
-                ),
-            ));
+        if bind_ip.is_some() {
+            refuse_net_raw(&security)?;
         }
         let mut rootfs = crate::rootfs::plan_in_bundle(
             spec,
@@ -199,6 +186,25 @@ impl InitConfig {
             disk: None,
         })
     }
+}
+
+/// AF_PACKET sees the whole host stack's traffic, which no cgroup program filters: a bound
+/// context holding CAP_NET_RAW would not be bound.
+fn refuse_net_raw(security: &crate::security::Plan) -> Result<()> {
+    if !security
+        .caps
+        .bounding
+        .contains(&caps::Capability::CAP_NET_RAW)
+    {
+        return Ok(());
+    }
+    Err(crate::error::config(
+        "process.capabilities.bounding",
+        format!(
+            "CAP_NET_RAW is not allowed with annotation {:?} (it reads the host's traffic); drop it, e.g. --cap-drop NET_RAW",
+            crate::net::ANNOTATION
+        ),
+    ))
 }
 
 impl InitConfig {
@@ -274,13 +280,11 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 1)
             .step(|| "prctl(PR_SET_DUMPABLE, 1)".into())?;
     }
-    // SAFETY: vsrun is single-threaded; the child only runs `init::run`, which never returns.
-    let cloned = unsafe {
-        crate::syscall::clone3(
-            cfg.ns.clone_flags,
-            joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
-        )
-    };
+    // The child only runs `init::run`, which never returns.
+    let cloned = crate::syscall::clone3(
+        cfg.ns.clone_flags,
+        joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+    );
     if cfg.ns.unprivileged_maps && !matches!(cloned, Ok(None)) {
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0)
             .step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;

@@ -72,30 +72,31 @@ impl Plan {
     }
 }
 
-/// Every namespace type vsrun creates or joins (`ns_info` has a kernel flag for each).
-pub const KINDS: [LinuxNamespaceType; 8] = [
-    LinuxNamespaceType::Cgroup,
-    LinuxNamespaceType::Ipc,
-    LinuxNamespaceType::Mount,
-    LinuxNamespaceType::Network,
-    LinuxNamespaceType::Pid,
-    LinuxNamespaceType::Time,
-    LinuxNamespaceType::User,
-    LinuxNamespaceType::Uts,
+/// Every namespace type vsrun creates or joins: its /proc/<pid>/ns name and CLONE_NEW* flag.
+/// `vsrun features` lists the types from here.
+pub const KINDS: [(LinuxNamespaceType, &str, i32); 8] = [
+    (LinuxNamespaceType::Cgroup, "cgroup", libc::CLONE_NEWCGROUP),
+    (LinuxNamespaceType::Ipc, "ipc", libc::CLONE_NEWIPC),
+    (LinuxNamespaceType::Mount, "mnt", libc::CLONE_NEWNS),
+    (LinuxNamespaceType::Network, "net", libc::CLONE_NEWNET),
+    (LinuxNamespaceType::Pid, "pid", libc::CLONE_NEWPID),
+    (LinuxNamespaceType::Time, "time", libc::CLONE_NEWTIME),
+    (LinuxNamespaceType::User, "user", libc::CLONE_NEWUSER),
+    (LinuxNamespaceType::Uts, "uts", libc::CLONE_NEWUTS),
 ];
 
-fn ns_info(t: LinuxNamespaceType) -> (&'static str, i32) {
-    use LinuxNamespaceType::*;
-    match t {
-        Mount => ("mnt", libc::CLONE_NEWNS),
-        Cgroup => ("cgroup", libc::CLONE_NEWCGROUP),
-        Uts => ("uts", libc::CLONE_NEWUTS),
-        Ipc => ("ipc", libc::CLONE_NEWIPC),
-        User => ("user", libc::CLONE_NEWUSER),
-        Pid => ("pid", libc::CLONE_NEWPID),
-        Network => ("net", libc::CLONE_NEWNET),
-        Time => ("time", libc::CLONE_NEWTIME),
-    }
+/// linux.namespaces[i].type → (name, CLONE_NEW* flag) from KINDS.
+fn ns_info(i: usize, t: LinuxNamespaceType) -> Result<(&'static str, i32)> {
+    KINDS
+        .iter()
+        .find(|(k, _, _)| *k == t)
+        .map(|(_, name, flag)| (*name, *flag))
+        .ok_or_else(|| {
+            config(
+                format!("linux.namespaces[{i}].type"),
+                format!("{t} is not supported"),
+            )
+        })
 }
 
 /// setns order in the init: user first, mount last (joining it changes what paths mean).
@@ -142,7 +143,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         .flatten()
         .enumerate()
     {
-        let (_, nstype) = ns_info(ns.typ());
+        let (_, nstype) = ns_info(i, ns.typ())?;
         match ns.path() {
             Some(path) if !path.as_os_str().is_empty() => {
                 user_join |= nstype == libc::CLONE_NEWUSER;
@@ -191,7 +192,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
 
 /// linux.namespaces[i] with a path: open it, check its type, and say who joins it when.
 fn plan_join(p: &mut Plan, i: usize, t: LinuxNamespaceType, path: &Path) -> Result<()> {
-    let (name, nstype) = ns_info(t);
+    let (name, nstype) = ns_info(i, t)?;
     let field = format!("linux.namespaces[{i}].path");
     let f = File::open(path).map_err(|e| config(&field, format!("{}: {e}", path.display())))?;
     check_ns_file(&f, nstype).map_err(|m| config(&field, format!("{}: {m}", path.display())))?;

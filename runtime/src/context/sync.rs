@@ -51,11 +51,9 @@ fn handover_bytes(pid: i32) -> [u8; 9] {
 }
 
 fn write_fixed(sock: &UnixStream, msg: &[u8]) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: msg is a live buffer of msg.len() bytes.
-    let n = unsafe { libc::write(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
-    if n != msg.len() as isize {
-        return Err(std::io::Error::last_os_error());
+    let n = nix::unistd::write(sock, msg)?;
+    if n != msg.len() {
+        return Err(std::io::Error::other("short write on the sync socket"));
     }
     Ok(())
 }
@@ -134,34 +132,17 @@ fn read_head(
     buf: &mut [u8],
     fd: &mut Option<std::os::fd::OwnedFd>,
 ) -> std::io::Result<bool> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    use std::os::fd::AsFd;
     let mut off = 0;
     while off < buf.len() {
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf[off..])];
-        let msg = match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => m,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(nix::errno::Errno::ECONNRESET) => return Ok(false),
-            Err(e) => return Err(e.into()),
+        let (n, fds) = match crate::syscall::scm::recv_with_fds(sock.as_fd(), &mut buf[off..]) {
+            Ok(r) => r,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Ok(false),
+            Err(e) => return Err(e),
         };
-        let n = msg.bytes;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for f in fds {
-                        // SAFETY: the kernel installed these fds for us.
-                        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(f) };
-                        fd.get_or_insert(owned);
-                    }
-                }
-            }
+        for f in fds {
+            fd.get_or_insert(f);
         }
         if n == 0 {
             return Ok(false);

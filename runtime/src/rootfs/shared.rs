@@ -60,8 +60,8 @@ fn in_namespace(
 ) -> std::io::Result<u64> {
     let Some(ns) = ns else { return f() };
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // SAFETY: vsrun is single-threaded here; the child only makes syscalls and _exits.
-    match unsafe { nix::unistd::fork() }? {
+    // The child only makes syscalls and _exits.
+    match crate::syscall::proc::fork()? {
         nix::unistd::ForkResult::Child => {
             drop(r);
             let res = crate::syscall::setns(ns.as_raw_fd(), libc::CLONE_NEWNS).and_then(|_| f());
@@ -70,8 +70,8 @@ fn in_namespace(
                 Err(e) => -(e.raw_os_error().unwrap_or(libc::EIO) as i64),
             };
             let _ = nix::unistd::write(&w, &word.to_ne_bytes());
-            // SAFETY: leave the fork without running the parent's destructors.
-            unsafe { libc::_exit(0) }
+            // Leave the fork without running the parent's destructors.
+            crate::syscall::proc::exit_now(0)
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(w);

@@ -60,16 +60,8 @@ pub fn plan(list: &[PosixRlimit]) -> Result<Vec<Rlimit>> {
 
 pub fn apply(list: &[Rlimit]) -> Result<()> {
     for r in list {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft,
-            rlim_max: r.hard,
-        };
-        // SAFETY: lim is a valid rlimit; pid 0 means this process.
-        let ret = unsafe { libc::prlimit(0, r.resource, &lim, std::ptr::null_mut()) };
-        if ret != 0 {
-            return Err(std::io::Error::last_os_error())
-                .step(|| format!("setrlimit resource {} to {}:{}", r.resource, r.soft, r.hard));
-        }
+        crate::syscall::proc::set_rlimit(r.resource, r.soft, r.hard)
+            .step(|| format!("setrlimit resource {} to {}:{}", r.resource, r.soft, r.hard))?;
     }
     Ok(())
 }

@@ -68,9 +68,9 @@ fn is_on_read_only_mount(fd: i32) -> bool {
 }
 
 fn is_write_sealed(fd: i32) -> bool {
-    // SAFETY: F_GET_SEALS takes no argument; on a file that is no memfd it fails with EINVAL.
-    let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
-    seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+    // On a file that is no memfd F_GET_SEALS fails with EINVAL.
+    let seals = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GET_SEALS);
+    seals.is_ok_and(|s| s & libc::F_SEAL_WRITE != 0)
 }
 
 /// A detached, read-only bind mount of the binary itself.
@@ -105,11 +105,12 @@ fn sealed_copy(exe: &File) -> std::io::Result<OwnedFd> {
         .or_else(|_| crate::syscall::memfd_create(c"vsrun", flags))?;
     let mut dst = File::from(memfd);
     std::io::copy(&mut &*exe, &mut dst)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS takes an int of seal bits.
-    if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(dst.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))?;
     if !is_write_sealed(dst.as_raw_fd()) {
         return Err(std::io::Error::other("the memfd does not read as sealed"));
     }

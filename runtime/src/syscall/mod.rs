@@ -1,5 +1,11 @@
 //! Thin wrappers over the syscalls that nix or std do not cover. Each is one call, with the
 //! reason it is sound; everything that decides *what* to call lives in the modules above.
+//! This is the only module allowed `unsafe` (lib.rs denies it everywhere else).
+//!
+//! The fork-like wrappers (`clone3`, `fork_sibling`, `proc::fork`) are safe functions because
+//! vsrun is single-threaded by construction: nothing in the library starts a thread, so the
+//! child's copy of the heap and of every lock is consistent, exactly as after fork(2) in a
+//! single-threaded program. A change that starts threads must revisit them.
 
 pub mod bpf;
 
@@ -11,8 +17,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub mod ns;
+pub mod proc;
 pub mod quota;
+pub mod scm;
+pub mod seccomp;
 pub mod task;
+pub mod tty;
 
 fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -56,12 +66,9 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// clone3 without a new stack: the child continues on a copy-on-write copy of this stack, like
 /// fork(2), but enters the requested namespaces atomically and hands back a pidfd.
-/// Returns Ok(None) in the child, Ok(Some((pid, pidfd))) in the parent.
-///
-/// # Safety
-/// The caller must be single-threaded (vsrun never starts threads), so the child's copy of the
-/// heap and locks is consistent, exactly as after fork(2).
-pub unsafe fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<(i32, OwnedFd)>> {
+/// Returns Ok(None) in the child, Ok(Some((pid, pidfd))) in the parent. Safe because vsrun is
+/// single-threaded (see the module's head).
+pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<(i32, OwnedFd)>> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -91,7 +98,8 @@ pub unsafe fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<(i3
         cgroup: cgroup.unwrap_or(0) as u64,
         ..Default::default()
     };
-    // SAFETY: args is a valid clone_args of the size passed; see the function's contract.
+    // SAFETY: args is a valid clone_args of the size passed; the caller is single-threaded
+    // (crate invariant), so the child's copy of memory is consistent.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -111,10 +119,10 @@ pub unsafe fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<Option<(i3
 /// /proc/<pid>/ns/user (an idmapped mount's mapping) and kills it. Dies with the caller
 /// (PR_SET_PDEATHSIG) should the caller die first. Returns its pid and pidfd.
 pub fn userns_holder() -> io::Result<(i32, OwnedFd)> {
-    // SAFETY: vsrun is single-threaded (clone3's contract); the child only makes syscalls
-    // (prctl, getppid, pause) and never returns into the caller's code.
+    // The child only makes syscalls (prctl, getppid, pause) and never returns into the
+    // caller's code.
     let parent = std::process::id() as libc::pid_t;
-    match unsafe { clone3(libc::CLONE_NEWUSER as u64, None)? } {
+    match clone3(libc::CLONE_NEWUSER as u64, None)? {
         Some(child) => Ok(child),
         None => {
             // SAFETY: plain syscalls without pointers; _exit never returns.
@@ -438,13 +446,11 @@ pub fn fsconfig_set_fd(fd: RawFd, key: &str, value: RawFd) -> io::Result<()> {
 
 /// A fork whose child is a sibling of the caller (CLONE_PARENT): the caller's parent gets it
 /// as its own child, to wait for and signal. Returns the child's pid, or 0 in the child.
-///
-/// # Safety
-/// As fork(2) in a single-threaded process: the child must only make syscalls and leave
+/// Safe as `clone3` is (the module's head); the child should only make syscalls and leave
 /// through execve or _exit.
-pub unsafe fn fork_sibling() -> io::Result<i32> {
+pub fn fork_sibling() -> io::Result<i32> {
     let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_long;
-    // SAFETY: a fork-like clone (no CLONE_VM, no new stack); see the function's contract.
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) from a single-threaded caller.
     let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
     check(r).map(|pid| pid as i32)
 }

@@ -8,7 +8,7 @@ use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -24,6 +24,7 @@ impl Agent {
     /// Start an agent in cgroup `dir`. With `contain`, it also gets what a container has: a
     /// private mount namespace and a cgroup namespace rooted at `dir`, with the v2 hierarchy
     /// mounted read-only in place of the host's.
+    #[allow(unsafe_code)]
     pub(super) fn spawn(dir: Option<&Path>, contain: bool) -> Agent {
         let procs = dir.map(|d| {
             File::options()
@@ -51,16 +52,16 @@ impl Agent {
         .env(AGENT_ENV, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
-        let procs_fd = procs.as_ref().map(|f| f.as_raw_fd());
-        // SAFETY: the closure runs between fork and exec and only makes raw syscalls on values
-        // prepared before the fork (an open fd, C strings); it allocates nothing.
+        // SAFETY: the closure runs between fork and exec and only makes syscalls on values
+        // prepared before the fork (an open file, C strings); it allocates nothing. std's
+        // pre_exec is unsafe by definition: the one `unsafe` of the unit tests outside the
+        // seccomp tests (they test a syscall filter with raw syscalls).
         unsafe {
-            cmd.pre_exec(move || enter(procs_fd, contain, &target));
+            cmd.pre_exec(move || enter(procs.as_ref(), contain, &target));
         }
         let mut child = cmd.spawn().expect("spawn agent");
         let stdin = child.stdin.take().expect("stdin");
         let out = BufReader::new(child.stdout.take().expect("stdout"));
-        drop(procs);
         Agent {
             child: Some(child),
             stdin,
@@ -109,50 +110,41 @@ impl Drop for Agent {
     }
 }
 
-/// In the agent between fork and exec: join the cgroup through `procs_fd`, then with
-/// `contain` a private mount and cgroup namespace with cgroup2 read-only at `target`.
-fn enter(procs_fd: Option<RawFd>, contain: bool, target: &CStr) -> std::io::Result<()> {
-    let check = |r: libc::c_int| match r {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    };
-    if let Some(fd) = procs_fd {
-        // SAFETY: a write of a static one-byte buffer to an fd opened before the fork.
-        if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
-            return Err(std::io::Error::last_os_error());
+/// In the agent between fork and exec: join the cgroup through `procs`, then with `contain`
+/// a private mount and cgroup namespace with cgroup2 read-only at `target`. Only syscalls on
+/// values prepared before the fork: nix passes &CStr arguments through without allocating.
+fn enter(procs: Option<&File>, contain: bool, target: &CStr) -> std::io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    if let Some(f) = procs {
+        if nix::unistd::write(f, b"0")? != 1 {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
         }
     }
     if !contain {
         return Ok(());
     }
-    // SAFETY: unshare and mount with static or pre-fork NUL-terminated strings and null
-    // pointers where the kernel allows them; nothing is allocated.
-    unsafe {
-        check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP))?;
-        check(libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ))?;
-        // A tmpfs first: the same cgroup2 superblock cannot be mounted straight onto its own
-        // mount root (EBUSY).
-        check(libc::mount(
-            c"tmpfs".as_ptr(),
-            target.as_ptr(),
-            c"tmpfs".as_ptr(),
-            0,
-            std::ptr::null(),
-        ))?;
-        check(libc::mount(
-            c"cgroup2".as_ptr(),
-            target.as_ptr(),
-            c"cgroup2".as_ptr(),
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
-        ))
-    }
+    let none = None::<&CStr>;
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWCGROUP)?;
+    mount(
+        none,
+        c"/",
+        none,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        none,
+    )?;
+    // A tmpfs first: the same cgroup2 superblock cannot be mounted straight onto its own
+    // mount root (EBUSY).
+    mount(
+        Some(c"tmpfs"),
+        target,
+        Some(c"tmpfs"),
+        MsFlags::empty(),
+        none,
+    )?;
+    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some(c"cgroup2"), target, Some(c"cgroup2"), ro, none)?;
+    Ok(())
 }
 
 fn errno_name(e: i32) -> String {
@@ -206,14 +198,14 @@ fn push(socks: &mut Vec<Sock>, s: Sock) -> String {
 }
 
 fn udp_unbound(v6: bool) -> std::io::Result<UdpSocket> {
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-    // SAFETY: plain socket(2); the new fd is owned by the OwnedFd right away.
-    let fd = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh socket nothing else owns.
-    let s = UdpSocket::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let fd = socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let s = UdpSocket::from(fd);
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     Ok(s)
 }
@@ -224,67 +216,40 @@ fn sendmsg_pktinfo(
     src: std::net::IpAddr,
     dst: Option<SocketAddr>,
 ) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrStorage};
     use std::net::IpAddr;
-    // SAFETY: all-zero is valid for these plain C structs.
-    let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let name_len = match dst {
-        None => 0,
-        Some(SocketAddr::V4(d)) => {
-            // SAFETY: sockaddr_in fits in sockaddr_in6's storage; both are plain C structs.
-            let n =
-                unsafe { &mut *(&mut name as *mut libc::sockaddr_in6).cast::<libc::sockaddr_in>() };
-            n.sin_family = libc::AF_INET as u16;
-            n.sin_port = d.port().to_be();
-            n.sin_addr.s_addr = u32::from_ne_bytes(d.ip().octets());
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        Some(SocketAddr::V6(d)) => {
-            name.sin6_family = libc::AF_INET6 as u16;
-            name.sin6_port = d.port().to_be();
-            name.sin6_addr.s6_addr = d.ip().octets();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    let (level, ty, data): (i32, i32, Vec<u8>) = match src {
+    let v4;
+    let v6;
+    let cmsg = match src {
         IpAddr::V4(a) => {
-            let mut d = vec![0u8; std::mem::size_of::<libc::in_pktinfo>()];
-            d[4..8].copy_from_slice(&a.octets()); // ipi_spec_dst
-            (libc::IPPROTO_IP, libc::IP_PKTINFO, d)
+            v4 = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            ControlMessage::Ipv4PacketInfo(&v4)
         }
         IpAddr::V6(a) => {
-            let mut d = vec![0u8; std::mem::size_of::<libc::in6_pktinfo>()];
-            d[..16].copy_from_slice(&a.octets()); // ipi6_addr
-            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, d)
+            v6 = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: a.octets(),
+                },
+                ipi6_ifindex: 0,
+            };
+            ControlMessage::Ipv6PacketInfo(&v6)
         }
     };
-    let mut cbuf = [0u64; 16];
-    let payload = [b'p'];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: 1,
-    };
-    // SAFETY: msghdr points at live local buffers (name, iov, cbuf) for the whole call; the
-    // CMSG_* macros stay within cbuf, which is larger than CMSG_SPACE of either pktinfo.
-    let r = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        if name_len > 0 {
-            msg.msg_name = (&mut name as *mut libc::sockaddr_in6).cast();
-            msg.msg_namelen = name_len as u32;
-        }
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(data.len() as u32) as usize;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = level;
-        (*c).cmsg_type = ty;
-        (*c).cmsg_len = libc::CMSG_LEN(data.len() as u32) as usize;
-        std::ptr::copy_nonoverlapping(data.as_ptr(), libc::CMSG_DATA(c), data.len());
-        libc::sendmsg(s.as_raw_fd(), &msg, 0)
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let to = dst.map(SockaddrStorage::from);
+    let payload = [std::io::IoSlice::new(b"p")];
+    sendmsg(
+        s.as_raw_fd(),
+        &payload,
+        &[cmsg],
+        MsgFlags::empty(),
+        to.as_ref(),
+    )?;
     Ok(())
 }
 
@@ -378,18 +343,15 @@ fn tcp_do(socks: &mut Vec<Sock>, w: &[&str]) -> Reply {
         }
         // listen(2) on a socket that was never bound: the kernel auto-binds it to the wildcard.
         "tcp_listen_unbound" => {
-            // SAFETY: plain socket(2)/listen(2); the fd is owned by the listener right away.
-            let l = unsafe {
-                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let l = TcpListener::from(OwnedFd::from_raw_fd(fd));
-                if libc::listen(fd, 16) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                l
-            };
+            use nix::sys::socket::{listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )?;
+            listen(&fd, Backlog::new(16)?)?;
+            let l = TcpListener::from(fd);
             let local = l.local_addr()?.to_string();
             vec![push(socks, Sock::Listener(l)), local]
         }

@@ -20,6 +20,15 @@ const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+/// The runtime-spec's name of each ABI; read both ways (config → ABI, `features`' list).
+const SPEC_NAMES: [(oci_spec::runtime::Arch, Arch); 5] = [
+    (oci_spec::runtime::Arch::ScmpArchX86, Arch::X86),
+    (oci_spec::runtime::Arch::ScmpArchX86_64, Arch::X86_64),
+    (oci_spec::runtime::Arch::ScmpArchX32, Arch::X32),
+    (oci_spec::runtime::Arch::ScmpArchAarch64, Arch::Aarch64),
+    (oci_spec::runtime::Arch::ScmpArchArm, Arch::Arm),
+];
+
 /// The ABI vsrun itself runs in: the one every container process starts in.
 #[cfg(target_arch = "x86_64")]
 pub const NATIVE: Option<Arch> = Some(Arch::X86_64);
@@ -32,17 +41,21 @@ impl Arch {
     /// `architectures[]` entry → ABI, or None for an ABI this host's kernel can never report
     /// (a filter section for it would be dead code, so it is left out).
     pub fn from_oci(a: oci_spec::runtime::Arch) -> Option<Arch> {
-        use oci_spec::runtime::Arch as A;
-        let arch = match a {
-            A::ScmpArchNative => return NATIVE,
-            A::ScmpArchX86_64 => Arch::X86_64,
-            A::ScmpArchX86 => Arch::X86,
-            A::ScmpArchX32 => Arch::X32,
-            A::ScmpArchAarch64 => Arch::Aarch64,
-            A::ScmpArchArm => Arch::Arm,
-            _ => return None,
-        };
-        NATIVE.filter(|n| n.family() == arch.family()).map(|_| arch)
+        if a == oci_spec::runtime::Arch::ScmpArchNative {
+            return NATIVE;
+        }
+        let (_, arch) = SPEC_NAMES.iter().find(|(name, _)| *name == a)?;
+        NATIVE
+            .filter(|n| n.family() == arch.family())
+            .map(|_| *arch)
+    }
+
+    /// The `architectures[]` names a filter on this host can use (`vsrun features`).
+    pub fn supported() -> impl Iterator<Item = oci_spec::runtime::Arch> {
+        SPEC_NAMES
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| Arch::from_oci(*name).is_some())
     }
 
     fn family(self) -> u8 {

@@ -6,15 +6,8 @@
 //! instructions the emitter puts a `ja` (32-bit offset) trampoline right after the jump. No
 //! second pass, no label patching.
 
-/// One `struct sock_filter`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Insn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
+/// One `struct sock_filter`; defined beside the seccomp(2) wrapper that hands it to the kernel.
+pub use crate::syscall::seccomp::SockFilter as Insn;
 
 // Opcodes (linux/bpf_common.h): BPF_LD | BPF_W | BPF_ABS, BPF_ALU | BPF_AND | BPF_K, ...
 const LD_W_ABS: u16 = 0x20;

@@ -19,6 +19,33 @@ pub const RET_TRACE: u32 = 0x7ff0_0000;
 pub const RET_LOG: u32 = 0x7ffc_0000;
 pub const RET_ALLOW: u32 = 0x7fff_0000;
 
+/// Every action a rule or the default may name, and the SECCOMP_RET_* it compiles to (ERRNO
+/// and TRACE add their data). `vsrun features` lists the actions from this table.
+pub const ACTIONS: [(Act, u32); 9] = [
+    (Act::ScmpActAllow, RET_ALLOW),
+    (Act::ScmpActErrno, RET_ERRNO),
+    (Act::ScmpActKill, RET_KILL_THREAD),
+    (Act::ScmpActKillProcess, RET_KILL_PROCESS),
+    (Act::ScmpActKillThread, RET_KILL_THREAD),
+    (Act::ScmpActLog, RET_LOG),
+    (Act::ScmpActNotify, RET_USER_NOTIF),
+    (Act::ScmpActTrace, RET_TRACE),
+    (Act::ScmpActTrap, RET_TRAP),
+];
+
+/// Every argument operator and its test on the low word: (operator, jump, swap), where swap
+/// means "jump to the false branch when the test holds". SCMP_CMP_MASKED_EQ is `None`: it is
+/// compiled apart (and-then-compare). `vsrun features` lists the operators from this table.
+pub const OPERATORS: [(Op, Option<(Jmp, bool)>); 7] = [
+    (Op::ScmpCmpEq, Some((Jmp::Eq, false))),
+    (Op::ScmpCmpGe, Some((Jmp::Ge, false))),
+    (Op::ScmpCmpGt, Some((Jmp::Gt, false))),
+    (Op::ScmpCmpLe, Some((Jmp::Gt, true))),
+    (Op::ScmpCmpLt, Some((Jmp::Ge, true))),
+    (Op::ScmpCmpMaskedEq, None),
+    (Op::ScmpCmpNe, Some((Jmp::Eq, true))),
+];
+
 /// What a syscall of an ABI the filter does not cover gets: libseccomp's default "bad arch"
 /// action, SCMP_ACT_KILL (the thread), which runc keeps.
 pub const RET_BADARCH: u32 = RET_KILL_THREAD;
@@ -177,15 +204,12 @@ fn ret_of(a: Act, errno_ret: Option<u32>, errno_field: &str) -> Result<u32> {
         }
     }
     let data = errno_ret.unwrap_or(libc::EPERM as u32);
+    let Some(&(_, ret)) = ACTIONS.iter().find(|(x, _)| *x == a) else {
+        return Err(config(errno_field, format!("action {a} is not supported")));
+    };
     Ok(match a {
-        Act::ScmpActKill | Act::ScmpActKillThread => RET_KILL_THREAD,
-        Act::ScmpActKillProcess => RET_KILL_PROCESS,
-        Act::ScmpActTrap => RET_TRAP,
-        Act::ScmpActErrno => RET_ERRNO | data,
-        Act::ScmpActNotify => RET_USER_NOTIF,
-        Act::ScmpActTrace => RET_TRACE | data,
-        Act::ScmpActLog => RET_LOG,
-        Act::ScmpActAllow => RET_ALLOW,
+        Act::ScmpActErrno | Act::ScmpActTrace => ret | data,
+        _ => ret,
     })
 }
 
@@ -567,16 +591,8 @@ impl Emitter<'_> {
             }
             return entry;
         }
-        // Low word: (op, value, swap) where swap means "jump to f when the test holds".
-        let (lop, lswap) = match c.op {
-            Op::ScmpCmpEq => (Jmp::Eq, false),
-            Op::ScmpCmpNe => (Jmp::Eq, true),
-            Op::ScmpCmpGt => (Jmp::Gt, false),
-            Op::ScmpCmpGe => (Jmp::Ge, false),
-            Op::ScmpCmpLt => (Jmp::Ge, true),
-            Op::ScmpCmpLe => (Jmp::Gt, true),
-            Op::ScmpCmpMaskedEq => unreachable!("handled above"),
-        };
+        // Low word: the operator's row in OPERATORS (every operator but MASKED_EQ has one).
+        let (lop, lswap) = low_word_test(c.op);
         let (lt, lf) = if lswap { (f, t) } else { (t, f) };
         let j = b.jump(lop, vlo, lt, lf);
         let low = b.load(lo, j);
@@ -599,4 +615,14 @@ impl Emitter<'_> {
         };
         b.load(hi, j)
     }
+}
+
+/// The low-word test of a comparison operator (OPERATORS); MASKED_EQ never gets here. A
+/// new oci-spec operator cannot slip through unnoticed: the high-word `match` in `cmp` is
+/// exhaustive and stops the build first.
+fn low_word_test(op: Op) -> (Jmp, bool) {
+    OPERATORS
+        .iter()
+        .find_map(|(o, t)| (*o == op).then_some(*t).flatten())
+        .unwrap_or((Jmp::Eq, false))
 }

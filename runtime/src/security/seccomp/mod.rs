@@ -52,19 +52,21 @@ mod bpf;
 mod compile;
 mod notify;
 mod syscalls;
-// The tests use x86_64 syscall numbers and i386/x32 calls.
+// The tests use x86_64 syscall numbers and i386/x32 calls. They test a syscall filter by
+// making raw syscalls (any number, `int 0x80`, ptrace as the tracer, fork to load a filter
+// into a throwaway process): no safe wrapper expresses that, so `unsafe` is allowed there.
 #[cfg(all(test, target_arch = "x86_64"))]
+#[allow(unsafe_code)]
 mod tests;
 
 pub use notify::send_listener;
 
 use crate::error::{config, Result, StepExt};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag as Flag};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-// seccomp(2) operations and filter flags (linux/seccomp.h).
-const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+// seccomp(2) filter flags (linux/seccomp.h).
 const FLAG_TSYNC: libc::c_uint = 1 << 0;
 const FLAG_LOG: libc::c_uint = 1 << 1;
 const FLAG_SPEC_ALLOW: libc::c_uint = 1 << 2;
@@ -72,37 +74,20 @@ const FLAG_NEW_LISTENER: libc::c_uint = 1 << 3;
 const FLAG_TSYNC_ESRCH: libc::c_uint = 1 << 4;
 const FLAG_WAIT_KILLABLE_RECV: libc::c_uint = 1 << 5;
 
-/// What `vsrun features` can report (runc's `linux.seccomp` section).
-pub const ACTIONS: [&str; 9] = [
-    "SCMP_ACT_ALLOW",
-    "SCMP_ACT_ERRNO",
-    "SCMP_ACT_KILL",
-    "SCMP_ACT_KILL_PROCESS",
-    "SCMP_ACT_KILL_THREAD",
-    "SCMP_ACT_LOG",
-    "SCMP_ACT_NOTIFY",
-    "SCMP_ACT_TRACE",
-    "SCMP_ACT_TRAP",
+/// Every `flags` entry and its seccomp(2) bit; read by `compile` and by `vsrun features`
+/// (known and supported flags alike). How a flag combines with a NOTIFY listener is in
+/// `filter_flags`.
+pub const FLAGS: [(Flag, libc::c_uint); 4] = [
+    (Flag::SeccompFilterFlagTsync, FLAG_TSYNC),
+    (Flag::SeccompFilterFlagLog, FLAG_LOG),
+    (Flag::SeccompFilterFlagSpecAllow, FLAG_SPEC_ALLOW),
+    (
+        Flag::SeccompFilterFlagWaitKillableRecv,
+        FLAG_WAIT_KILLABLE_RECV,
+    ),
 ];
-pub const OPERATORS: [&str; 7] = [
-    "SCMP_CMP_EQ",
-    "SCMP_CMP_GE",
-    "SCMP_CMP_GT",
-    "SCMP_CMP_LE",
-    "SCMP_CMP_LT",
-    "SCMP_CMP_MASKED_EQ",
-    "SCMP_CMP_NE",
-];
-#[cfg(target_arch = "aarch64")]
-pub const ARCHES: [&str; 2] = ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"];
-#[cfg(not(target_arch = "aarch64"))]
-pub const ARCHES: [&str; 3] = ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"];
-pub const FLAGS: [&str; 4] = [
-    "SECCOMP_FILTER_FLAG_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-];
+pub use arch::Arch;
+pub use compile::{ACTIONS, OPERATORS};
 
 /// A compiled filter: the BPF program, the seccomp(2) flags and where a listener goes.
 pub struct Filter {
@@ -156,28 +141,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
             "required when a rule uses SCMP_ACT_NOTIFY: the listener fd must go to an agent",
         ));
     }
-    let mut flags = 0;
-    match seccomp.flags() {
-        // runc: no `flags` at all means SPEC_ALLOW (an empty list means none).
-        None => flags |= FLAG_SPEC_ALLOW,
-        Some(list) => {
-            for f in list {
-                flags |= match f {
-                    Flag::SeccompFilterFlagLog => FLAG_LOG,
-                    Flag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
-                    Flag::SeccompFilterFlagTsync if prog.notify => FLAG_TSYNC | FLAG_TSYNC_ESRCH,
-                    Flag::SeccompFilterFlagTsync => FLAG_TSYNC,
-                    Flag::SeccompFilterFlagWaitKillableRecv if prog.notify => {
-                        FLAG_WAIT_KILLABLE_RECV
-                    }
-                    Flag::SeccompFilterFlagWaitKillableRecv => 0,
-                };
-            }
-        }
-    }
-    if prog.notify {
-        flags |= FLAG_NEW_LISTENER;
-    }
+    let flags = filter_flags(seccomp.flags().as_deref(), prog.notify);
     Ok(Filter {
         prog: prog.insns,
         flags,
@@ -187,43 +151,37 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter> {
     })
 }
 
+/// seccomp(2)'s flags for `flags` (FLAGS). runc: no `flags` at all means SPEC_ALLOW (an
+/// empty list means none). With a NOTIFY listener TSYNC needs TSYNC_ESRCH (the kernel refuses
+/// TSYNC with NEW_LISTENER otherwise), and WAIT_KILLABLE_RECV only means something there.
+fn filter_flags(list: Option<&[Flag]>, notify: bool) -> libc::c_uint {
+    let Some(list) = list else {
+        return FLAG_SPEC_ALLOW | if notify { FLAG_NEW_LISTENER } else { 0 };
+    };
+    let mut flags = if notify { FLAG_NEW_LISTENER } else { 0 };
+    for f in list {
+        let bit = FLAGS.iter().find(|(x, _)| x == f).map_or(0, |(_, b)| *b);
+        flags |= match bit {
+            FLAG_TSYNC if notify => FLAG_TSYNC | FLAG_TSYNC_ESRCH,
+            FLAG_WAIT_KILLABLE_RECV if !notify => 0,
+            b => b,
+        };
+    }
+    flags
+}
+
 /// Load the filter into the calling thread (the init). Needs no_new_privs or CAP_SYS_ADMIN.
 /// Returns the listener fd (close-on-exec) when the filter uses SCMP_ACT_NOTIFY.
 pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
+    use crate::syscall::seccomp::{set_mode_filter, Loaded};
     let step = || "load the seccomp filter (linux.seccomp)".to_string();
-    let fd = seccomp_set_mode_filter(&filter.prog, filter.flags).step(step)?;
-    if filter.notify {
-        // SAFETY: with FLAG_NEW_LISTENER the kernel returns a new fd that nothing else owns.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-    }
-    if fd != 0 {
+    match set_mode_filter(&filter.prog, filter.flags).step(step)? {
+        Loaded::Listener(fd) => Ok(Some(fd)),
+        Loaded::Value(0) => Ok(None),
         // TSYNC reports the thread it could not synchronize.
-        return Err(std::io::Error::other(format!(
-            "thread {fd} could not be synchronized"
+        Loaded::Value(thread) => Err(std::io::Error::other(format!(
+            "thread {thread} could not be synchronized"
         )))
-        .step(step);
+        .step(step),
     }
-    Ok(None)
-}
-
-/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): the syscall's result.
-fn seccomp_set_mode_filter(prog: &[bpf::Insn], flags: libc::c_uint) -> std::io::Result<i32> {
-    let fprog = libc::sock_fprog {
-        len: prog.len() as libc::c_ushort,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: bpf::Insn is #[repr(C)] with sock_filter's layout; fprog points into `prog`,
-    // which outlives the call; the kernel copies the program before returning.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            flags,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(r as i32)
 }

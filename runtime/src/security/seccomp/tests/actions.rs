@@ -272,27 +272,10 @@ fn recv_fd(sock: BorrowedFd<'_>) -> OwnedFd {
 }
 
 fn recv_msg_fd(sock: BorrowedFd<'_>) -> (Vec<u8>, Option<OwnedFd>) {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = vec![0u8; 1 << 16];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    let n = msg.bytes;
-    let mut fd = None;
-    for c in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel installed this fd for us.
-            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
-        }
-    }
+    let (n, fds) = crate::syscall::scm::recv_with_fds(sock, &mut buf).expect("recvmsg");
     buf.truncate(n);
-    (buf, fd)
+    (buf, fds.into_iter().next())
 }
 
 #[test]
