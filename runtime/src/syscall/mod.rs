@@ -2,6 +2,7 @@
 //! reason it is sound; everything that decides *what* to call lives in the modules above.
 
 pub mod bpf;
+pub mod mem;
 
 use std::ffi::CString;
 use std::fs::File;
