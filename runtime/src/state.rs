@@ -317,18 +317,36 @@ pub fn owner_name(uid: u32) -> String {
     if let Some((_, name)) = owners.iter().find(|(u, _)| *u == uid) {
         return name.clone();
     }
-    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd_name(&passwd, uid).unwrap_or_else(|| uid.to_string());
     owners.push((uid, name.clone()));
     name
+}
+
+/// The name of `uid` in an /etc/passwd text. runc reads the file the same way (its
+/// libcontainer/user package); glibc's getpwuid_r would link NSS and dlopen into the static
+/// binary (README "Benchmarks": bytes before and after).
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (!name.is_empty() && id.parse() == Ok(uid)).then(|| name.to_string())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_names_come_from_the_passwd_line_with_that_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\n# comment\n\nbin:x:1:1::/:\nfoo:x:1000:1000::/home/foo:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("foo"));
+        assert_eq!(passwd_name(passwd, 1001), None);
+        assert_eq!(passwd_name("x:y\n", 0), None);
+    }
 
     #[test]
     fn ids_that_escape_or_confuse_are_rejected() {
