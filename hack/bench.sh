@@ -26,6 +26,9 @@
 # Then the bound-IP benchmark (hack/bench-bindip.sh): connect/accept and UDP round trips with
 # and without the org.vsrun.bind-ip programs. BENCH_BINDIP=0 leaves it out.
 #
+# BENCH_BEFORE=/path/to/an/older/vsrun adds it as `vsrun-before` to the same hyperfine runs
+# (its own --root), so that a change is measured side by side with what it replaces.
+#
 # Env: RUNS (default 30), WARMUP (default 5), LIST_N (default 1000), PAR_N (default 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +58,12 @@ runc=$(command -v runc)
 crun=$(command -v crun)
 
 tmp=$(mktemp -d /tmp/vsrun-bench.XXXXXX)
+before_entry="" # text for inner.sh: its $b is the bundle, \$\$ hyperfine's shell's pid
+if [ -n "${BENCH_BEFORE:-}" ]; then
+    cp "$BENCH_BEFORE" "$tmp/vsrun-before"
+    mkdir -p "$tmp/root-before"
+    before_entry="-n vsrun-before \"$tmp/vsrun-before --root $tmp/root-before run --bundle "'$b o\$\$ >/dev/null"'
+fi
 bin_of() {
     case $1 in vsrun) echo "$vsrun" ;; runc) echo "$runc" ;; crun) echo "$crun" ;; esac
 }
@@ -128,7 +137,8 @@ for sc in plain seccomp; do
         -n vsrun-ro "$tmp/ro-bin/vsrun --root $tmp/root-vsrun run --bundle \$b r\\\$\\\$ >/dev/null" \\
         -n runc "$(bin_of runc) --root $tmp/root-runc run --bundle \$b b\\\$\\\$ >/dev/null" \\
         -n crun "$(bin_of crun) --root $tmp/root-crun run --bundle \$b b\\\$\\\$ >/dev/null" \\
-        -n floor "unshare -p -m -i -u -n --fork chroot $bundle/rootfs /bin/true"
+        -n floor "unshare -p -m -i -u -n --fork chroot $bundle/rootfs /bin/true" \
+        ${before_entry}
 done
 for rt in vsrun runc crun; do
     case \$rt in vsrun) bin=$vsrun ;; runc) bin=$runc ;; crun) bin=$crun ;; esac
@@ -198,6 +208,9 @@ for sc, title in (("plain", "run /bin/true"), ("seccomp", "run /bin/true with do
     print(f"vsrun/runc median ratio: {med['vsrun'] / med['runc']:.2f}")
     print(f"cost of sealing the binary (vsrun - vsrun-ro): {med['vsrun'] - med['vsrun-ro']:.2f} ms")
     print(f"vsrun/floor median ratio: {med['vsrun'] / med['floor']:.2f}  (floor: unshare -pmiun --fork chroot, {med['floor']:.2f} ms; target <= 2)")
+    if "vsrun-before" in med:
+        b = med["vsrun-before"]
+        print(f"vsrun-before (BENCH_BEFORE): {b:.2f} ms; /crun {b / med['crun']:.2f}, /floor {b / med['floor']:.2f}, vsrun/vsrun-before {med['vsrun'] / b:.2f}")
 
 def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "-"

@@ -22,6 +22,11 @@ pub fn run(g: &GlobalOpts, args: &IdArg) -> Result<i32> {
 
 /// One container's state object (also the rows of `list --format json`).
 pub fn describe(dir: &Path) -> Result<Value> {
+    describe_owned(dir, state::owner(dir))
+}
+
+/// The same, with the owner's name already known (`list` has the dir's metadata at hand).
+pub fn describe_owned(dir: &Path, owner: String) -> Result<Value> {
     let st = state::load(dir)?;
     let status = state::status(dir, &st);
     let pid = if status == Status::Stopped { 0 } else { st.pid };
@@ -33,7 +38,7 @@ pub fn describe(dir: &Path) -> Result<Value> {
         "bundle": st.bundle,
         "rootfs": st.rootfs,
         "created": st.created,
-        "owner": state::owner(dir),
+        "owner": owner,
     });
     if !st.annotations.is_empty() {
         v["annotations"] = json!(st.annotations);

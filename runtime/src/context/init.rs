@@ -83,6 +83,9 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     let waits = handover || matches!(cfg.gate, StartGate::Fifo(_));
     let load_here =
         notify || (waits && !crate::security::loads_with_final_credentials(&cfg.security));
+    if load_here && matches!(cfg.gate, StartGate::Fifo(_)) && !handover {
+        give_back_memory();
+    }
     if load_here {
         load_seccomp(cfg, sock)?;
         crate::security::drop_kept(&cfg.security, kept)?;
@@ -104,6 +107,9 @@ fn wait_and_exec(
     kept: bool,
 ) -> Result<()> {
     if let StartGate::Fifo(fifo) = &cfg.gate {
+        if load_filter {
+            give_back_memory();
+        }
         wait_for_start(fifo)?;
     }
     let created = crate::hooks::with_status(hook_state, ContainerState::Created);
@@ -222,6 +228,19 @@ fn enter_cwd(cfg: &InitConfig) -> Result<()> {
     )
     .step(step)?;
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)).step(step)
+}
+
+/// A created container's init may wait for `start` for as long as the engine likes; what it
+/// still needs then is a few pages. Its copy of vsrun's code and read-only data (about 2 MB
+/// faulted in while setting up) goes back, to be read again from the page cache after
+/// `start`, and so do malloc's free pages. Just before the wait, or before the filter when it
+/// is loaded ahead of it (a profile may not allow madvise); nothing here can fail the
+/// container.
+fn give_back_memory() {
+    for (start, len) in crate::syscall::mem::read_only_image_ranges() {
+        let _ = crate::syscall::mem::drop_file_pages(start, len);
+    }
+    crate::syscall::mem::trim_heap();
 }
 
 /// Block until `vsrun start` writes a byte. The fifo was opened O_RDWR, so a missing writer

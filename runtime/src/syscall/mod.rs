@@ -8,6 +8,7 @@
 //! single-threaded program. A change that starts threads must revisit them.
 
 pub mod bpf;
+pub mod mem;
 
 use std::ffi::CString;
 use std::fs::File;
