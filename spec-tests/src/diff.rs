@@ -322,6 +322,14 @@ pub struct Norm {
 impl Norm {
     pub fn new(mut subs: Vec<(String, String)>) -> Norm {
         subs.retain(|(from, _)| !from.is_empty());
+        // mountinfo's `root` shows a path from its file system's root: where /tmp is a tmpfs
+        // of its own (the VM lane, many distributions) a bundle /tmp/x appears there as /x.
+        let table = host_mounts();
+        let relative: Vec<(String, String)> = subs
+            .iter()
+            .filter_map(|(from, to)| Some((on_its_mount(&table, from)?, to.clone())))
+            .collect();
+        subs.extend(relative);
         subs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
         Norm { subs }
     }
@@ -1176,7 +1184,9 @@ pub fn masked_dir_extra_flags(runc: &str, vsrun: &str) -> bool {
         let rest = v.strip_prefix("tmpfs opts=")?;
         let (opts, tail) = rest.split_once(' ')?;
         let o: Vec<&str> = opts.split(',').collect();
-        if !o.contains(&"ro") || !tail.starts_with("super=ro ") {
+        // The super options may carry more than `ro` (tmpfs's inode64 on some kernels).
+        let sup = tail.strip_prefix("super=")?.split(' ').next()?;
+        if !o.contains(&"ro") || !sup.split(',').any(|x| x == "ro") {
             return None;
         }
         let kept: Vec<&str> = o
@@ -1186,4 +1196,19 @@ pub fn masked_dir_extra_flags(runc: &str, vsrun: &str) -> bool {
         Some(format!("{} {tail}", kept.join(",")))
     };
     matches!((strip(runc), strip(vsrun)), (Some(a), Some(b)) if a == b)
+}
+
+/// `path` (absolute) as mountinfo's `root` shows it when it lies below a mount point other
+/// than `/` (None when that is the same text).
+fn on_its_mount(table: &[HostMount], path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let m = table
+        .iter()
+        .filter(|m| m.mount_point != "/" && is_under(path, Path::new(&m.mount_point)))
+        .max_by_key(|m| m.mount_point.len())?;
+    let rest = &path[m.mount_point.trim_end_matches('/').len()..];
+    let rel = format!("{}{rest}", m.root.trim_end_matches('/'));
+    (rel != path && !rel.is_empty()).then_some(rel)
 }
