@@ -45,7 +45,7 @@ missing=()
 init=${V2VM_INIT:-busybox}
 case $init in
 busybox) host_pkgs="busybox-static python3 e2fsprogs xfsprogs" ;;
-systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon containerd" ;;
+systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon containerd containernetworking-plugins gcc libc6-dev protobuf-compiler" ;;
 *) echo "hack/v2-vm.sh: V2VM_INIT is busybox or systemd, not $init" >&2; exit 1 ;;
 esac
 for pkg in $host_pkgs; do installed "$pkg" || missing+=("$pkg"); done
@@ -124,6 +124,15 @@ if [ -n "$(bin_of cgroups)" ]; then
 elif [ -n "$(bin_of systemd_cgroup)" ]; then
     "$(bin_of systemd_cgroup)" -q --exact without_systemd_the_flag_is_refused_and_a_bad_path_names_the_field >/dev/null
 fi
+# hack/v2-vm/cri.sh's parts that need a compiler, made here at native speed: the CRI client
+# (tonic, prost: protoc from protobuf-compiler), the static pause and the busybox rootfs.
+if [ "$init" = systemd ] && [ -z "${V2VM_NO_PODMAN:-}" ]; then
+    cargo build -q -p cri-lane
+    rm -rf "$vm/cri"
+    mkdir -p "$vm/cri/pause"
+    gcc -static -Os -s -o "$vm/cri/pause/pause" hack/cri-lane/pause.c
+    hack/mkrootfs "$vm/cri/busybox" >/dev/null
+fi
 
 # The initramfs: busybox, /init, the modules in load order, mount points, and symlinks into
 # the /usr that 9p brings (Debian's merged /usr).
@@ -134,6 +143,11 @@ cp /bin/busybox "$root/busybox"
 cp hack/v2-vm/init hack/v2-vm/vm-cmd "$root/"
 chmod 755 "$root/init" "$root/vm-cmd"
 for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
+# /usr/bin/cc, awk, ... are links through /etc/alternatives, which the initramfs's /etc lacks.
+cp -a /etc/alternatives "$root/etc/"
+# What a node has and the CRI plugin copies into every pod (hack/v2-vm/cri.sh).
+printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+: >"$root/etc/resolv.conf"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 if [ "$init" = systemd ]; then
@@ -147,7 +161,7 @@ if [ "$init" = systemd ]; then
     cp -r hack/v2-vm/systemd/. "$root/etc/systemd/system/"
     ln -s v2vm.target "$root/etc/systemd/system/default.target"
 fi
-python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth \
+python3 hack/v2-vm/kernel.py modules "$kdir/modules" virtio_pci 9pnet_virtio 9p loop bfq veth bridge \
     overlay crc32c_generic ext4 xfs quota_tree quota_v2 |
     while read -r ko; do
         cp "$ko" "$root/modules/"
@@ -159,7 +173,7 @@ mkdir -p "$out"
 extra_target=
 case $target/ in "$ws"/*) ;; *) extra_target=$target ;; esac
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
-test_args="--test-threads=2 --color never"
+test_args="--test-threads=${V2VM_TEST_THREADS:-4} --color never"
 for a in "$@"; do test_args+=" $(q "$a")"; done
 # One binary after the other; the lane's status is the first failure's, with a summary line
 # per file (the serial console shows the rest).
@@ -167,13 +181,14 @@ runner=$out/run-tests.sh
 {
     echo 'status=0'
     echo "$testbins" | while read -r name bin; do
-        echo "echo \"== v2-vm: $name\"; $(q "$bin") $test_args; r=\$?; echo \"== v2-vm: $name exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
+        echo "echo \"== v2-vm: $name\"; t=\$(date +%s); $(q "$bin") $test_args; r=\$?; echo \"== v2-vm: $name exit \$r, \$(( \$(date +%s) - t ))s\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
     done
-    # The systemd VM also runs podman on vsrun with both cgroup managers and containerd's runc
-    # shim with the systemd driver (hack/v2-vm/podman.sh, containerd.sh).
+    # The systemd VM also runs podman on vsrun with both cgroup managers, containerd's runc
+    # shim with the systemd driver and pods through the CRI plugin with SystemdCgroup = true
+    # (hack/v2-vm/podman.sh, containerd.sh, cri.sh).
     if [ "$init" = systemd ] && [ -z "${V2VM_NO_PODMAN:-}" ]; then
-        for e in podman containerd; do
-            echo "echo '== v2-vm: $e'; bash $(q "$ws/hack/v2-vm/$e.sh"); r=\$?; echo \"== v2-vm: $e exit \$r\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
+        for e in podman containerd cri; do
+            echo "echo '== v2-vm: $e'; t=\$(date +%s); bash $(q "$ws/hack/v2-vm/$e.sh"); r=\$?; echo \"== v2-vm: $e exit \$r, \$(( \$(date +%s) - t ))s\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
         done
     fi
     echo 'exit $status'
@@ -203,14 +218,14 @@ share=(-virtfs "local,path=/usr,mount_tag=usr,security_model=passthrough,readonl
 set +e
 timeout "${V2VM_TIMEOUT:-1500}" qemu-system-x86_64 \
     -kernel "$kdir/vmlinux" -initrd "$vm/initramfs.cpio" -bios /usr/share/qemu/qboot.rom \
-    -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+    -accel tcg,thread=multi -cpu max -m 2048 -smp "${V2VM_SMP:-2}" -nographic -no-reboot \
     -append "console=ttyS0 quiet panic=-1 cryptomgr.notests" \
     "${share[@]}" </dev/null
 qemu=$?
 set -e
 status=$(cat "$out/status" 2>/dev/null || echo "")
 echo "== v2-vm: done in $(( $(date +%s) - start ))s"
-cat "$out/summary" 2>/dev/null
+cat "$out/summary" 2>/dev/null || true
 if [ -z "$status" ]; then
     echo "hack/v2-vm.sh: the VM ended without a test status (qemu exit $qemu)" >&2
     exit 1
