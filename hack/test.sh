@@ -87,7 +87,8 @@ fi
 # --- end of the cgroup v2 lane ---
 
 # --- systemd lane: the same VM with Debian's systemd as PID 1, running only what needs it
-# (spec-tests/tests/systemd_cgroup.rs: the --systemd-cgroup driver). VSRUN_SKIP_V2_VM=1 or
+# (spec-tests/tests/systemd_cgroup.rs: the --systemd-cgroup driver; podman, containerd and
+# Kubernetes pods through CRI with the systemd cgroup driver). VSRUN_SKIP_V2_VM=1 or
 # VSRUN_SKIP_SYSTEMD_VM=1 leaves it out; a lane that cannot run fails the run.
 if [ "${VSRUN_SKIP_V2_VM:-0}" != 1 ] && [ "${VSRUN_SKIP_SYSTEMD_VM:-0}" != 1 ]; then
     echo "== systemd lane (V2VM_INIT=systemd hack/v2-vm.sh), $(( $(date +%s) - start ))s so far"

@@ -75,7 +75,7 @@ pub fn host_mounts() -> Vec<HostMount> {
     parse_mountinfo(&fs::read_to_string("/proc/thread-self/mountinfo").expect("read mountinfo"))
 }
 
-fn is_under(p: &str, dir: &Path) -> bool {
+pub(crate) fn is_under(p: &str, dir: &Path) -> bool {
     let d = dir.to_string_lossy();
     let d = d.trim_end_matches('/');
     p == d || p.starts_with(&format!("{d}/"))

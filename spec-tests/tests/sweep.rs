@@ -8,8 +8,9 @@
 //! five default namespaces, then pairwise combinations of edits from different areas chosen by a
 //! seeded generator (`PAIR_SEED`), so the list is the same on every run. Each case is named
 //! after its edits (`process.oomScoreAdj=-1000+hooks.prestart.fail`), so a failure says which
-//! edit it is. `SWEEP_FILTER=substring` runs only the matching cases; `SWEEP_THREADS` sets the
-//! parallelism (default 4); `DIFF_DUMP=1` prints every fact.
+//! edit it is. `SWEEP_FILTER=substring` runs only the matching cases; `SWEEP_SHARD=K/N` only the
+//! cases whose index is K modulo N (the emulated VM lane runs one shard a day, README);
+//! `SWEEP_THREADS` sets the parallelism (default 4); `DIFF_DUMP=1` prints every fact.
 //!
 //! Each case runs under runc (`RUNC_BIN` or runc in PATH) and under vsrun with the machinery of
 //! `spec_tests::diff` (the one tests/differential.rs uses on the engines' files): `create`
@@ -1435,6 +1436,15 @@ fn one_line(l: &str) -> String {
     format!("{k} [runc: {} | vsrun: {}]", clip(a), clip(b))
 }
 
+/// `SWEEP_SHARD=K/N` (K < N): the shard of the cases this run takes.
+fn shard() -> Option<(usize, usize)> {
+    let v = std::env::var("SWEEP_SHARD").ok()?;
+    let (k, n) = v.split_once('/')?;
+    let (k, n): (usize, usize) = (k.parse().ok()?, n.parse().ok()?);
+    assert!(k < n, "SWEEP_SHARD={v}: K must be below N");
+    Some((k, n))
+}
+
 #[test]
 fn sweep_runc_and_vsrun_agree_on_generated_configs() {
     let t0 = Instant::now();
@@ -1444,7 +1454,15 @@ fn sweep_runc_and_vsrun_agree_on_generated_configs() {
         .iter()
         .enumerate()
         .filter(|(_, c)| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .filter(|(i, _)| shard().is_none_or(|(k, n)| i % n == k))
         .collect();
+    if let Some((k, n)) = shard() {
+        println!(
+            "SWEEP_SHARD {k}/{n}: {} of {} cases",
+            picked.len(),
+            all.len()
+        );
+    }
     let threads: usize = std::env::var("SWEEP_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())

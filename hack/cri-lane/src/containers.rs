@@ -12,10 +12,11 @@ use k8s_cri::v1::{
 
 use crate::conn::Cri;
 use crate::host;
-use crate::opts::{Network, Opts};
+use crate::opts::{Driver, Network, Opts};
 use crate::pod::{self, Pod, MIB};
 use crate::report::Report;
 use crate::scenario::{info_pid, Sandbox};
+use crate::units;
 
 /// Runs until SIGTERM, then exits 0: StopContainer's exit code tells SIGTERM from SIGKILL.
 const SCRIPT: &str = "trap 'exit 0' TERM; echo hello-from-$LANE_CONTAINER; \
@@ -50,12 +51,18 @@ pub async fn lifecycle(cri: &mut Cri, opts: &Opts, pod: &Pod, sb: &Sandbox, r: &
     for c in &ctrs {
         shares_pod_namespaces(c, sb, r);
         cgroup_placed(c, pod, r);
+        if pod.driver == Driver::Systemd {
+            units::scope(pod, &c.id, c.name, Some(128 * MIB), r);
+        }
         logs_reach_the_log_file(c, opts, pod, r).await;
         exec_sync(cri, c, r).await;
         stats(cri, c, r).await;
     }
     pod_network(cri, opts, &ctrs, sb, r).await;
     update_resources(cri, &ctrs[0], r).await;
+    if pod.driver == Driver::Systemd {
+        units::updated(pod, &ctrs[0].id, ctrs[0].name, r);
+    }
     for c in &ctrs {
         stop(cri, opts, pod, c, r).await;
     }
@@ -478,6 +485,9 @@ async fn stop(cri: &mut Cri, opts: &Opts, pod: &Pod, c: &Ctr, r: &mut Report) {
         left.is_empty(),
         || format!("{left:?}"),
     );
+    if pod.driver == Driver::Systemd {
+        units::gone(pod, &c.id, c.name, r);
+    }
     if let (Some(bin), Some(root)) = (&opts.vsrun, &opts.vsrun_root) {
         let l = host::vsrun_list(bin, root);
         let gone = l.as_ref().is_ok_and(|l| !l.contains(&c.id));

@@ -12,6 +12,7 @@ mod opts;
 mod pod;
 mod report;
 mod scenario;
+mod units;
 
 use std::process::ExitCode;
 

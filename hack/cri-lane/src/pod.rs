@@ -70,6 +70,11 @@ impl Pod {
         }
     }
 
+    /// The transient scope vsrun asks systemd for (`<slice>:cri-containerd:<id>`).
+    pub fn container_unit(&self, id: &str) -> String {
+        format!("cri-containerd-{id}.scope")
+    }
+
     /// The network as asked (CNI's or the node's); ipc is the pod's; pid is per container
     /// unless a container asks for the pod's.
     pub fn sandbox_config(&self, opts: &Opts) -> PodSandboxConfig {

@@ -13,6 +13,7 @@ use crate::host;
 use crate::opts::{Driver, Network, Opts};
 use crate::pod::Pod;
 use crate::report::Report;
+use crate::units;
 
 /// The sandbox as the checks need it: containerd's id and the pause process's host pid.
 pub struct Sandbox {
@@ -141,6 +142,10 @@ async fn run_sandbox(cri: &mut Cri, opts: &Opts, pod: &Pod, r: &mut Report) -> O
         Some(pod.container_cgroup(&sb.id)),
     );
     sandbox_namespaces(opts, &sb, r);
+    if pod.driver == Driver::Systemd {
+        units::pod_slice(pod, r);
+        units::scope(pod, &sb.id, "the sandbox", None, r);
+    }
     let oom = host::read_trim(std::path::Path::new(&format!(
         "/proc/{}/oom_score_adj",
         sb.pid
@@ -244,6 +249,9 @@ async fn stop_and_remove_sandbox(cri: &mut Cri, pod: &Pod, sb: &Sandbox, r: &mut
         r.check("the sandbox's cgroup is removed", left.is_empty(), || {
             format!("{left:?}")
         });
+        if pod.driver == Driver::Systemd {
+            units::gone(pod, &sb.id, "the sandbox", r);
+        }
     }
     let res = cri
         .rt

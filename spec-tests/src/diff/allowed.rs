@@ -17,6 +17,29 @@ pub fn always(_: &str, _: &str) -> bool {
 
 pub const ALLOWED: &[Allowed] = &[
     Allowed {
+        key: "*.mount /sys/fs/cgroup",
+        cases: &[],
+        when: own_cgroup2_bind,
+        why: "pure cgroup v2 without a cgroup namespace: runc 1.1.5 mounts a fresh cgroup2, \
+              which shows the host's whole hierarchy (root=/); vsrun binds the container's own \
+              cgroup directory, as it does on a hybrid host (README, Differences from runc)",
+    },
+    Allowed {
+        key: "*.ls /sys/fs/cgroup",
+        cases: &[],
+        when: |runc, vsrun| !runc.contains("cgroup.events") && vsrun.contains("cgroup.events"),
+        why: "the consequence of the entry above: runc lists the root cgroup (which has no \
+              cgroup.events), vsrun the container's own cgroup",
+    },
+    Allowed {
+        key: "*.rlimit.RLIMIT_NOFILE",
+        cases: &[],
+        when: nofile_raised_by_go,
+        why: "with no RLIMIT_NOFILE in the config both keep the caller's limit, but runc 1.1.5's \
+              Go runtime (1.19+) raises its own soft limit to the hard one at start and passes \
+              that on; vsrun passes the caller's (runc 1.2 restores it too)",
+    },
+    Allowed {
         key: "cmd.state.owner",
         cases: &[],
         when: always,
@@ -131,7 +154,9 @@ pub fn masked_dir_extra_flags(runc: &str, vsrun: &str) -> bool {
         let rest = v.strip_prefix("tmpfs opts=")?;
         let (opts, tail) = rest.split_once(' ')?;
         let o: Vec<&str> = opts.split(',').collect();
-        if !o.contains(&"ro") || !tail.starts_with("super=ro ") {
+        // The super options may carry more than `ro` (tmpfs's inode64 on some kernels).
+        let sup = tail.strip_prefix("super=")?.split(' ').next()?;
+        if !o.contains(&"ro") || !sup.split(',').any(|x| x == "ro") {
             return None;
         }
         let kept: Vec<&str> = o
@@ -141,4 +166,34 @@ pub fn masked_dir_extra_flags(runc: &str, vsrun: &str) -> bool {
         Some(format!("{} {tail}", kept.join(",")))
     };
     matches!((strip(runc), strip(vsrun)), (Some(a), Some(b)) if a == b)
+}
+
+/// runc's `/sys/fs/cgroup` is a cgroup2 mount of the whole hierarchy and vsrun's the same
+/// mount flags on a directory below it.
+fn own_cgroup2_bind(runc: &str, vsrun: &str) -> bool {
+    let fields = |v: &str| -> Option<(String, String)> {
+        let opts = v
+            .strip_prefix("cgroup2 ")?
+            .split(" root=")
+            .next()?
+            .to_string();
+        let root = v.split(" root=").nth(1)?.split(' ').next()?.to_string();
+        Some((opts, root))
+    };
+    match (fields(runc), fields(vsrun)) {
+        (Some((ro, rr)), Some((vo, vr))) => ro == vo && rr == "/" && vr.len() > 1,
+        _ => false,
+    }
+}
+
+/// runc shows `H/H`, vsrun `S/H` with S the soft limit the caller (this test) has.
+fn nofile_raised_by_go(runc: &str, vsrun: &str) -> bool {
+    // This process's limits, as the kernel shows them: "Max open files  SOFT  HARD  files".
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let Some(line) = limits.lines().find(|l| l.starts_with("Max open files")) else {
+        return false;
+    };
+    let v: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (v[3], v[4]);
+    runc == format!("{hard}/{hard}") && vsrun == format!("{soft}/{hard}")
 }

@@ -10,6 +10,14 @@ pub struct Norm {
 impl Norm {
     pub fn new(mut subs: Vec<(String, String)>) -> Norm {
         subs.retain(|(from, _)| !from.is_empty());
+        // mountinfo's `root` shows a path from its file system's root: where /tmp is a tmpfs
+        // of its own (the VM lane, many distributions) a bundle /tmp/x appears there as /x.
+        let table = crate::host_mounts();
+        let relative: Vec<(String, String)> = subs
+            .iter()
+            .filter_map(|(from, to)| Some((on_its_mount(&table, from)?, to.clone())))
+            .collect();
+        subs.extend(relative);
         subs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
         Norm { subs }
     }
@@ -132,4 +140,22 @@ pub fn probe_args(actions: &[(String, String)], sleep: bool) -> Vec<String> {
         v.extend(["--", "sleep", "1000"].map(String::from));
     }
     v
+}
+
+/// `path` (absolute) as mountinfo's `root` shows it when it lies below a mount point other
+/// than `/` (None when that is the same text).
+fn on_its_mount(table: &[crate::HostMount], path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    let m = table
+        .iter()
+        .filter(|m| {
+            m.mount_point != "/"
+                && crate::host::is_under(path, std::path::Path::new(&m.mount_point))
+        })
+        .max_by_key(|m| m.mount_point.len())?;
+    let rest = &path[m.mount_point.trim_end_matches('/').len()..];
+    let rel = format!("{}{rest}", m.root.trim_end_matches('/'));
+    (rel != path && !rel.is_empty()).then_some(rel)
 }
