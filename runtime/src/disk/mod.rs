@@ -421,8 +421,10 @@ pub fn remove(quota: &Quota) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(os(format!("open {}", quota.tree.display()), e)),
     };
-    if fd_is_tree(&fd, quota) {
-        tree::label(
+    // Both steps are tried: a tree that cannot be relabelled must still not keep a limit
+    // (the claim finds a project id free by its zero limits). The first error is returned.
+    let unlabelled = match fd_is_tree(&fd, quota) {
+        true => tree::label(
             fd.as_fd(),
             tree::Label {
                 projid: 0,
@@ -434,10 +436,12 @@ pub fn remove(quota: &Quota) -> Result<()> {
                 format!("clear the project id of {}", quota.tree.display()),
                 e,
             )
-        })?;
-    }
-    write_limits(fd.as_fd(), quota.project, Some(0), Some(0))
-        .map_err(|e| os(format!("quotactl Q_SETQUOTA project {}", quota.project), e))
+        }),
+        false => Ok(()),
+    };
+    let zeroed = write_limits(fd.as_fd(), quota.project, Some(0), Some(0))
+        .map_err(|e| os(format!("quotactl Q_SETQUOTA project {}", quota.project), e));
+    unlabelled.and(zeroed)
 }
 
 fn fd_is_tree(fd: &File, quota: &Quota) -> bool {
