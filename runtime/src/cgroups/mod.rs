@@ -325,10 +325,12 @@ pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
         return Ok(());
     }
     let (v1, v2) = layout()?.member_dirs(path);
-    for dir in v1.into_iter().chain(v2) {
-        remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display()))?;
-    }
-    Ok(())
+    // Every hierarchy is tried, so one that fails keeps none of the others; the first error
+    // is returned and a retried delete finishes the job.
+    v1.into_iter()
+        .chain(v2)
+        .map(|dir| remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display())))
+        .fold(Ok(()), |first, r| first.and(r))
 }
 
 /// Whether the container's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze); read on
