@@ -189,6 +189,7 @@ if [ -z "${V2VM_NO_SKIP:-}" ]; then
         host_is_out_of_reach_during_create_in_a_shared_pid_namespace_even_with_cap_sys_ptrace \
         sweep_runc_and_vsrun_agree_on_generated_configs; do
         test_args+=" --skip $t"
+        echo "!!! v2-vm: SKIPPED (fails on this host shape until fixed, V2VM_NO_SKIP=1 runs it): $t" >&2
     done
 fi
 
