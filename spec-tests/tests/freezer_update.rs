@@ -990,3 +990,44 @@ fn create_in_a_frozen_cgroup_is_refused_and_the_cgroup_stays() {
         );
     }
 }
+
+/// runc reports every cpu time in nanoseconds, on v2 too (cpu.stat counts microseconds). The
+/// init spins; the kernel's own count of its time (/proc/<pid>/stat, USER_HZ ticks, read
+/// first) is a floor for the cgroup's total, which includes it.
+#[test]
+fn events_stats_count_cpu_time_in_nanoseconds() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["sh", "-c", "while :; do :; done"]);
+    let id = unique_id("spin");
+    assert_success(&rt.run_detached(&b, &id), "run -d spinning container");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+    std::thread::sleep(Duration::from_millis(300));
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = stat.rsplit_once(')').unwrap().1;
+    let ticks: Vec<u64> = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let proc_ns = (ticks[0] + ticks[1]) * 10_000_000;
+    let o = rt.cmd(&["events", "--stats", &id]);
+    assert_success(&o, "events --stats");
+    let d = &parse_json_lines(&o.stdout).unwrap()[0]["data"]["cpu"]["usage"];
+    let total = d["total"].as_u64().unwrap();
+    let (user, kernel) = (d["user"].as_u64().unwrap(), d["kernel"].as_u64().unwrap());
+    assert!(
+        proc_ns > 0,
+        "the spinning init got no cpu in 300 ms: {stat}"
+    );
+    assert!(
+        total >= proc_ns / 2,
+        "cpu.usage.total {total} is below the init's own {proc_ns} ns: not nanoseconds? {d}"
+    );
+    assert!(
+        user + kernel >= total / 4 && user + kernel <= total * 2 + 20_000_000,
+        "user {user} + kernel {kernel} in the unit of total {total}: {d}"
+    );
+    finish(&rt, &id);
+}

@@ -45,6 +45,7 @@ mod host;
 mod join;
 mod layout;
 mod paths;
+mod stats;
 mod systemd;
 #[cfg(test)]
 mod tests;
@@ -75,6 +76,7 @@ use join::{
 use layout::{is_unified, layout, manager};
 use memory::drop_kernel_memory_without_files;
 use paths::{check_path, rel};
+pub use stats::stats;
 use systemd::check_systemd;
 pub use systemd::scope_path;
 use values::{normalize, validate};
@@ -358,24 +360,3 @@ pub fn fs_path(path: &Path, systemd: bool) -> PathBuf {
         path.to_path_buf()
     }
 }
-
-/// The stats runc's `events` reports, from libcgroups.
-pub fn stats(path: &Path, systemd: bool, id: &str) -> Result<libcgroups::stats::Stats> {
-    let layout = layout()?;
-    if !systemd && delegated::applies(layout, path) {
-        return Ok(delegated::stats_v1(layout, path));
-    }
-    let mut s = manager(path, systemd, id)?
-        .stats()
-        .map_err(|e| state(format!("read stats of cgroup {}: {e}", path.display())))?;
-    if !layout.is_v2() {
-        // libcgroups passes cpuacct.stat's USER_HZ ticks through; runc reports nanoseconds,
-        // as v2 and every other cpu figure are.
-        s.cpu.usage.usage_user *= NS_PER_USER_HZ_TICK;
-        s.cpu.usage.usage_kernel *= NS_PER_USER_HZ_TICK;
-    }
-    Ok(s)
-}
-
-/// USER_HZ is 100 on every architecture Linux's ABI gives userspace (sysconf(_SC_CLK_TCK)).
-pub(super) const NS_PER_USER_HZ_TICK: u64 = 10_000_000;
