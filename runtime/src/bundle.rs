@@ -134,18 +134,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(data: &[u8], what: &str) -> Re
         return Err(config(what, "must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(data);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
+    let value = T::deserialize(&mut de).map_err(|e| {
         // A syntax error (truncated, not JSON) belongs to the file, with its line and column;
         // a type error to the field.
-        let data_error = inner.classify() == serde_json::error::Category::Data;
-        let field = if !data_error || path == "." || path.is_empty() {
+        let data_error = e.classify() == serde_json::error::Category::Data;
+        let path = json_path::field_at(data, e.line(), e.column());
+        let field = if !data_error || path.is_empty() {
             what.to_string()
         } else {
             path
         };
-        let msg = clean_serde_message(inner.to_string());
+        let msg = clean_serde_message(e.to_string());
         Error::Config { field, msg }
     })?;
     de.end().map_err(|e| config(what, e.to_string()))?;
@@ -281,5 +280,6 @@ fn validate_annotations(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+mod json_path;
 #[cfg(test)]
 mod tests;

@@ -122,9 +122,12 @@ fn unknown_capability_error_is_clean() {
     let mut v = base();
     v["process"]["capabilities"]["bounding"] = json!(["CAP_KILL", "CAP_FOO"]);
     let e = parse(&v).err().unwrap().to_string();
+    // oci-spec checks the names once the list is read, so the error names the list; vsrun
+    // leaves unknown names out with a warning before parsing (as runc does), so only a
+    // config parsed without that step meets this.
     assert_eq!(
         e,
-        "process.capabilities.bounding[1]: unknown capability \"CAP_FOO\""
+        "process.capabilities.bounding: unknown capability \"CAP_FOO\""
     );
 }
 
