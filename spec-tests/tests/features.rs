@@ -405,3 +405,57 @@ fn rules_for(actions: &[String], operators: &[String]) -> Vec<Value> {
     }
     rules
 }
+
+/// Every `org.vsrun.*` annotation `features` advertises is one vsrun reads: a malformed value
+/// fails create with one line naming it and leaves nothing, and `org.vsrun.name` (free text)
+/// shows in `vsrun stat`. The two informational keys (version, commit) are values, not
+/// settings. A new annotation that is advertised but not handled here fails this test.
+#[test]
+fn every_advertised_vsrun_annotation_is_read() {
+    let rt = Runtime::new();
+    let f = features(&rt);
+    let advertised: Vec<String> = f["annotations"]
+        .as_object()
+        .expect("features.annotations")
+        .keys()
+        .filter(|k| {
+            k.starts_with("org.vsrun.")
+                && !["org.vsrun.version", "org.vsrun.commit"].contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    assert!(
+        !advertised.is_empty(),
+        "no org.vsrun annotation advertised: {f}"
+    );
+    for key in &advertised {
+        let mut b = Bundle::new();
+        match key.as_str() {
+            "org.vsrun.bind-ip" | "org.vsrun.disk-limit" => {
+                b.config["annotations"] = json!({ key.as_str(): "not-a-value" });
+                expect_clean_failure(&rt, &b, Via::Create, &[], key);
+            }
+            "org.vsrun.disk-inodes" => {
+                // inodes only go with a disk limit; the pair with a malformed count
+                b.config["annotations"] =
+                    json!({ "org.vsrun.disk-limit": "1G", key.as_str(): "many" });
+                expect_clean_failure(&rt, &b, Via::Create, &[], key);
+            }
+            "org.vsrun.name" => {
+                b.config["annotations"] = json!({ key.as_str(): "named-by-annotation" });
+                b.set_args(&["sleep", "30"]);
+                let id = unique_id("named");
+                assert_success(&rt.run_detached(&b, &id), "run -d with org.vsrun.name");
+                let o = rt.cmd(&["stat", "--format", "json"]);
+                assert_success(&o, "stat --format json");
+                assert!(
+                    stdout_str(&o).contains("named-by-annotation"),
+                    "vsrun stat does not show org.vsrun.name: {}",
+                    stdout_str(&o)
+                );
+                finish(&rt, &id);
+            }
+            other => panic!("features advertises {other}, which this test does not exercise"),
+        }
+    }
+}
