@@ -163,34 +163,39 @@ fn apply_systemd(m: &AnyCgroupManager, path: &Path, r: &LinuxResources, new: boo
     Ok(())
 }
 
+/// One `apply` per field group, so that systemd's refusal names the field: what each group
+/// takes from the resources.
+type Group = (&'static str, fn(&LinuxResources, &mut LinuxResources));
+const PROPERTY_GROUPS: [Group; 5] = [
+    ("linux.resources.memory", |n, g| {
+        g.set_memory(*n.memory());
+    }),
+    ("linux.resources.cpu", |n, g| {
+        g.set_cpu(n.cpu().clone());
+    }),
+    ("linux.resources.pids", |n, g| {
+        g.set_pids(*n.pids());
+    }),
+    ("linux.resources.blockIO", |n, g| {
+        g.set_block_io(n.block_io().clone());
+    }),
+    ("linux.resources.unified", |n, g| {
+        g.set_unified(n.unified().clone());
+    }),
+];
+
 fn set_properties(m: &AnyCgroupManager, n: &LinuxResources) -> Result<()> {
-    let mut groups: Vec<(&str, LinuxResources)> = Vec::new();
-    let mut one = |f: &'static str, g: LinuxResources| {
-        if g != LinuxResources::default() {
-            groups.push((f, g));
-        }
-    };
-    let mut g = LinuxResources::default();
-    g.set_memory(*n.memory());
-    one("linux.resources.memory", g);
-    let mut g = LinuxResources::default();
-    g.set_cpu(n.cpu().clone());
-    one("linux.resources.cpu", g);
-    let mut g = LinuxResources::default();
-    g.set_pids(*n.pids());
-    one("linux.resources.pids", g);
-    let mut g = LinuxResources::default();
-    g.set_block_io(n.block_io().clone());
-    one("linux.resources.blockIO", g);
-    let mut g = LinuxResources::default();
-    g.set_unified(n.unified().clone());
-    one("linux.resources.unified", g);
     let disable_oom = n
         .memory()
         .as_ref()
         .and_then(|m| m.disable_oom_killer())
         .unwrap_or(false);
-    for (f, g) in groups {
+    for (f, take) in PROPERTY_GROUPS {
+        let mut g = LinuxResources::default();
+        take(n, &mut g);
+        if g == LinuxResources::default() {
+            continue;
+        }
         let opt = ControllerOpt {
             resources: &g,
             disable_oom_killer: disable_oom,
