@@ -127,9 +127,7 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool, rootless: bool) -> Result<Plan
         check_path(&path)?;
     }
     validate(&resources)?;
-    if !systemd {
-        refuse_for_layout(&normalize(&resources), layout()?)?;
-    }
+    refuse_for_layout(&normalize(&resources), layout()?)?;
     Ok(Plan {
         path,
         systemd,

@@ -403,7 +403,9 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
         "cpu": {"shares": 512, "cpus": "0-1"},
         "memory": {"limit": 1048576},
         "blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]},
-        "unified": {"memory.high": "1000", "io.bfq.weight": "50"}
+        "unified": {"memory.high": "1000", "io.bfq.weight": "50"},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+        "rdma": {"mlx5_0": {"hcaHandles": 3}}
     }));
     let files = super::systemd::take_file_fields(&mut n);
     assert_eq!(
@@ -411,7 +413,9 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
         res(json!({
             "cpu": {"cpus": "0-1"},
             "blockIO": {"weight": 300},
-            "unified": {"io.bfq.weight": "50"}
+            "unified": {"io.bfq.weight": "50"},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+            "rdma": {"mlx5_0": {"hcaHandles": 3}}
         }))
     );
     assert_eq!(
