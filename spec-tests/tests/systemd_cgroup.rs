@@ -495,7 +495,16 @@ fn systemd_property_annotations_are_accepted() {
     let id = unique_id("sd-prop");
     let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
     b.config["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "uint64 10000000"});
-    run_d(&rt, &b, &id);
+    let o = rt.run_detached(&b, &id);
+    assert_success(&o, "run -d with a systemd property annotation");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warned: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warned.len(), 1, "one warning: {err}");
+    assert!(
+        warned[0].contains("annotations.\"org.systemd.property.TimeoutStopUSec\"")
+            && warned[0].contains("not applied"),
+        "names the annotation and says it is not applied: {err}"
+    );
     let unit = format!("vsrt-{id}.scope");
     assert_props(&unit, &[("ActiveState", "active"), ("Delegate", "yes")]);
     assert_success(&rt.delete_force(&id), "delete --force");
