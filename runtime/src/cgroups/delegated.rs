@@ -42,10 +42,11 @@ pub(super) fn default_path_v2(id: &str) -> Option<PathBuf> {
     Some(top.join("vsrun").join(id))
 }
 
-/// v1, and the container has no directory in the devices hierarchy: a rootless container
-/// whose devices cgroup the user could not make (`join::prepare` skipped it).
-pub(super) fn applies(layout: &Layout, path: &Path) -> bool {
-    !layout.is_v2() && layout.dir("devices", path).is_some_and(|d| !d.is_dir())
+/// v1 rootless mode, and the container has no directory in the devices hierarchy: its
+/// devices cgroup the user could not make (`prepare` skipped it). Only rootless mode skips a
+/// directory, so outside it nothing is looked up: this runs on every `apply`.
+pub(super) fn applies(layout: &Layout, path: &Path, rootless: bool) -> bool {
+    rootless && !layout.is_v2() && layout.dir("devices", path).is_some_and(|d| !d.is_dir())
 }
 
 /// What libcgroups' v1 controllers write, for the fields of `lib`.

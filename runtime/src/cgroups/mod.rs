@@ -237,7 +237,7 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
     let layout = layout()?;
     // After the rest: libcgroups' v1 manager rewrites its own default device list (which
     // allows /dev/console, unlike runc) whenever it applies anything.
-    apply_rest(layout, &plan.path, &normalize(r))?;
+    apply_rest(layout, &plan.path, &normalize(r), plan.rootless)?;
     if plan.rootless {
         // As runc: an unprivileged user can neither write devices.allow/deny nor attach a
         // device program, and mknod of a device is refused to it anyway.
@@ -249,7 +249,14 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
 
 /// Apply `linux.resources` to a running container (`update`). Fields not given stay as they
 /// are, the device allowlist included; a given `devices` list replaces the allowlist.
-pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Result<()> {
+/// `rootless`: the container was made in rootless mode (`State::rootless`).
+pub fn update(
+    path: &Path,
+    systemd: bool,
+    id: &str,
+    r: &LinuxResources,
+    rootless: bool,
+) -> Result<()> {
     validate(r)?;
     if systemd {
         return systemd::update(path, id, r);
@@ -263,7 +270,7 @@ pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Resul
     check_host(&n, layout, path)?;
     check_cpuset_within_host(r, layout)?;
     let before = v1_devices_list(layout, path);
-    apply_rest(layout, path, &n)?;
+    apply_rest(layout, path, &n, rootless)?;
     match r.devices() {
         Some(d) => apply_devices(layout, path, Some(d)),
         None => restore_console_rule(layout, path, before.as_deref()),
@@ -286,9 +293,10 @@ pub fn exists(path: &Path) -> bool {
         .any(|d| d.is_dir())
 }
 
-pub fn pids(path: &Path, systemd: bool, id: &str) -> Result<Vec<i32>> {
+/// `rootless`: the container was made in rootless mode (`State::rootless`).
+pub fn pids(path: &Path, systemd: bool, id: &str, rootless: bool) -> Result<Vec<i32>> {
     let layout = layout()?;
-    if !systemd && delegated::applies(layout, path) {
+    if !systemd && delegated::applies(layout, path, rootless) {
         return delegated::pids(layout, path)
             .map_err(|e| state(format!("read pids of cgroup {}: {e}", path.display())));
     }
@@ -358,9 +366,14 @@ pub fn fs_path(path: &Path, systemd: bool) -> PathBuf {
 }
 
 /// The stats runc's `events` reports, from libcgroups.
-pub fn stats(path: &Path, systemd: bool, id: &str) -> Result<libcgroups::stats::Stats> {
+pub fn stats(
+    path: &Path,
+    systemd: bool,
+    id: &str,
+    rootless: bool,
+) -> Result<libcgroups::stats::Stats> {
     let layout = layout()?;
-    if !systemd && delegated::applies(layout, path) {
+    if !systemd && delegated::applies(layout, path, rootless) {
         return Ok(delegated::stats_v1(layout, path));
     }
     let mut s = manager(path, systemd, id)?

@@ -144,7 +144,7 @@ fn apply_systemd(m: &AnyCgroupManager, path: &Path, r: &LinuxResources, new: boo
         }
     }
     set_properties(m, &n)?;
-    apply_rest(layout, &scope, &files)?;
+    apply_rest(layout, &scope, &files, false)?;
     if new || r.devices().is_some() {
         apply_devices(layout, &scope, r.devices().as_deref())?;
     }

@@ -434,3 +434,41 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
         "no CPU properties (CPUQuota) for a cpuset alone"
     );
 }
+
+/// A directory of its own under the system's temp dir, empty.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vsrun-unit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A v1 layout with one hierarchy per controller, mounted at `top/<controller>`.
+fn v1_layout(top: &Path, controllers: &[&str]) -> Layout {
+    Layout::V1 {
+        hierarchies: controllers
+            .iter()
+            .map(|c| super::layout::Hierarchy {
+                mount: top.join(c),
+                controllers: vec![c.to_string()],
+            })
+            .collect(),
+        hybrid: false,
+        named: Vec::new(),
+        unified: None,
+    }
+}
+
+#[test]
+fn only_rootless_mode_writes_around_a_missing_devices_cgroup() {
+    let top = scratch_dir("delegated-applies");
+    let layout = v1_layout(&top, &["devices", "pids"]);
+    let path = Path::new("/vsrun/x");
+    // Only rootless mode skips a directory (`prepare`): outside it the devices hierarchy is
+    // where libcgroups writes, whatever a lookup would find.
+    assert!(!super::delegated::applies(&layout, path, false));
+    assert!(super::delegated::applies(&layout, path, true));
+    std::fs::create_dir_all(top.join("devices/vsrun/x")).unwrap();
+    assert!(!super::delegated::applies(&layout, path, true));
+    std::fs::remove_dir_all(&top).unwrap();
+}

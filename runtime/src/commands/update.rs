@@ -20,7 +20,7 @@ pub fn run(g: &GlobalOpts, args: &UpdateArgs) -> Result<i32> {
     let disk = disk_limits(args, &st)?;
     let r = resources(args)?;
     if disk.is_none() || r != LinuxResources::default() {
-        crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r)?;
+        crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r, st.rootless)?;
     }
     if let Some((q, bytes, inodes)) = disk {
         crate::disk::set_limits(q, bytes, inodes)?;
