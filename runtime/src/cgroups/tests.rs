@@ -472,3 +472,28 @@ fn only_rootless_mode_writes_around_a_missing_devices_cgroup() {
     assert!(!super::delegated::applies(&layout, path, true));
     std::fs::remove_dir_all(&top).unwrap();
 }
+
+#[test]
+fn a_write_to_a_controller_without_a_hierarchy_names_the_field() {
+    // Never a write relative to the cwd: the error says which field needs which controller.
+    let top = scratch_dir("dir-for");
+    let layout = v1_layout(&top, &["devices"]);
+    let path = Path::new("/vsrun/x");
+    let r = res(json!({"pids": {"limit": 50}}));
+    let e = super::delegated::write_v1(&r, &layout, path)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "linux.resources.pids.limit: the pids controller is not mounted on this host (cgroup v1)"
+    );
+    let r = res(json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}}));
+    let e = super::rdma::write_own(r.rdma().as_ref().unwrap(), &layout, path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("linux.resources.rdma.mlx5_0: the rdma controller is not mounted"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&top).unwrap();
+}
