@@ -165,23 +165,12 @@ fn warn_kernel_memory(args: &UpdateArgs) {
 /// runc's memory flags take bytes with an optional binary suffix (`512m`, `1g`); -1 means
 /// unlimited.
 fn bytes(flag: &str, v: &str) -> Result<i64> {
-    let t = v.trim().to_ascii_lowercase();
-    if t == "-1" {
+    if v.trim() == "-1" {
         return Ok(-1);
     }
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| config(flag, format!("{v:?}: not a size in bytes")))
+    crate::units::parse_bytes(v)
+        .and_then(|n| i64::try_from(n).map_err(|_| format!("{v:?}: too large")))
+        .map_err(|m| config(flag, m))
 }
 
 #[cfg(test)]
@@ -193,5 +182,6 @@ mod tests {
         assert_eq!(super::bytes("m", "4096").unwrap(), 4096);
         assert_eq!(super::bytes("m", "-1").unwrap(), -1);
         assert!(super::bytes("m", "lots").is_err());
+        assert!(super::bytes("m", "8589934592T").is_err());
     }
 }
