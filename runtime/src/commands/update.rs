@@ -19,16 +19,44 @@ pub fn run(g: &GlobalOpts, args: &UpdateArgs) -> Result<i32> {
     }
     let disk = disk_limits(args, &st)?;
     let r = resources(args)?;
-    if disk.is_none() || r != LinuxResources::default() {
-        crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r, st.rootless)?;
-    }
-    if let Some((q, bytes, inodes)) = disk {
-        crate::disk::set_limits(q, bytes, inodes)?;
+    // Everything is parsed and checked above; now no update is half-applied. The disk limits
+    // go first, because they can be put back exactly: a cgroup update that fails after them
+    // (a check, or a value the kernel refuses) restores the limits read before.
+    let undo = disk.map(set_disk_limits).transpose()?;
+    if undo.is_none() || r != LinuxResources::default() {
+        let applied =
+            crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r, st.rootless);
+        if let (Err(_), Some(undo)) = (&applied, undo) {
+            restore_disk_limits(undo);
+        }
+        applied?;
     }
     Ok(0)
 }
 
 type DiskLimits<'a> = (&'a crate::disk::Quota, Option<u64>, Option<u64>);
+
+/// Set the new hard limits; what they were, for `restore_disk_limits`. Limits that cannot be
+/// read cannot be put back, so that refuses the update before anything changes.
+fn set_disk_limits((q, bytes, inodes): DiskLimits<'_>) -> Result<DiskLimits<'_>> {
+    let Some(old) = crate::disk::usage(q) else {
+        return Err(crate::error::state(format!(
+            "read the disk limits of project {} ({}): is the container's file system mounted here?",
+            q.project,
+            q.tree.display()
+        )));
+    };
+    crate::disk::set_limits(q, bytes, inodes)?;
+    Ok((q, bytes.map(|_| old.limit), inodes.map(|_| old.inode_limit)))
+}
+
+fn restore_disk_limits((q, bytes, inodes): DiskLimits<'_>) {
+    if let Err(e) = crate::disk::set_limits(q, bytes, inodes) {
+        crate::log::warn(&format!(
+            "update failed and the disk limits it had set stay: {e}"
+        ));
+    }
+}
 
 /// --disk-limit / --disk-inodes, checked before anything changes: the project quota's new
 /// hard limits (disk/), for a container created with a disk limit.
