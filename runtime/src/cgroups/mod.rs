@@ -331,12 +331,14 @@ pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
         return Ok(());
     }
     let (v1, v2) = layout()?.member_dirs(path);
-    // Every hierarchy is tried, so one that fails keeps none of the others; the first error
-    // is returned and a retried delete finishes the job.
-    v1.into_iter()
+    // Every hierarchy is tried (collected before the first error is taken), so one that
+    // fails keeps none of the others; a retried delete finishes the job.
+    let tried: Vec<Result<()>> = v1
+        .into_iter()
         .chain(v2)
         .map(|dir| remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display())))
-        .fold(Ok(()), |first, r| first.and(r))
+        .collect();
+    tried.into_iter().collect()
 }
 
 /// Whether the container's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze); read on

@@ -109,7 +109,7 @@ fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = (*r.memory()).unwrap_or_default();
     if let Some(v) = &args.memory {
         mem.set_limit(Some(bytes("--memory", v)?));
     }
