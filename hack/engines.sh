@@ -9,8 +9,10 @@
 # Installs the engines from Debian when missing, builds a busybox image without a registry,
 # starts containerd and dockerd with private roots, sockets and pid files, and stops them by
 # PID at the end. Every check prints PASS or FAIL; a lane whose engine cannot start is skipped
-# with a loud SKIP banner and fails the run unless ENGINES_ALLOW_SKIP=1. Exit status: 0 when
-# no check failed and no lane was skipped, 1 otherwise.
+# with a loud SKIP banner and fails the run. VSRUN_SKIP_ENGINE_<LANE>=1 (PODMAN, ROOTLESS,
+# CONTAINERD, DOCKER, CRI) leaves a lane out on purpose; ENGINES_ALLOW_SKIP=1 still accepts every
+# lane that could not run, with a deprecation notice. Exit status: 0 when no check failed and no
+# lane was skipped, 1 otherwise.
 #
 # Environment: VSRUN_BIN (default target/debug/vsrun, built when missing), ENGINES_KEEP=1 keeps
 # the work dir, ENGINES_TIMEOUT per-command timeout in seconds (default 60).
@@ -871,17 +873,35 @@ lane_cri() {
 
 # ---------------------------------------------------------------------------------------------
 
-want podman && lane_podman
-want rootless && lane_rootless
-want containerd && lane_containerd
-want docker && lane_docker
-want cri && lane_cri
+# VSRUN_SKIP_ENGINE_<LANE>=1: the operator leaves the lane out; it is not a failure.
+skipped_on_purpose() {
+    local v="VSRUN_SKIP_ENGINE_${1^^}"
+    [ "${!v:-0}" = 1 ]
+}
+for lane in podman rootless containerd docker cri; do
+    want "$lane" || continue
+    if skipped_on_purpose "$lane"; then
+        echo "== engines: lane $lane left out (VSRUN_SKIP_ENGINE_${lane^^}=1)"
+        continue
+    fi
+    "lane_$lane"
+done
 
 echo
 echo "== engines: $PASSED passed, $FAILED failed, skipped lanes: ${SKIPPED[*]:-none}, $(($(date +%s) - START))s"
 for f in "${FAILURES[@]}"; do echo "   FAILED: $f"; done
 [ ${#SKIPPED[@]} -gt 0 ] && echo "   !!! SKIPPED LANES: ${SKIPPED[*]} (their engine could not start on this machine)"
 echo "$PASSED passed, $FAILED failed"
-# A lane that could not run is a failure, not a pass: ENGINES_ALLOW_SKIP=1 accepts it on purpose.
-[ ${#SKIPPED[@]} -eq 0 ] || [ "${ENGINES_ALLOW_SKIP:-0}" = 1 ] || exit 1
+# A lane that could not run is a failure, not a pass: VSRUN_SKIP_ENGINE_<LANE>=1 leaves it out
+# on purpose. ENGINES_ALLOW_SKIP=1, the old switch, accepts every such lane.
+if [ ${#SKIPPED[@]} -gt 0 ]; then
+    if [ "${ENGINES_ALLOW_SKIP:-0}" = 1 ]; then
+        echo "   ENGINES_ALLOW_SKIP=1 is deprecated: set VSRUN_SKIP_ENGINE_<LANE>=1 for each lane to leave out" >&2
+    else
+        for l in "${SKIPPED[@]}"; do
+            echo "   set VSRUN_SKIP_ENGINE_${l^^}=1 to leave lane $l out on purpose" >&2
+        done
+        exit 1
+    fi
+fi
 [ "$FAILED" -eq 0 ]

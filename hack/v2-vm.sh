@@ -31,7 +31,8 @@
 # containerd's runc shim with --systemd-cgroup, and cri.sh pods through containerd's CRI plugin
 # with SystemdCgroup = true (podman, conmon, containerd, containernetworking-plugins and, for
 # building cri-lane and the pause, gcc, libc6-dev and protobuf-compiler are installed on the
-# host when missing; V2VM_NO_PODMAN=1 leaves the three out). One VM. Exit status 77: the lane
+# host when missing; VSRUN_SKIP_SYSTEMD_ENGINES=1 leaves the three out on purpose, and
+# their packages; V2VM_NO_PODMAN, its old name, still works with a notice). One VM. Exit status 77: the lane
 # cannot run here (packages not installable); hack/test.sh counts that as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +48,17 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 backports=/etc/apt/sources.list.d/bookworm-backports.sources
 missing=()
 init=${V2VM_INIT:-busybox}
+if [ -n "${V2VM_NO_PODMAN:-}" ]; then
+    echo "hack/v2-vm.sh: V2VM_NO_PODMAN is deprecated: use VSRUN_SKIP_SYSTEMD_ENGINES=1" >&2
+    VSRUN_SKIP_SYSTEMD_ENGINES=1
+fi
+# The systemd VM's engine and CRI scripts run unless left out on purpose.
+vm_engines=0
+[ "$init" = systemd ] && [ "${VSRUN_SKIP_SYSTEMD_ENGINES:-0}" != 1 ] && vm_engines=1
 case $init in
 busybox) host_pkgs="busybox-static python3 e2fsprogs xfsprogs gcc libc6-dev runc" ;;
-systemd) host_pkgs="busybox-static python3 systemd dbus podman conmon containerd containernetworking-plugins gcc libc6-dev protobuf-compiler" ;;
+systemd) host_pkgs="busybox-static python3 systemd dbus gcc libc6-dev"
+    [ $vm_engines = 1 ] && host_pkgs+=" podman conmon containerd containernetworking-plugins protobuf-compiler" ;;
 *) echo "hack/v2-vm.sh: V2VM_INIT is busybox or systemd, not $init" >&2; exit 1 ;;
 esac
 for pkg in $host_pkgs; do installed "$pkg" || missing+=("$pkg"); done
@@ -130,7 +139,7 @@ elif [ -n "$(bin_of systemd_cgroup)" ]; then
 fi
 # hack/v2-vm/cri.sh's parts that need a compiler, made here at native speed: the CRI client
 # (tonic, prost: protoc from protobuf-compiler), the static pause and the busybox rootfs.
-if [ "$init" = systemd ] && [ -z "${V2VM_NO_PODMAN:-}" ]; then
+if [ $vm_engines = 1 ]; then
     cargo build -q -p cri-lane
     rm -rf "$vm/cri"
     mkdir -p "$vm/cri/pause"
@@ -226,7 +235,7 @@ write_runner() { # k out
     # The systemd VM also runs podman on vsrun with both cgroup managers, containerd's runc
     # shim with the systemd driver and pods through the CRI plugin with SystemdCgroup = true
     # (hack/v2-vm/podman.sh, containerd.sh, cri.sh).
-    if [ "$init" = systemd ] && [ -z "${V2VM_NO_PODMAN:-}" ]; then
+    if [ $vm_engines = 1 ]; then
         for e in podman containerd cri; do
             echo "echo '== v2-vm: $e'; t=\$(date +%s); bash $(q "$ws/hack/v2-vm/$e.sh"); r=\$?; echo \"== v2-vm: $e exit \$r, \$(( \$(date +%s) - t ))s\" >>$(q "$out/summary"); [ \$r = 0 ] || status=\$r"
         done

@@ -24,6 +24,7 @@ pub mod syscall;
 pub mod task;
 pub mod terminal;
 pub mod timefmt;
+pub mod units;
 
 pub use error::{Error, Result};
 

@@ -7,6 +7,8 @@
 //! directories the user may not create are skipped when the config asks for no limits (a field
 //! that needs them is refused by name), and the device allowlist is not enforced through the
 //! cgroup (the user could not write it; the container gets no device nodes of its own anyway).
+//! The resolved mode (`GlobalOpts::rootless`) is what every cgroup step and the state root
+//! follow; the user-namespace steps follow `unprivileged()`, as runc's do.
 
 use crate::cli::GlobalOpts;
 use crate::error::{config, Result};
@@ -28,8 +30,18 @@ pub fn mode(flag: Option<&str>) -> Result<bool> {
     }
 }
 
-/// auto: not uid 0, or uid 0 of a user namespace without the host's root in it.
+/// auto: rootless mode exactly when vsrun lacks the host's root (`unprivileged`).
 pub fn auto() -> bool {
+    unprivileged()
+}
+
+/// Not uid 0, or uid 0 of a user namespace without the host's root in it: vsrun cannot write
+/// any id map it likes, nor act in a user namespace it joins before it is inside. This is a
+/// fact of the process, not the mode, and the user-namespace steps (context/namespaces.rs)
+/// ask it, as runc's ask its RootlessEUID and not `--rootless`: with `--rootless true` root
+/// still writes a map of 65536 ids itself, and with `--rootless false` a plain user still
+/// denies setgroups before its gid map.
+pub fn unprivileged() -> bool {
     nix::unistd::geteuid().as_raw() != 0 || !maps_host_root(read_uid_map())
 }
 

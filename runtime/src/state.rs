@@ -36,6 +36,10 @@ pub struct State {
     pub cgroup_path: PathBuf,
     #[serde(default)]
     pub systemd_cgroup: bool,
+    /// Made in rootless mode (`--rootless`, rootless.rs): v1 directories the user could not
+    /// make were skipped, which the later commands' cgroup reads and writes account for.
+    #[serde(default)]
+    pub rootless: bool,
     /// Bound-IP mode: a cgroup v2 directory with sock_addr programs to remove on delete.
     #[serde(default)]
     pub bind_ip: bool,

@@ -125,6 +125,12 @@ impl Runtime {
         }
     }
 
+    /// This Runtime with `flags` (global flags: `--rootless true`, ...) on every invocation.
+    pub fn with_global(mut self, flags: &[&str]) -> Self {
+        self.global.extend(flags.iter().map(|f| f.to_string()));
+        self
+    }
+
     /// A Runtime whose every vsrun invocation carries `--systemd-cgroup`, as containerd's
     /// shim with `SystemdCgroup = true` and podman with `cgroup_manager = "systemd"` call it.
     pub fn systemd_cgroup() -> Self {

@@ -460,6 +460,7 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
     writes_meet_the_limit(fs, &img, &rt, &id, &host_tree, project);
     stat_shows_the_limit(&img, &rt, &id);
     update_moves_the_limit(fs, &img, &rt, &id);
+    an_update_is_applied_whole_or_not_at_all(&img, &rt, &id);
     delete_takes_the_limit_back(&rt, &img, &id, &host_tree, project, overlay);
 }
 
@@ -553,6 +554,41 @@ fn update_moves_the_limit(fs: Fs, img: &Image, rt: &Runtime, id: &str) {
         none["errno"],
         fs.over_limit_errno(),
         "a write after lowering to 4M: {none}"
+    );
+}
+
+/// The container's pids.max, read from the host.
+fn pids_max(id: &str) -> String {
+    let file = cgroup_dirs_of(id)
+        .into_iter()
+        .map(|d| d.join("pids.max"))
+        .find(|f| f.exists())
+        .unwrap_or_else(|| panic!("no pids.max for {id}"));
+    fs::read_to_string(file).unwrap().trim().to_string()
+}
+
+/// An update that fails changes nothing: a disk limit that cannot be set (`update` run where
+/// the container's file system is not mounted) leaves the cgroup as it was, and a cgroup
+/// update that fails (a CPU this machine lacks) leaves the disk limit as it was.
+fn an_update_is_applied_whole_or_not_at_all(img: &Image, rt: &Runtime, id: &str) {
+    let pids = pids_max(id);
+    let limit = stat_row(img, rt, id)["disk"]["limit"].clone();
+    let elsewhere = rt.cmd(&["update", "--pids-limit", "77", "--disk-limit", "24M", id]);
+    assert_fails(
+        &elsewhere,
+        "update --disk-limit outside the image's mount namespace",
+    );
+    assert_eq!(pids_max(id), pids, "pids.max after a failed disk update");
+    let bad_cpus = img.vsrun(
+        rt,
+        &["update", "--cpuset-cpus", "4000", "--disk-limit", "24M", id],
+    );
+    let err = assert_fails(&bad_cpus, "update --cpuset-cpus 4000 --disk-limit 24M");
+    assert!(err.contains("cpu"), "{err}");
+    assert_eq!(
+        stat_row(img, rt, id)["disk"]["limit"],
+        limit,
+        "the disk limit after a failed cgroup update"
     );
 }
 

@@ -119,6 +119,46 @@ fn rootless_gid_map_of_the_user_alone_denies_setgroups() {
     assert_nothing_left(&rt, &id);
 }
 
+/// `--rootless` is rootless mode for the cgroups and the state root, as runc's flag is: root
+/// with `--rootless true` still writes the id maps as root does, leaving setgroups allowed
+/// even for a gid map of its own gid alone (where an unprivileged writer must deny it), as
+/// runc 1.1.5 does; its cgroup steps are the rootless ones.
+#[test]
+fn rootless_flag_as_root_keeps_roots_id_maps() {
+    let rt = Runtime::new().with_global(&["--rootless", "true"]);
+    let mut b = Bundle::new();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(b.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    edit::userns(&mut b.config);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    // gid 5 (tty) is not mapped: devpts takes the default gid, as in `spec --rootless`.
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev/pts" {
+            m["options"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|o| o != "gid=5");
+        }
+    }
+    let d = rt.probe_detached(&mut b);
+    assert_eq!(d.seen["uid_map"], json!([[0, 100000, 65536]]), "{}", d.seen);
+    assert_eq!(d.seen["gid_map"], json!([[0, 0, 1]]), "{}", d.seen);
+    let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", d.pid)).unwrap();
+    assert_eq!(setgroups.trim(), "allow");
+    assert_eq!(
+        state_rootless(&rt, &d.id),
+        Some(true),
+        "the cgroup steps are rootless"
+    );
+    assert_success(&rt.delete_force(&d.id), "delete --force");
+    assert_nothing_left(&rt, &d.id);
+}
+
+fn state_rootless(rt: &Runtime, id: &str) -> Option<bool> {
+    let text = std::fs::read_to_string(rt.state_dir(id).join("state.json")).ok()?;
+    serde_json::from_str::<Value>(&text).ok()?["rootless"].as_bool()
+}
+
 #[test]
 fn rootless_subordinate_ids_are_mapped_with_newuidmap() {
     let (rt, user) = user_runtime();

@@ -321,6 +321,80 @@ fn update_changes_the_unit_live_and_keeps_what_it_does_not_name() {
     assert_no_unit(&unit);
 }
 
+/// The smallest huge page size this host has, as a config and the cgroup files name it
+/// ("2MB"), from /sys/kernel/mm/hugepages.
+fn a_hugepage_size() -> Option<String> {
+    let dir = fs::read_dir("/sys/kernel/mm/hugepages").ok()?;
+    let mut kbs: Vec<u64> = dir
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    kbs.sort();
+    let kb = *kbs.first()?;
+    Some(match kb {
+        kb if kb >= 1 << 20 => format!("{}GB", kb >> 20),
+        kb if kb >= 1 << 10 => format!("{}MB", kb >> 10),
+        kb => format!("{kb}KB"),
+    })
+}
+
+#[test]
+fn hugepage_and_rdma_limits_go_to_the_scope_files() {
+    // systemd has no property for either; as runc, they are written to the scope's files.
+    // kubelet sends a 0 limit for every huge page size the node has.
+    let Some(rt) = systemd_runtime() else { return };
+    let Some(size) = a_hugepage_size() else {
+        panic!("no huge page size in /sys/kernel/mm/hugepages: the VM kernel has HUGETLBFS");
+    };
+    let id = unique_id("sd-huge");
+    let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
+    b.config["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": size, "limit": 0}]);
+    let pid = run_d(&rt, &b, &id);
+    assert_eq!(cgroup_file(pid, &format!("hugetlb.{size}.max")), "0");
+    let r = b.path().join("update.json");
+    let limit = 4 * MIB;
+    fs::write(
+        &r,
+        json!({"hugepageLimits": [{"pageSize": size, "limit": limit}]}).to_string(),
+    )
+    .unwrap();
+    assert_success(
+        &rt.cmd(&["update", "-r", r.to_str().unwrap(), &id]),
+        "update -r hugepageLimits",
+    );
+    assert_eq!(
+        cgroup_file(pid, &format!("hugetlb.{size}.max")),
+        limit.to_string()
+    );
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_no_unit(&format!("vsrt-{id}.scope"));
+    // rdma: a limit for a device this machine lacks reaches the kernel, which refuses it by
+    // the field's name; a device without limits is left alone and accepted.
+    let id = unique_id("sd-rdma");
+    let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
+    b.config["linux"]["resources"]["rdma"] = json!({"vsrt_missing0": {"hcaHandles": 3}});
+    let err = assert_fails(&rt.create(&b, &id), "create with an rdma limit");
+    assert!(err.contains("linux.resources.rdma"), "{err}");
+    assert!(
+        !err.contains("not supported"),
+        "written, not refused: {err}"
+    );
+    assert_no_unit(&format!("vsrt-{id}.scope"));
+    assert_nothing_left(&rt, &id);
+    let id = unique_id("sd-rdma");
+    let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
+    b.config["linux"]["resources"]["rdma"] = json!({"vsrt_missing0": {}});
+    run_d(&rt, &b, &id);
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert_no_unit(&format!("vsrt-{id}.scope"));
+}
+
 #[test]
 fn pause_and_resume_freeze_the_scope() {
     let Some(rt) = systemd_runtime() else { return };
@@ -421,7 +495,16 @@ fn systemd_property_annotations_are_accepted() {
     let id = unique_id("sd-prop");
     let mut b = sleeper(Some(format!("system.slice:vsrt:{id}")));
     b.config["annotations"] = json!({"org.systemd.property.TimeoutStopUSec": "uint64 10000000"});
-    run_d(&rt, &b, &id);
+    let o = rt.run_detached(&b, &id);
+    assert_success(&o, "run -d with a systemd property annotation");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warned: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warned.len(), 1, "one warning: {err}");
+    assert!(
+        warned[0].contains("annotations.\"org.systemd.property.TimeoutStopUSec\"")
+            && warned[0].contains("not applied"),
+        "names the annotation and says it is not applied: {err}"
+    );
     let unit = format!("vsrt-{id}.scope");
     assert_props(&unit, &[("ActiveState", "active"), ("Delegate", "yes")]);
     assert_success(&rt.delete_force(&id), "delete --force");

@@ -12,7 +12,13 @@ use std::io::Write;
 use std::path::Path;
 
 /// Everything but devices: libcgroups for what it does right, then vsrun's own writes.
-pub(super) fn apply_rest(layout: &Layout, path: &Path, n: &LinuxResources) -> Result<()> {
+/// `rootless`: the container was made in rootless mode (some v1 directories may be missing).
+pub(super) fn apply_rest(
+    layout: &Layout,
+    path: &Path,
+    n: &LinuxResources,
+    rootless: bool,
+) -> Result<()> {
     if *n == LinuxResources::default() {
         return Ok(());
     }
@@ -29,7 +35,7 @@ pub(super) fn apply_rest(layout: &Layout, path: &Path, n: &LinuxResources) -> Re
             oom_score_adj: None,
             freezer_state: None,
         };
-        if delegated::applies(layout, path) {
+        if delegated::applies(layout, path, rootless) {
             delegated::write_v1(&lib, layout, path)?;
         } else {
             manager(path, false, "")?

@@ -242,7 +242,7 @@ pub(super) fn write_own(b: &LinuxBlockIo, layout: &Layout, path: &Path) -> Resul
     if layout.is_v2() {
         return Ok(());
     }
-    let blkio = layout.dir("blkio", path).unwrap_or_default();
+    let blkio = layout.dir_for("blkio", path, "blockIO")?;
     if let Some(w) = b.leaf_weight() {
         write_file(
             "blockIO.leafWeight",

@@ -228,7 +228,7 @@ pub(super) fn check_cpuset_within_host(r: &LinuxResources, layout: &Layout) -> R
 /// v1 `cpu.burst` alone: libcgroups writes it only along with another cpu field.
 pub(super) fn write_own(c: &LinuxCpu, layout: &Layout, path: &Path) -> Result<()> {
     if let Some(burst) = c.burst().filter(|_| !layout.is_v2()) {
-        let dir = layout.dir("cpu", path).unwrap_or_default();
+        let dir = layout.dir_for("cpu", path, "cpu.burst")?;
         write_file("cpu.burst", &dir, "cpu.cfs_burst_us", &burst.to_string())?;
     }
     Ok(())

@@ -42,21 +42,26 @@ pub(super) fn default_path_v2(id: &str) -> Option<PathBuf> {
     Some(top.join("vsrun").join(id))
 }
 
-/// v1, and the container has no directory in the devices hierarchy: a rootless container
-/// whose devices cgroup the user could not make (`join::prepare` skipped it).
-pub(super) fn applies(layout: &Layout, path: &Path) -> bool {
-    !layout.is_v2() && layout.dir("devices", path).is_some_and(|d| !d.is_dir())
+/// v1 rootless mode, and the container has no directory in the devices hierarchy: its
+/// devices cgroup the user could not make (`prepare` skipped it). Only rootless mode skips a
+/// directory, so outside it nothing is looked up: this runs on every `apply`.
+pub(super) fn applies(layout: &Layout, path: &Path, rootless: bool) -> bool {
+    rootless && !layout.is_v2() && layout.dir("devices", path).is_some_and(|d| !d.is_dir())
 }
 
 /// What libcgroups' v1 controllers write, for the fields of `lib`.
 pub(super) fn write_v1(lib: &LinuxResources, layout: &Layout, path: &Path) -> Result<()> {
-    let dir = |c: &str| layout.dir(c, path).unwrap_or_default();
+    let dir = |c: &str, f: &str| layout.dir_for(c, path, f);
     if let Some(c) = lib.cpu() {
-        write_cpu(c, &dir("cpu"))?;
-        write_cpuset(c, &dir("cpuset"))?;
+        if has_cpu_limits(c) {
+            write_cpu(c, &dir("cpu", "cpu")?)?;
+        }
+        if c.cpus().is_some() || c.mems().is_some() {
+            write_cpuset(c, &dir("cpuset", "cpu.cpus")?)?;
+        }
     }
     if let Some(m) = lib.memory() {
-        write_memory(m, &dir("memory"))?;
+        write_memory(m, &dir("memory", "memory")?)?;
     }
     if let Some(p) = lib.pids() {
         let max = if p.limit() > 0 {
@@ -64,21 +69,25 @@ pub(super) fn write_v1(lib: &LinuxResources, layout: &Layout, path: &Path) -> Re
         } else {
             "max".into()
         };
-        write_file("pids.limit", &dir("pids"), "pids.max", &max)?;
+        write_file("pids.limit", &dir("pids", "pids.limit")?, "pids.max", &max)?;
     }
     if let Some(b) = lib.block_io() {
-        write_blkio(b, &dir("blkio"))?;
+        write_blkio(b, &dir("blkio", "blockIO")?)?;
     }
     for (i, h) in lib.hugepage_limits().iter().flatten().enumerate() {
+        let f = format!("hugepageLimits[{i}]");
         let file = format!("hugetlb.{}.limit_in_bytes", h.page_size());
-        write_file(
-            &format!("hugepageLimits[{i}]"),
-            &dir("hugetlb"),
-            &file,
-            &h.limit().to_string(),
-        )?;
+        write_file(&f, &dir("hugetlb", &f)?, &file, &h.limit().to_string())?;
     }
     Ok(())
+}
+
+/// A field of the cpu controller's (not cpuset's) is set.
+fn has_cpu_limits(c: &LinuxCpu) -> bool {
+    let mut limits = c.clone();
+    limits.set_cpus(None);
+    limits.set_mems(None);
+    limits != LinuxCpu::default()
 }
 
 fn write_cpu(c: &LinuxCpu, dir: &Path) -> Result<()> {

@@ -109,6 +109,21 @@ impl Layout {
         }
     }
 
+    /// `dir` for a write (or read) of field `f` (relative to linux.resources): a controller
+    /// this host has no hierarchy for is an error naming the field, never a path relative to
+    /// the cwd. `check_host` refuses such a field first; this keeps every later write honest.
+    pub(super) fn dir_for(&self, controller: &str, path: &Path, f: &str) -> Result<PathBuf> {
+        self.dir(controller, path).ok_or_else(|| {
+            config(
+                format!("linux.resources.{f}"),
+                format!(
+                    "the {controller} controller is not mounted on this host ({})",
+                    self.describe()
+                ),
+            )
+        })
+    }
+
     pub(super) fn describe(&self) -> &'static str {
         match self {
             Layout::V2 => "cgroup v2",

@@ -172,7 +172,7 @@ pub(super) fn check_before_update(n: &LinuxResources, layout: &Layout, path: &Pa
     } else {
         "memory.usage_in_bytes"
     };
-    let dir = layout.dir("memory", path).unwrap_or_default();
+    let dir = layout.dir_for("memory", path, "memory.checkBeforeUpdate")?;
     let current: i64 = std::fs::read_to_string(dir.join(file))
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -255,7 +255,7 @@ pub(super) fn write_kernel_limit(f: &str, dir: &Path, file: &str, value: i64) ->
 /// What libcgroups 0.7 does not write, or writes wrongly; `check_host` made sure the files
 /// exist.
 pub(super) fn write_own(m: &LinuxMemory, layout: &Layout, path: &Path) -> Result<()> {
-    let dir = layout.dir("memory", path).unwrap_or_default();
+    let dir = layout.dir_for("memory", path, "memory")?;
     let v2 = layout.is_v2();
     // v2: swap equal to the limit means no swap: memory.swap.max 0 (libcgroups writes
     // nothing for a 0).

@@ -129,9 +129,7 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool, rootless: bool) -> Result<Plan
         check_path(&path)?;
     }
     validate(&resources)?;
-    if !systemd {
-        refuse_for_layout(&normalize(&resources), layout()?)?;
-    }
+    refuse_for_layout(&normalize(&resources), layout()?)?;
     Ok(Plan {
         path,
         systemd,
@@ -241,7 +239,7 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
     let layout = layout()?;
     // After the rest: libcgroups' v1 manager rewrites its own default device list (which
     // allows /dev/console, unlike runc) whenever it applies anything.
-    apply_rest(layout, &plan.path, &normalize(r))?;
+    apply_rest(layout, &plan.path, &normalize(r), plan.rootless)?;
     if plan.rootless {
         // As runc: an unprivileged user can neither write devices.allow/deny nor attach a
         // device program, and mknod of a device is refused to it anyway.
@@ -253,7 +251,14 @@ pub fn finish(plan: &Plan, id: &str, pid: i32) -> Result<()> {
 
 /// Apply `linux.resources` to a running container (`update`). Fields not given stay as they
 /// are, the device allowlist included; a given `devices` list replaces the allowlist.
-pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Result<()> {
+/// `rootless`: the container was made in rootless mode (`State::rootless`).
+pub fn update(
+    path: &Path,
+    systemd: bool,
+    id: &str,
+    r: &LinuxResources,
+    rootless: bool,
+) -> Result<()> {
     validate(r)?;
     if systemd {
         return systemd::update(path, id, r);
@@ -267,7 +272,7 @@ pub fn update(path: &Path, systemd: bool, id: &str, r: &LinuxResources) -> Resul
     check_host(&n, layout, path)?;
     check_cpuset_within_host(r, layout)?;
     let before = v1_devices_list(layout, path);
-    apply_rest(layout, path, &n)?;
+    apply_rest(layout, path, &n, rootless)?;
     match r.devices() {
         Some(d) => apply_devices(layout, path, Some(d)),
         None => restore_console_rule(layout, path, before.as_deref()),
@@ -290,9 +295,10 @@ pub fn exists(path: &Path) -> bool {
         .any(|d| d.is_dir())
 }
 
-pub fn pids(path: &Path, systemd: bool, id: &str) -> Result<Vec<i32>> {
+/// `rootless`: the container was made in rootless mode (`State::rootless`).
+pub fn pids(path: &Path, systemd: bool, id: &str, rootless: bool) -> Result<Vec<i32>> {
     let layout = layout()?;
-    if !systemd && delegated::applies(layout, path) {
+    if !systemd && delegated::applies(layout, path, rootless) {
         return delegated::pids(layout, path)
             .map_err(|e| state(format!("read pids of cgroup {}: {e}", path.display())));
     }
@@ -327,12 +333,14 @@ pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
         return Ok(());
     }
     let (v1, v2) = layout()?.member_dirs(path);
-    // Every hierarchy is tried, so one that fails keeps none of the others; the first error
-    // is returned and a retried delete finishes the job.
-    v1.into_iter()
+    // Every hierarchy is tried (collected before the first error is taken), so one that
+    // fails keeps none of the others; a retried delete finishes the job.
+    let tried: Vec<Result<()>> = v1
+        .into_iter()
         .chain(v2)
         .map(|dir| remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display())))
-        .fold(Ok(()), |first, r| first.and(r))
+        .collect();
+    tried.into_iter().collect()
 }
 
 /// Whether the container's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze); read on

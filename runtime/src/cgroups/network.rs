@@ -56,20 +56,21 @@ pub(super) fn normalize(net: &LinuxNetwork) -> Option<LinuxNetwork> {
 }
 
 pub(super) fn write_own(net: &LinuxNetwork, layout: &Layout, path: &Path) -> Result<()> {
-    let dir = |c: &str| layout.dir(c, path).unwrap_or_default();
     if let Some(id) = net.class_id() {
-        write_file(
-            "network.classID",
-            &dir("net_cls"),
-            "net_cls.classid",
-            &id.to_string(),
-        )?;
+        let f = "network.classID";
+        let dir = layout.dir_for("net_cls", path, f)?;
+        write_file(f, &dir, "net_cls.classid", &id.to_string())?;
     }
     // One interface per write: the kernel reads one "name prio" pair per write.
     for (i, p) in net.priorities().iter().flatten().enumerate() {
         let v = format!("{} {}", p.name(), p.priority());
         let f = format!("network.priorities[{i}]");
-        write_file(&f, &dir("net_prio"), "net_prio.ifpriomap", &v)?;
+        write_file(
+            &f,
+            &layout.dir_for("net_prio", path, &f)?,
+            "net_prio.ifpriomap",
+            &v,
+        )?;
     }
     Ok(())
 }

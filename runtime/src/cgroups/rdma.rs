@@ -36,7 +36,6 @@ pub(super) fn write_own(
     layout: &Layout,
     path: &Path,
 ) -> Result<()> {
-    let dir = layout.dir("rdma", path).unwrap_or_default();
     let mut rdma: Vec<_> = rdma.iter().collect();
     rdma.sort_by(|a, b| a.0.cmp(b.0));
     for (dev, l) in rdma {
@@ -48,7 +47,8 @@ pub(super) fn write_own(
             v.push_str(&format!(" hca_object={o}"));
         }
         if v != *dev {
-            write_file(&format!("rdma.{dev}"), &dir, "rdma.max", &v)?;
+            let f = format!("rdma.{dev}");
+            write_file(&f, &layout.dir_for("rdma", path, &f)?, "rdma.max", &v)?;
         }
     }
     Ok(())

@@ -9,6 +9,7 @@
 //! nanoseconds.
 
 use super::layout::{layout, manager, Layout};
+use super::paths::rel;
 use super::{delegated, fs_path};
 use crate::error::{state, Result};
 use libcgroups::common::CgroupManager;
@@ -23,13 +24,13 @@ use std::path::Path;
 const NS_PER_USER_HZ_TICK: u64 = 10_000_000;
 const NS_PER_USEC: u64 = 1_000;
 
-pub fn stats(path: &Path, systemd: bool, id: &str) -> Result<Stats> {
+pub fn stats(path: &Path, systemd: bool, id: &str, rootless: bool) -> Result<Stats> {
     let layout = layout()?;
     if layout.is_v2() {
-        let dir = layout.dir("", &fs_path(path, systemd)).unwrap_or_default();
+        let dir = Path::new(super::CGROUP_ROOT).join(rel(&fs_path(path, systemd)));
         return v2(&dir).map_err(|e| state(format!("read stats of cgroup {}: {e}", dir.display())));
     }
-    if !systemd && delegated::applies(layout, path) {
+    if !systemd && delegated::applies(layout, path, rootless) {
         return Ok(present_v1(layout, path));
     }
     let mut s = manager(path, systemd, id)?

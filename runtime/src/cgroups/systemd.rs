@@ -3,12 +3,13 @@
 //!
 //! As with runc, systemd gets what it has unit properties for (memory, CPU, cpuset, pids, IO
 //! throttles) and the scope's own files get the rest, which a scope with `Delegate=yes` leaves
-//! to its owner: the blkio weights and unified keys systemd has no property for go through the
-//! v2 writes of the cgroupfs driver, and the device allowlist is vsrun's own v2 device program.
+//! to its owner: huge page limits, rdma, the blkio weights and unified keys systemd has no
+//! property for go through the v2 writes of the cgroupfs driver, and the device allowlist is vsrun's own v2 device program.
 
 use super::apply::apply_rest;
 use super::cpu::check_cpuset_within_host;
 use super::devices::apply_devices;
+use super::host::{check_host, refuse_for_layout};
 use super::join::enable_controllers;
 use super::layout::{is_unified, layout, manager};
 use super::paths::rel;
@@ -132,65 +133,57 @@ pub(super) fn update(path: &Path, id: &str, r: &LinuxResources) -> Result<()> {
 fn apply_systemd(m: &AnyCgroupManager, path: &Path, r: &LinuxResources, new: bool) -> Result<()> {
     let scope = scope_path(path);
     let mut n = normalize(r);
-    for (f, absent) in [
-        (
-            "linux.resources.hugepageLimits",
-            n.hugepage_limits().is_none(),
-        ),
-        ("linux.resources.network", n.network().is_none()),
-        ("linux.resources.rdma", n.rdma().is_none()),
-    ] {
-        if !absent {
-            return Err(config(
-                f,
-                "not supported with --systemd-cgroup (libcgroups' systemd driver)",
-            ));
-        }
-    }
     let layout = layout()?;
+    refuse_for_layout(&n, layout)?;
     check_cpuset_within_host(&n, layout)?;
     let files = take_file_fields(&mut n);
+    check_host(&files_without_properties(&files), layout, &scope)?;
     if !new {
         if let Some(cpu) = n.cpu_mut() {
             keep_cpu_max(cpu, &Path::new(CGROUP_ROOT).join(rel(&scope)));
         }
     }
     set_properties(m, &n)?;
-    apply_rest(layout, &scope, &files)?;
+    apply_rest(layout, &scope, &files, false)?;
     if new || r.devices().is_some() {
         apply_devices(layout, &scope, r.devices().as_deref())?;
     }
     Ok(())
 }
 
+/// One `apply` per field group, so that systemd's refusal names the field: what each group
+/// takes from the resources.
+type Group = (&'static str, fn(&LinuxResources, &mut LinuxResources));
+const PROPERTY_GROUPS: [Group; 5] = [
+    ("linux.resources.memory", |n, g| {
+        g.set_memory(*n.memory());
+    }),
+    ("linux.resources.cpu", |n, g| {
+        g.set_cpu(n.cpu().clone());
+    }),
+    ("linux.resources.pids", |n, g| {
+        g.set_pids(*n.pids());
+    }),
+    ("linux.resources.blockIO", |n, g| {
+        g.set_block_io(n.block_io().clone());
+    }),
+    ("linux.resources.unified", |n, g| {
+        g.set_unified(n.unified().clone());
+    }),
+];
+
 fn set_properties(m: &AnyCgroupManager, n: &LinuxResources) -> Result<()> {
-    let mut groups: Vec<(&str, LinuxResources)> = Vec::new();
-    let mut one = |f: &'static str, g: LinuxResources| {
-        if g != LinuxResources::default() {
-            groups.push((f, g));
-        }
-    };
-    let mut g = LinuxResources::default();
-    g.set_memory(*n.memory());
-    one("linux.resources.memory", g);
-    let mut g = LinuxResources::default();
-    g.set_cpu(n.cpu().clone());
-    one("linux.resources.cpu", g);
-    let mut g = LinuxResources::default();
-    g.set_pids(*n.pids());
-    one("linux.resources.pids", g);
-    let mut g = LinuxResources::default();
-    g.set_block_io(n.block_io().clone());
-    one("linux.resources.blockIO", g);
-    let mut g = LinuxResources::default();
-    g.set_unified(n.unified().clone());
-    one("linux.resources.unified", g);
     let disable_oom = n
         .memory()
         .as_ref()
         .and_then(|m| m.disable_oom_killer())
         .unwrap_or(false);
-    for (f, g) in groups {
+    for (f, take) in PROPERTY_GROUPS {
+        let mut g = LinuxResources::default();
+        take(n, &mut g);
+        if g == LinuxResources::default() {
+            continue;
+        }
         let opt = ControllerOpt {
             resources: &g,
             disable_oom_killer: disable_oom,
@@ -202,12 +195,24 @@ fn set_properties(m: &AnyCgroupManager, n: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// The file fields no unit property ever covered (huge pages, rdma): their controller must
+/// be enabled down to the scope, which `check_host` says by field name. The others were
+/// properties once and keep the behaviour they had.
+fn files_without_properties(files: &LinuxResources) -> LinuxResources {
+    let mut only = LinuxResources::default();
+    only.set_hugepage_limits(files.hugepage_limits().clone());
+    only.set_rdma(files.rdma().clone());
+    only
+}
+
 /// Moves out of `n` what libcgroups' systemd driver drops without a word (it has no property
 /// for a blkio weight, and logs and skips unknown unified keys) or sends in a shape systemd
 /// refuses (AllowedCPUs): those are written to the scope's files, as runc does for the keys
 /// systemd lacks.
 pub(super) fn take_file_fields(n: &mut LinuxResources) -> LinuxResources {
     let mut files = LinuxResources::default();
+    files.set_hugepage_limits(n.hugepage_limits_mut().take());
+    files.set_rdma(n.rdma_mut().take());
     if let Some(c) = n.cpu_mut() {
         if c.cpus().is_some() || c.mems().is_some() {
             let mut set = LinuxCpu::default();

@@ -403,7 +403,9 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
         "cpu": {"shares": 512, "cpus": "0-1"},
         "memory": {"limit": 1048576},
         "blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]},
-        "unified": {"memory.high": "1000", "io.bfq.weight": "50"}
+        "unified": {"memory.high": "1000", "io.bfq.weight": "50"},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+        "rdma": {"mlx5_0": {"hcaHandles": 3}}
     }));
     let files = super::systemd::take_file_fields(&mut n);
     assert_eq!(
@@ -411,7 +413,9 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
         res(json!({
             "cpu": {"cpus": "0-1"},
             "blockIO": {"weight": 300},
-            "unified": {"io.bfq.weight": "50"}
+            "unified": {"io.bfq.weight": "50"},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+            "rdma": {"mlx5_0": {"hcaHandles": 3}}
         }))
     );
     assert_eq!(
@@ -429,4 +433,67 @@ fn systemd_gets_properties_and_the_scope_files_get_the_rest() {
         only_cpus.cpu().is_none(),
         "no CPU properties (CPUQuota) for a cpuset alone"
     );
+}
+
+/// A directory of its own under the system's temp dir, empty.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vsrun-unit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A v1 layout with one hierarchy per controller, mounted at `top/<controller>`.
+fn v1_layout(top: &Path, controllers: &[&str]) -> Layout {
+    Layout::V1 {
+        hierarchies: controllers
+            .iter()
+            .map(|c| super::layout::Hierarchy {
+                mount: top.join(c),
+                controllers: vec![c.to_string()],
+            })
+            .collect(),
+        hybrid: false,
+        named: Vec::new(),
+        unified: None,
+    }
+}
+
+#[test]
+fn only_rootless_mode_writes_around_a_missing_devices_cgroup() {
+    let top = scratch_dir("delegated-applies");
+    let layout = v1_layout(&top, &["devices", "pids"]);
+    let path = Path::new("/vsrun/x");
+    // Only rootless mode skips a directory (`prepare`): outside it the devices hierarchy is
+    // where libcgroups writes, whatever a lookup would find.
+    assert!(!super::delegated::applies(&layout, path, false));
+    assert!(super::delegated::applies(&layout, path, true));
+    std::fs::create_dir_all(top.join("devices/vsrun/x")).unwrap();
+    assert!(!super::delegated::applies(&layout, path, true));
+    std::fs::remove_dir_all(&top).unwrap();
+}
+
+#[test]
+fn a_write_to_a_controller_without_a_hierarchy_names_the_field() {
+    // Never a write relative to the cwd: the error says which field needs which controller.
+    let top = scratch_dir("dir-for");
+    let layout = v1_layout(&top, &["devices"]);
+    let path = Path::new("/vsrun/x");
+    let r = res(json!({"pids": {"limit": 50}}));
+    let e = super::delegated::write_v1(&r, &layout, path)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "linux.resources.pids.limit: the pids controller is not mounted on this host (cgroup v1)"
+    );
+    let r = res(json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}}));
+    let e = super::rdma::write_own(r.rdma().as_ref().unwrap(), &layout, path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("linux.resources.rdma.mlx5_0: the rdma controller is not mounted"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&top).unwrap();
 }

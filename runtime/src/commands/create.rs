@@ -161,6 +161,7 @@ fn start_init(
             own_pid_ns: cfg.ns.new_pid,
             cgroup_path: cfg.cgroup.path.clone(),
             systemd_cgroup: cfg.cgroup.systemd,
+            rootless: cfg.cgroup.rootless,
             hooks: b.spec.hooks().clone(),
             bind_ip: cfg.bind_ip.is_some(),
             shared_root_mount: shared_root_mount(cfg)?,

@@ -17,7 +17,7 @@ pub fn run(g: &GlobalOpts, args: &EventsArgs) -> Result<i32> {
         if crate::state::status(&dir, &st) == Status::Stopped {
             return Err(state(format!("container {:?} is stopped", args.id)));
         }
-        let s = crate::cgroups::stats(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
+        let s = crate::cgroups::stats(&st.cgroup_path, st.systemd_cgroup, &st.id, st.rootless)?;
         let line = json!({"type": "stats", "id": st.id, "data": data(&s)});
         // A reader that went away (`| head`) ends the stream quietly instead of a panic.
         let mut out = std::io::stdout();

@@ -107,7 +107,7 @@ pub fn signal_all(st: &State, sig: i32) -> Result<()> {
     let frozen = (sig == libc::SIGKILL || !was_paused)
         && crate::cgroups::freeze(path, systemd, &st.id, true).is_ok();
     let result = (|| {
-        for pid in crate::cgroups::pids(path, systemd, &st.id)? {
+        for pid in crate::cgroups::pids(path, systemd, &st.id, st.rootless)? {
             signal_unverified(pid, sig)?;
         }
         Ok(())

@@ -7,7 +7,7 @@ use crate::state::Container;
 
 pub fn run(g: &GlobalOpts, args: &PsArgs) -> Result<i32> {
     let st = Container::open(&g.root, &args.id)?.load()?;
-    let mut pids = crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id)?;
+    let mut pids = crate::cgroups::pids(&st.cgroup_path, st.systemd_cgroup, &st.id, st.rootless)?;
     pids.sort_unstable();
     match args.format.as_str() {
         "json" => {

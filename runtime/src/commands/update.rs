@@ -19,16 +19,44 @@ pub fn run(g: &GlobalOpts, args: &UpdateArgs) -> Result<i32> {
     }
     let disk = disk_limits(args, &st)?;
     let r = resources(args)?;
-    if disk.is_none() || r != LinuxResources::default() {
-        crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r)?;
-    }
-    if let Some((q, bytes, inodes)) = disk {
-        crate::disk::set_limits(q, bytes, inodes)?;
+    // Everything is parsed and checked above; now no update is half-applied. The disk limits
+    // go first, because they can be put back exactly: a cgroup update that fails after them
+    // (a check, or a value the kernel refuses) restores the limits read before.
+    let undo = disk.map(set_disk_limits).transpose()?;
+    if undo.is_none() || r != LinuxResources::default() {
+        let applied =
+            crate::cgroups::update(&st.cgroup_path, st.systemd_cgroup, &st.id, &r, st.rootless);
+        if let (Err(_), Some(undo)) = (&applied, undo) {
+            restore_disk_limits(undo);
+        }
+        applied?;
     }
     Ok(0)
 }
 
 type DiskLimits<'a> = (&'a crate::disk::Quota, Option<u64>, Option<u64>);
+
+/// Set the new hard limits; what they were, for `restore_disk_limits`. Limits that cannot be
+/// read cannot be put back, so that refuses the update before anything changes.
+fn set_disk_limits((q, bytes, inodes): DiskLimits<'_>) -> Result<DiskLimits<'_>> {
+    let Some(old) = crate::disk::usage(q) else {
+        return Err(crate::error::state(format!(
+            "read the disk limits of project {} ({}): is the container's file system mounted here?",
+            q.project,
+            q.tree.display()
+        )));
+    };
+    crate::disk::set_limits(q, bytes, inodes)?;
+    Ok((q, bytes.map(|_| old.limit), inodes.map(|_| old.inode_limit)))
+}
+
+fn restore_disk_limits((q, bytes, inodes): DiskLimits<'_>) {
+    if let Err(e) = crate::disk::set_limits(q, bytes, inodes) {
+        crate::log::warn(&format!(
+            "update failed and the disk limits it had set stay: {e}"
+        ));
+    }
+}
 
 /// --disk-limit / --disk-inodes, checked before anything changes: the project quota's new
 /// hard limits (disk/), for a container created with a disk limit.
@@ -81,7 +109,7 @@ fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = (*r.memory()).unwrap_or_default();
     if let Some(v) = &args.memory {
         mem.set_limit(Some(bytes("--memory", v)?));
     }
@@ -165,23 +193,12 @@ fn warn_kernel_memory(args: &UpdateArgs) {
 /// runc's memory flags take bytes with an optional binary suffix (`512m`, `1g`); -1 means
 /// unlimited.
 fn bytes(flag: &str, v: &str) -> Result<i64> {
-    let t = v.trim().to_ascii_lowercase();
-    if t == "-1" {
+    if v.trim() == "-1" {
         return Ok(-1);
     }
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| config(flag, format!("{v:?}: not a size in bytes")))
+    crate::units::parse_bytes(v)
+        .and_then(|n| i64::try_from(n).map_err(|_| format!("{v:?}: too large")))
+        .map_err(|m| config(flag, m))
 }
 
 #[cfg(test)]
@@ -193,5 +210,6 @@ mod tests {
         assert_eq!(super::bytes("m", "4096").unwrap(), 4096);
         assert_eq!(super::bytes("m", "-1").unwrap(), -1);
         assert!(super::bytes("m", "lots").is_err());
+        assert!(super::bytes("m", "8589934592T").is_err());
     }
 }

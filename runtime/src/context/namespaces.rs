@@ -156,7 +156,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             },
         }
     }
-    if user_join && crate::rootless::auto() {
+    if user_join && crate::rootless::unprivileged() {
         join_all_in_init(&mut p);
     }
     p.init_joins.sort_by_key(|j| join_rank(j.nstype));
@@ -220,7 +220,7 @@ fn plan_id_maps(p: &mut Plan, linux: Option<&Linux>, user_join: bool) -> Result<
     let l = linux.ok_or_else(|| config("linux.uidMappings", "a user namespace needs mappings"))?;
     p.uid_map = id_map("linux.uidMappings", l.uid_mappings().as_deref())?;
     p.gid_map = id_map("linux.gidMappings", l.gid_mappings().as_deref())?;
-    p.unprivileged_maps = !user_join && crate::rootless::auto();
+    p.unprivileged_maps = !user_join && crate::rootless::unprivileged();
     p.setgroups_denied = p.unprivileged_maps
         && crate::rootless::maps_only(&p.gid_map, nix::unistd::getegid().as_raw());
     Ok(())
@@ -266,7 +266,9 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
             _ => p.parent_joins.push(join),
         }
     }
-    if crate::rootless::auto() && p.init_joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
+    if crate::rootless::unprivileged()
+        && p.init_joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER)
+    {
         // Rootless: vsrun has no rights in the container's namespaces until it is in the
         // container's user namespace (which owns them), so the init joins them all after it.
         p.init_joins.append(&mut p.parent_joins);

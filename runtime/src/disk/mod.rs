@@ -101,27 +101,10 @@ pub fn plan(annotations: &HashMap<String, String>, rootfs: &Path) -> Result<Opti
 /// Bytes with an optional binary suffix: `1048576`, `512K`, `10M`, `2G`, `1T`. Zero is
 /// refused: a zero hard limit means "no limit" to the kernel.
 pub fn parse_size(v: &str) -> std::result::Result<u64, String> {
-    let t = v.trim();
-    let (num, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 10),
-        Some('M') => (&t[..t.len() - 1], 20),
-        Some('G') => (&t[..t.len() - 1], 30),
-        Some('T') => (&t[..t.len() - 1], 40),
-        _ => (t, 0),
-    };
-    let bad = || format!("{v:?}: not a size (bytes, or a number with K, M, G or T)");
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
+    match crate::units::parse_bytes(v)? {
+        0 => Err(format!("{v:?}: must be more than 0")),
+        n => Ok(n),
     }
-    let n = num
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1u64 << shift))
-        .ok_or_else(bad)?;
-    if n == 0 {
-        return Err(format!("{v:?}: must be more than 0"));
-    }
-    Ok(n)
 }
 
 fn parse_count(v: &str) -> std::result::Result<u64, String> {
