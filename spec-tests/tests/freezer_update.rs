@@ -489,6 +489,31 @@ fn update_leaves_unmentioned_limits_alone() {
     finish(&rt, &c.id);
 }
 
+/// A failed update changes nothing, as with runc ("Setting back cgroup configs"): the pids
+/// limit written before the memory limit the kernel refuses (below the usage) is put back.
+#[test]
+fn a_failed_update_puts_back_what_it_had_written() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    let c = start_busy(&rt, &mut b);
+    let memory_before = memory_limit(c.pid);
+    let o = rt.cmd(&["update", "--pids-limit", "77", "--memory", "4096", &c.id]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a 4 KiB memory limit under the usage: {}",
+        output_text(&o)
+    );
+    assert_eq!(
+        pids_max(c.pid),
+        "40",
+        "pids.max kept the failed update's value"
+    );
+    assert_eq!(memory_limit(c.pid), memory_before, "memory limit");
+    assert_eq!(rt.status(&c.id).as_deref(), Some("running"));
+    finish(&rt, &c.id);
+}
+
 #[test]
 fn update_pids_limit_is_enforced() {
     let rt = Runtime::new();

@@ -45,6 +45,7 @@ mod host;
 mod join;
 mod layout;
 mod paths;
+mod rollback;
 mod stats;
 mod systemd;
 #[cfg(test)]
@@ -272,11 +273,20 @@ pub fn update(
     check_host(&n, layout, path)?;
     check_cpuset_within_host(r, layout)?;
     let before = v1_devices_list(layout, path);
-    apply_rest(layout, path, &n, rootless)?;
-    match r.devices() {
+    let snapshot = rollback::take(&n, layout, path);
+    let applied = apply_rest(layout, path, &n, rootless).and_then(|()| match r.devices() {
         Some(d) => apply_devices(layout, path, Some(d)),
         None => restore_console_rule(layout, path, before.as_deref()),
+    });
+    if applied.is_err() {
+        let stuck = rollback::restore(snapshot);
+        if !stuck.is_empty() {
+            crate::log::warn(&format!(
+                "update failed and these cgroup files keep their new values: {stuck:?}"
+            ));
+        }
     }
+    applied
 }
 
 /// The pids in the container's cgroup.
