@@ -38,7 +38,9 @@ pub struct State {
     pub systemd_cgroup: bool,
     /// Made in rootless mode (`--rootless`, rootless.rs): v1 directories the user could not
     /// make were skipped, which the later commands' cgroup reads and writes account for.
-    #[serde(default)]
+    /// A state file from before this field: what `--rootless auto` says for the caller, who
+    /// is the one that made it (the state root is per user).
+    #[serde(default = "crate::rootless::unprivileged")]
     pub rootless: bool,
     /// Bound-IP mode: a cgroup v2 directory with sock_addr programs to remove on delete.
     #[serde(default)]

@@ -626,6 +626,15 @@ fn rootless_limits_apply_in_a_cgroup_the_user_owns() {
         "init {pid} is not in {cg}: cgroup.procs {procs:?}"
     );
     stats_read_the_hierarchies_it_has(&rt, &id);
+    // A state file written before State.rootless existed: the later commands still take the
+    // rootless reads (the field defaults to what `--rootless auto` says for its maker).
+    let state = rt.root().join(&id).join("state.json");
+    let mut st: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(st["rootless"], true, "state.json records the mode: {st}");
+    st.as_object_mut().unwrap().remove("rootless");
+    std::fs::write(&state, serde_json::to_vec(&st).unwrap()).unwrap();
+    stats_read_the_hierarchies_it_has(&rt, &id);
+    assert_success(&rt.cmd(&["ps", &id]), "ps with an older state file");
     assert_success(&rt.delete_force(&id), "delete --force");
     assert_nothing_left(&rt, &id);
     assert!(
