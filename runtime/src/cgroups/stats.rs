@@ -87,7 +87,7 @@ fn v2_cpu(stat: &HashMap<String, u64>) -> CpuStats {
 
 /// `memory.*` and `memory.swap.*`: usage, limit ("max" is u64::MAX, as v1's unlimited is
 /// huge), peak where the kernel keeps it (5.19+), and the failure count from the events
-/// file (`oom` and `fail`, as libcgroups counts them).
+/// file (`oom` and `fail`, as libcgroups counts them); swap as runc's fs2 reports it.
 fn v2_memory(dir: &Path) -> MemoryStats {
     let data = |prefix: &str, fail: &str| MemoryData {
         usage: number(&dir.join(format!("{prefix}.current"))),
@@ -98,17 +98,28 @@ fn v2_memory(dir: &Path) -> MemoryStats {
             .copied()
             .unwrap_or(0),
     };
+    let memory = data("memory", "oom");
+    let mut memswap = data("memory.swap", "fail");
+    // v1's memsw counts memory and swap together, and runc's v2 figures keep that meaning.
+    memswap.usage += memory.usage;
+    if memswap.limit != u64::MAX {
+        memswap.limit = memswap.limit.saturating_add(memory.limit);
+    }
+    let stats = flat_keyed(&dir.join("memory.stat"));
     MemoryStats {
-        memory: data("memory", "oom"),
-        memswap: data("memory.swap", "fail"),
+        memory,
+        memswap,
+        // v2's page cache is memory.stat's `file`, which runc reports as the cache.
+        cache: stats.get("file").copied().unwrap_or(0),
         hierarchy: true,
-        stats: flat_keyed(&dir.join("memory.stat")),
+        stats,
         ..Default::default()
     }
 }
 
 /// io.stat lines (`8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0`) as runc maps them:
-/// bytes to ioServiceBytesRecursive, operations to ioServicedRecursive, read and write each.
+/// bytes to ioServiceBytesRecursive, operations to ioServicedRecursive, `Read` and `Write`
+/// each (v1's spelling).
 fn v2_io(text: &str) -> BlkioStats {
     let mut s = BlkioStats::default();
     for line in text.lines() {
@@ -121,10 +132,10 @@ fn v2_io(text: &str) -> BlkioStats {
         };
         for (key, value) in fields.filter_map(|f| f.split_once('=')) {
             let (list, op) = match key {
-                "rbytes" => (&mut s.service_bytes, "read"),
-                "wbytes" => (&mut s.service_bytes, "write"),
-                "rios" => (&mut s.serviced, "read"),
-                "wios" => (&mut s.serviced, "write"),
+                "rbytes" => (&mut s.service_bytes, "Read"),
+                "wbytes" => (&mut s.service_bytes, "Write"),
+                "rios" => (&mut s.serviced, "Read"),
+                "wios" => (&mut s.serviced, "Write"),
                 _ => continue,
             };
             list.push(BlkioDeviceStat {
@@ -147,7 +158,11 @@ fn v2_hugetlb(dir: &Path) -> HashMap<String, HugeTlbStats> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
+            // hugetlb.2MB.current, not hugetlb.2MB.rsvd.current (the reservations, 5.7+)
             let size = name.strip_prefix("hugetlb.")?.strip_suffix(".current")?;
+            if size.contains('.') {
+                return None;
+            }
             let file = |f: &str| dir.join(format!("hugetlb.{size}.{f}"));
             let stats = HugeTlbStats {
                 usage: number(&file("current")),
@@ -249,4 +264,82 @@ fn flat_keyed(f: &Path) -> std::collections::HashMap<String, u64> {
             Some((k.to_string(), v.trim().parse().ok()?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// A v2 cgroup directory as Linux 6.1 lays it out, in a scratch directory.
+    fn fake_v2(files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "vsrun-stats-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn v2_figures_in_runcs_units_and_meanings() {
+        let dir = fake_v2(&[
+            ("cgroup.controllers", "cpu io memory pids hugetlb"),
+            ("cpu.stat", "usage_usec 5\nuser_usec 3\nsystem_usec 2\nnr_periods 7\nnr_throttled 1\nthrottled_usec 4\n"),
+            ("memory.current", "1000"),
+            ("memory.max", "max"),
+            ("memory.events", "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n"),
+            ("memory.swap.current", "50"),
+            ("memory.swap.max", "4096"),
+            ("memory.swap.events", "max 0\nfail 6\n"),
+            ("memory.stat", "anon 300\nfile 700\n"),
+            ("pids.current", "3"),
+            ("pids.max", "max"),
+            ("io.stat", "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n"),
+            ("hugetlb.2MB.current", "0"),
+            ("hugetlb.2MB.rsvd.current", "0"),
+            ("hugetlb.2MB.events", "max 9\n"),
+        ]);
+        let s = super::v2(&dir).unwrap();
+        assert_eq!(s.cpu.usage.usage_total, 5_000);
+        assert_eq!(
+            (s.cpu.usage.usage_user, s.cpu.usage.usage_kernel),
+            (3_000, 2_000)
+        );
+        assert_eq!(s.cpu.throttling.periods, 7);
+        assert_eq!(s.cpu.throttling.throttled_time, 4_000);
+        assert_eq!(s.memory.memory.usage, 1000);
+        assert_eq!(s.memory.memory.limit, u64::MAX);
+        assert_eq!(s.memory.memory.fail_count, 2);
+        // swap as v1's memsw: memory and swap together; an unlimited memory keeps it huge
+        assert_eq!(s.memory.memswap.usage, 1050);
+        assert_eq!(s.memory.memswap.limit, u64::MAX);
+        assert_eq!(s.memory.cache, 700);
+        assert_eq!(s.pids.current, 3);
+        let ops: Vec<_> = s
+            .blkio
+            .service_bytes
+            .iter()
+            .map(|d| (d.op_type.clone().unwrap(), d.value))
+            .collect();
+        assert_eq!(ops, [("Read".to_string(), 10), ("Write".to_string(), 20)]);
+        assert_eq!(s.hugetlb.keys().collect::<Vec<_>>(), ["2MB"]);
+        assert_eq!(s.hugetlb["2MB"].fail_count, 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn v2_without_controllers_reads_the_core_usage_only() {
+        let dir = fake_v2(&[
+            ("cgroup.controllers", ""),
+            ("cpu.stat", "usage_usec 8\nuser_usec 5\nsystem_usec 3\n"),
+        ]);
+        let s = super::v2(&dir).unwrap();
+        assert_eq!(s.cpu.usage.usage_total, 8_000);
+        assert_eq!(s.cpu.throttling.periods, 0);
+        assert_eq!(s.pids.current, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
