@@ -81,7 +81,18 @@ fn parse_without_unknown_capabilities<T: serde::de::DeserializeOwned>(
         return Ok((parse_json(data, what)?, warnings));
     }
     let edited = serde_json::to_vec(&v).map_err(|e| config(what, e.to_string()))?;
-    Ok((parse_json(&edited, what)?, warnings))
+    // The field is found in the edited text too; a line and column would point into it, not
+    // into the user's file, so they are left out.
+    let parsed = parse_json(&edited, what).map_err(|e| match e {
+        Error::Config { field, msg } => Error::Config {
+            msg: msg
+                .rsplit_once(" at line ")
+                .map_or(msg.clone(), |(m, _)| m.to_string()),
+            field,
+        },
+        other => other,
+    })?;
+    Ok((parsed, warnings))
 }
 
 /// runc and crun ignore capability names they do not know, with a warning, so that a config

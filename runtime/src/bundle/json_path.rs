@@ -9,8 +9,10 @@
 //! about 320 KB of the binary, all for the error path (README "Benchmarks").
 
 enum Frame {
-    /// The key whose value is being read; `None` while a key is expected.
-    Object(Option<String>),
+    /// The key whose value is being read (`None` while a key is expected), and whether its
+    /// `:` has been read: a key refused before it is an enum's variant name (`{"a": ..}`
+    /// where a unit variant goes), and the error is the whole object's.
+    Object(Option<String>, bool),
     Array(usize),
 }
 
@@ -26,12 +28,9 @@ pub(super) fn field_at(data: &[u8], line: usize, column: usize) -> String {
         .nth(line.saturating_sub(2))
         .map_or(0, |(i, _)| i + 1);
     let start = if line <= 1 { 0 } else { line_start };
-    let mut end = (start + column).min(data.len());
-    // A value refused at its first byte (`{` or `[` where a string was expected) belongs to
-    // the field, not to a first element inside it.
-    while end > 0 && (data[end - 1] == b'{' || data[end - 1] == b'[') {
-        end -= 1;
-    }
+    // A value refused for its type is reported before its first byte (serde_json peeks at
+    // it), so a `[` or `{` at the end is the container the value is in.
+    let end = (start + column).min(data.len());
     render(&frames(&data[..end]))
 }
 
@@ -40,19 +39,24 @@ fn frames(text: &[u8]) -> Vec<Frame> {
     let mut i = 0;
     while i < text.len() {
         match text[i] {
-            b'{' => stack.push(Frame::Object(None)),
+            b'{' => stack.push(Frame::Object(None, false)),
             b'[' => stack.push(Frame::Array(0)),
             b'}' | b']' => {
                 stack.pop();
             }
             b',' => match stack.last_mut() {
                 Some(Frame::Array(n)) => *n += 1,
-                Some(Frame::Object(key)) => *key = None,
+                Some(Frame::Object(key, colon)) => (*key, *colon) = (None, false),
                 None => {}
             },
+            b':' => {
+                if let Some(Frame::Object(_, colon)) = stack.last_mut() {
+                    *colon = true;
+                }
+            }
             b'"' => {
                 let (s, next) = string(text, i + 1);
-                if let Some(Frame::Object(key @ None)) = stack.last_mut() {
+                if let Some(Frame::Object(key @ None, _)) = stack.last_mut() {
                     *key = Some(s);
                 }
                 i = next;
@@ -86,17 +90,20 @@ fn string(text: &[u8], from: usize) -> (String, usize) {
     (String::from_utf8_lossy(&out).into_owned(), i)
 }
 
-fn render(stack: &[Frame]) -> String {
+fn render(mut stack: &[Frame]) -> String {
+    if let Some((Frame::Object(Some(_), false), outer)) = stack.split_last() {
+        stack = outer;
+    }
     let mut path = String::new();
     for frame in stack {
         match frame {
-            Frame::Object(Some(key)) => {
+            Frame::Object(Some(key), _) => {
                 if !path.is_empty() {
                     path.push('.');
                 }
                 path.push_str(key);
             }
-            Frame::Object(None) => {}
+            Frame::Object(None, _) => {}
             Frame::Array(n) => path.push_str(&format!("[{n}]")),
         }
     }
@@ -129,5 +136,18 @@ mod tests {
         assert_eq!(at(t, "1}", false), "linux.sysctl.a\"b");
         assert_eq!(at(t, "{}", false), "linux.x[1]");
         assert_eq!(at(t, "\"ok\"", true), "linux.x[0]");
+    }
+
+    #[test]
+    fn compact_arrays_of_objects_name_the_element() {
+        // `"env":[{` with a map where a string goes: serde_json stops before the `{`
+        let t = r#"{"process":{"env":[{"A":"1"}]}}"#;
+        assert_eq!(at(t, "[", true), "process.env[0]");
+        // and a map where a string goes, for a field: before the `{`, after the `:`
+        let t = r#"{"process":{"cwd":{"A":"1"}}}"#;
+        assert_eq!(at(t, "cwd\":", true), "process.cwd");
+        // an enum given a map: serde reads the key as the variant and refuses it
+        let t = r#"{"linux":{"namespaces":[{"type":{"a":"1"}}]}}"#;
+        assert_eq!(at(t, "{\"a\"", true), "linux.namespaces[0].type");
     }
 }
