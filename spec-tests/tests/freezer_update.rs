@@ -720,6 +720,24 @@ fn events_stats_prints_runcs_json_shape() {
         assert!(v.is_array() || v.is_null(), "blkio.{k}: {v}");
     }
     assert!(d["blkio"].is_object(), "blkio: {}", d["blkio"]);
+    // cpuset as runc 1.1.5 prints it: the lists expanded, the flags as numbers
+    let cpus = d["cpuset"]["cpus"].as_array().expect("cpuset.cpus");
+    assert!(
+        !cpus.is_empty() && cpus.iter().all(|c| c.is_u64()),
+        "cpuset: {}",
+        d["cpuset"]
+    );
+    assert!(
+        d["cpuset"]["mems"].is_array(),
+        "cpuset.mems: {}",
+        d["cpuset"]
+    );
+    assert!(
+        is_num(&d["cpuset"]["sched_load_balance"]),
+        "cpuset: {}",
+        d["cpuset"]
+    );
+    assert!(d["intel_rdt"].is_object(), "intel_rdt: {d}");
     finish(&rt, &c.id);
 }
 

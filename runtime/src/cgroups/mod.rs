@@ -77,7 +77,7 @@ use join::{
 use layout::{is_unified, layout, manager};
 use memory::drop_kernel_memory_without_files;
 use paths::{check_path, rel};
-pub use stats::stats;
+pub use stats::{cpuset, stats};
 use systemd::check_systemd;
 pub use systemd::scope_path;
 use values::{normalize, validate};

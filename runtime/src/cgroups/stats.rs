@@ -42,6 +42,46 @@ pub fn stats(path: &Path, systemd: bool, id: &str, rootless: bool) -> Result<Sta
     Ok(s)
 }
 
+/// runc's `cpuset` object: the cpus and memory nodes as lists, and v1's cpuset flags (0 where
+/// the file is missing; v2 has only the effective lists).
+pub fn cpuset(path: &Path, systemd: bool) -> serde_json::Value {
+    let Ok(layout) = layout() else {
+        return serde_json::Value::Null;
+    };
+    let Some(dir) = layout.dir("cpuset", &fs_path(path, systemd)) else {
+        return serde_json::Value::Null;
+    };
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let (cpus, mems) = if layout.is_v2() {
+        (read("cpuset.cpus.effective"), read("cpuset.mems.effective"))
+    } else {
+        (read("cpuset.cpus"), read("cpuset.mems"))
+    };
+    let flag = |f: &str| -> i64 { read(&format!("cpuset.{f}")).trim().parse().unwrap_or(0) };
+    serde_json::json!({
+        "cpus": id_list(&cpus), "cpu_exclusive": flag("cpu_exclusive"),
+        "mems": id_list(&mems), "mem_hardwall": flag("mem_hardwall"),
+        "mem_exclusive": flag("mem_exclusive"), "memory_migrate": flag("memory_migrate"),
+        "memory_spread_page": flag("memory_spread_page"),
+        "memory_spread_slab": flag("memory_spread_slab"),
+        "memory_pressure": flag("memory_pressure"),
+        "sched_load_balance": flag("sched_load_balance"),
+        "sched_relax_domain_level": flag("sched_relax_domain_level"),
+    })
+}
+
+/// "0-2,5" as [0, 1, 2, 5].
+fn id_list(text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            out.extend(a..=b.min(a.saturating_add(4096)));
+        }
+    }
+    out
+}
+
 /// A v2 cgroup's figures, each controller's only where it is enabled there (runc's `fs2`
 /// reads the same way). The directory itself must exist: a vanished cgroup is an error.
 fn v2(dir: &Path) -> std::io::Result<Stats> {
@@ -328,6 +368,12 @@ mod tests {
         assert_eq!(s.hugetlb.keys().collect::<Vec<_>>(), ["2MB"]);
         assert_eq!(s.hugetlb["2MB"].fail_count, 9);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cpu_lists_expand() {
+        assert_eq!(super::id_list("0-2,5\n"), [0, 1, 2, 5]);
+        assert_eq!(super::id_list(""), Vec::<u32>::new());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `vsrun events --stats` (one JSON object) and the `--interval` stream, in runc's shape:
-//! `{"type":"stats","id":…,"data":{"cpu":…,"memory":…,"pids":…,"blkio":…,"hugetlb":…}}`.
+//! `{"type":"stats","id":…,"data":{"cpu":…,"cpuset":…,"memory":…,"pids":…,"blkio":…,"hugetlb":…}}`.
 
 use crate::cli::{EventsArgs, GlobalOpts};
 use crate::error::{config, state, Result};
@@ -18,7 +18,9 @@ pub fn run(g: &GlobalOpts, args: &EventsArgs) -> Result<i32> {
             return Err(state(format!("container {:?} is stopped", args.id)));
         }
         let s = crate::cgroups::stats(&st.cgroup_path, st.systemd_cgroup, &st.id, st.rootless)?;
-        let line = json!({"type": "stats", "id": st.id, "data": data(&s)});
+        let mut d = data(&s);
+        d["cpuset"] = crate::cgroups::cpuset(&st.cgroup_path, st.systemd_cgroup);
+        let line = json!({"type": "stats", "id": st.id, "data": d});
         // A reader that went away (`| head`) ends the stream quietly instead of a panic.
         let mut out = std::io::stdout();
         if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
@@ -104,6 +106,10 @@ pub fn data(s: &Stats) -> Value {
             "ioTimeRecursive": blkio(&s.blkio.time),
             "sectorsRecursive": blkio(&s.blkio.sectors)
         },
-        "hugetlb": huge
+        "hugetlb": huge,
+        // runc's keys for what vsrun has no counterpart of (Intel RDT, the network
+        // namespace's interfaces), as runc prints them when it has none either
+        "intel_rdt": {},
+        "network_interfaces": null
     })
 }
