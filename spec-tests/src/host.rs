@@ -357,10 +357,16 @@ pub fn shell_code(st: &ExitStatus) -> i32 {
 /// The container's cgroup directories that exist on the host (`/vsrun/<id>` below every
 /// mounted hierarchy, the default when the config has no cgroupsPath).
 pub fn cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
+    cgroup_dirs_at(&Path::new("/vsrun").join(id))
+}
+
+/// `path` (a linux.cgroupsPath) below every mounted hierarchy, v1 and v2, where it exists.
+pub fn cgroup_dirs_at(path: &Path) -> Vec<PathBuf> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
     host_mounts()
         .into_iter()
         .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
-        .map(|m| Path::new(&m.mount_point).join("vsrun").join(id))
+        .map(|m| Path::new(&m.mount_point).join(rel))
         .filter(|p| p.exists())
         .collect()
 }

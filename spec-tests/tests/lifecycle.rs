@@ -574,3 +574,37 @@ fn delete_force_of_a_missing_container_succeeds_and_clears_half_made_ones() {
     );
     assert!(!rt.root().join(".creating-1-1").exists());
 }
+
+/// A create killed in its createRuntime hook (after the clone made the cgroup, before
+/// state.json): `delete --force` removes the cgroup the config named, from the leftovers
+/// record the create wrote before it claimed anything.
+#[test]
+fn delete_force_after_a_crashed_create_removes_its_custom_cgroup() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(SLEEP);
+    let id = unique_id("crashed");
+    let path = format!("/vsrun-test/{id}");
+    b.config["linux"]["cgroupsPath"] = path.clone().into();
+    // The hook is vsrun's own child: its parent is the create.
+    b.config["hooks"]["createRuntime"] =
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]);
+    let o = rt.create(&b, &id);
+    assert_eq!(shell_code(&o.status), 137, "create: {}", output_text(&o));
+    let made = cgroup_dirs_at(std::path::Path::new(&path));
+    assert!(
+        !made.is_empty(),
+        "the killed create made no cgroup at {path}"
+    );
+    assert!(
+        rt.state_dir(&id).exists(),
+        "the killed create left no state dir"
+    );
+    assert_success(&rt.delete_force(&id), "delete --force after the crash");
+    assert_eq!(
+        cgroup_dirs_at(std::path::Path::new(&path)),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroup dirs left"
+    );
+    assert_nothing_left(&rt, &id);
+}

@@ -64,9 +64,22 @@ pub fn create(
         &b.rootfs,
     )?;
     let container = Container::create(&g.root, &args.id)?;
+    // Before anything is claimed: a create killed from here on leaves `delete --force` the
+    // names of what it made.
+    let mut record = context::leftovers::Record::of(&cfg);
+    if let Err(e) = record.write(&container.dir) {
+        let _ = container.destroy();
+        return Err(e);
+    }
     // The quota is claimed before the clone so the init's writes already count; from here on
     // every failure path removes it through the Leftovers (context::undo) or below.
-    cfg.disk = match disk.map(|p| crate::disk::apply(&p, &args.id, &container.dir)) {
+    let claimed = disk.map(|p| {
+        crate::disk::apply(&p, &args.id, &mut |q| {
+            record.disk = Some(q.clone());
+            record.write(&container.dir)
+        })
+    });
+    cfg.disk = match claimed {
         None => None,
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => {

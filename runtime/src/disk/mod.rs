@@ -236,13 +236,10 @@ fn check_support(fd: BorrowedFd<'_>, tree: &Path) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// The claimed quota, in the state dir from the claim on: a create killed before it wrote
-/// state.json leaves this for `delete --force` (`remove_recorded`).
-const RECORD_FILE: &str = "disk.json";
-
-/// Claim a project id for `id`, record it in `state_dir`, set its limits and label the tree.
-/// On error nothing is left.
-pub fn apply(p: &Plan, id: &str, state_dir: &Path) -> Result<Quota> {
+/// Claim a project id for `id`, hand it to `record` (the leftovers record in the state dir,
+/// for a `delete --force` after a crash), set its limits and label the tree. On error nothing
+/// is left.
+pub fn apply(p: &Plan, id: &str, record: &mut dyn FnMut(&Quota) -> Result<()>) -> Result<Quota> {
     let fd = open_dir(&p.tree).map_err(|e| os(format!("open {}", p.tree.display()), e))?;
     let dev = fd
         .metadata()
@@ -254,7 +251,7 @@ pub fn apply(p: &Plan, id: &str, state_dir: &Path) -> Result<Quota> {
         tree: p.tree.clone(),
         dev,
     };
-    let labelled = record(&quota, state_dir).and_then(|()| {
+    let labelled = record(&quota).and_then(|()| {
         tree::label(
             fd.as_fd(),
             tree::Label {
@@ -262,38 +259,30 @@ pub fn apply(p: &Plan, id: &str, state_dir: &Path) -> Result<Quota> {
                 inherit: true,
             },
         )
+        .map_err(|e| label_error(&quota, e))
     });
     if let Err(e) = labelled {
         let _ = remove(&quota);
-        let hint = match e.raw_os_error() {
-            Some(libc::EDQUOT) => " (the tree already holds more than the limit)",
-            // XFS reports a project over its limit as a full disk.
-            Some(libc::ENOSPC) => " (the tree may already hold more than the limit)",
-            _ => "",
-        };
-        return Err(config(
-            field(ANNOTATION),
-            format!("give {} project id {project}: {e}{hint}", p.tree.display()),
-        ));
+        return Err(e);
     }
     Ok(quota)
 }
 
-fn record(quota: &Quota, state_dir: &Path) -> io::Result<()> {
-    let text = serde_json::to_vec(quota).map_err(io::Error::other)?;
-    std::fs::write(state_dir.join(RECORD_FILE), text)
-}
-
-/// `delete --force` of a container without state.json: the quota its create recorded, if any.
-pub fn recorded(state_dir: &Path) -> Result<Option<Quota>> {
-    let path = state_dir.join(RECORD_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(os(format!("read {}", path.display()), e)),
+fn label_error(quota: &Quota, e: io::Error) -> Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::EDQUOT) => " (the tree already holds more than the limit)",
+        // XFS reports a project over its limit as a full disk.
+        Some(libc::ENOSPC) => " (the tree may already hold more than the limit)",
+        _ => "",
     };
-    // A create killed mid-write: the claim may stand, but nothing names it.
-    Ok(serde_json::from_slice::<Quota>(&text).ok())
+    config(
+        field(ANNOTATION),
+        format!(
+            "give {} project id {}: {e}{hint}",
+            quota.tree.display(),
+            quota.project
+        ),
+    )
 }
 
 fn claim(fd: BorrowedFd<'_>, id: &str, bytes: u64, inodes: Option<u64>) -> Result<u32> {
