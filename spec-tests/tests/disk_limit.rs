@@ -127,6 +127,45 @@ impl Image {
         })
     }
 
+    /// `strace STRACE_ARGS vsrun --root R ARGS` in the namespace: only vsrun's own thread is
+    /// traced (no -f), the steps before the clone.
+    fn vsrun_traced(&self, rt: &Runtime, strace_args: &[&str], args: &[&str]) -> Output {
+        let mut c = Command::new("strace");
+        c.args(strace_args)
+            .arg(vsrun_bin())
+            .arg("--root")
+            .arg(rt.root())
+            .args(args)
+            .stdin(Stdio::null());
+        // Files, not pipes: a created init keeps its stdio open.
+        let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        c.stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap());
+        let fd = self.ns.as_raw_fd();
+        // SAFETY: setns(2) only, in the forked child before exec (see `vsrun`).
+        unsafe {
+            c.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let status = c.status().expect("run strace (apt-get install strace)");
+        let read = |mut f: File| {
+            use std::io::{Read, Seek};
+            let mut v = Vec::new();
+            f.seek(std::io::SeekFrom::Start(0)).unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
+    }
+
     /// A shell command in the namespace (mount an overlay, ...).
     fn sh(&self, script: &str) {
         let o = Command::new("nsenter")
@@ -657,4 +696,96 @@ fn delete_force_clears_the_quota_of_a_create_that_died_before_its_state() {
     assert_eq!(project_of(&host_root), (0, false), "project id left");
     let (_, limit, inodes) = quota_of(&host_root, project);
     assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
+}
+
+/// A create killed right after its project got limits (strace SIGKILLs it at the syscall that
+/// follows Q_SETQUOTA): `delete --force` still takes the limits back, because the leftovers
+/// record named the project before the limits were set.
+#[test]
+fn delete_force_clears_a_quota_whose_create_died_right_after_the_claim() {
+    let rt = Runtime::new();
+    let Ok(img) = Image::new(Fs::Ext4, true) else {
+        eprintln!("note: no project quotas here: covered by the refusal tests");
+        return;
+    };
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    // Pass 1, traced to the end: which syscall (name, its nth call) follows Q_SETQUOTA.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_arg = log.path().to_str().unwrap().to_string();
+    let first = unique_id("disk-tr");
+    let o = img.vsrun_traced(
+        &rt,
+        &["-o", &log_arg],
+        &["create", "--bundle", b.path_str(), &first],
+    );
+    assert_success(&o, "traced create");
+    assert_success(&img.vsrun(&rt, &["delete", "--force", &first]), "delete");
+    let (name, nth) = syscall_after_set_quota(&fs::read_to_string(log.path()).unwrap());
+    // Pass 2: killed there (same id length, so the same syscalls up to that point).
+    let id = unique_id("disk-tr");
+    assert_eq!(id.len(), first.len(), "ids of one length");
+    let inject = format!("inject={name}:signal=KILL:when={nth}");
+    let o = img.vsrun_traced(
+        &rt,
+        &["-o", "/dev/null", "-e", &inject],
+        &["create", "--bundle", b.path_str(), &id],
+    );
+    assert!(
+        !o.status.success(),
+        "the create was not killed at {name} #{nth}"
+    );
+    assert!(
+        !rt.state_dir(&id).join("state.json").exists(),
+        "state.json written"
+    );
+    let host_root = img.host_view(&root);
+    let project = claimed_after_crash(&rt, &id, &host_root);
+    assert_success(
+        &img.vsrun(&rt, &["delete", "--force", &id]),
+        "delete --force after the crash",
+    );
+    assert!(!rt.state_dir(&id).exists(), "state dir left");
+    assert_eq!(project_of(&host_root), (0, false), "project id left");
+    let (_, limit, inodes) = quota_of(&host_root, project);
+    assert_eq!((limit, inodes), (0, 0), "limits left on project {project}");
+}
+
+/// (syscall name, its call count up to there) of the line after the first Q_SETQUOTA.
+fn syscall_after_set_quota(log: &str) -> (String, usize) {
+    let calls: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.starts_with("---") && !l.starts_with("+++"))
+        .collect();
+    let at = calls
+        .iter()
+        .position(|l| l.contains("Q_SETQUOTA"))
+        .unwrap_or_else(|| panic!("no Q_SETQUOTA in the trace:\n{log}"));
+    let name_of = |l: &str| l.split('(').next().unwrap_or("").to_string();
+    let name = name_of(calls[at + 1]);
+    let nth = calls[..=at + 1]
+        .iter()
+        .filter(|l| name_of(l) == name)
+        .count();
+    (name, nth)
+}
+
+/// The project a killed create gave limits to, from its leftovers record; the limits are there
+/// (the kill came after Q_SETQUOTA).
+fn claimed_after_crash(rt: &Runtime, id: &str, host_root: &Path) -> u32 {
+    let path = rt.state_dir(id).join("leftovers.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let project = v["disk"]["project"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the killed create's leftovers record names no project: {v}"))
+        as u32;
+    assert_eq!(
+        quota_of(host_root, project).1,
+        8 * MIB,
+        "the limits at the kill"
+    );
+    project
 }

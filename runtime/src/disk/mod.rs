@@ -5,8 +5,8 @@
 //! - `plan` (create, before the state dir): parse, find the tree — the rootfs, or the upper dir
 //!   when the rootfs is an overlay mount (an engine's layers: only the upper one grows) — and
 //!   check that the kernel and that file system enforce project quotas.
-//! - `apply` (create, before the clone): claim a project id and set its hard limits, then
-//!   label the tree (`tree.rs`). The claim: under a host-wide flock, the first id, from a hash
+//! - `apply` (create, before the clone): claim a project id, record it in the state dir, set
+//!   its hard limits, then label the tree (`tree.rs`). The claim: under a host-wide flock, the first id, from a hash
 //!   of the container id, whose quota record is empty (no usage, no limits) gets the limits,
 //!   which makes its record non-empty for the next vsrun. Two containers never share an id,
 //!   whatever their `--root`, and an id an administrator uses (it has usage or limits) is
@@ -245,22 +245,15 @@ pub fn apply(p: &Plan, id: &str, record: &mut dyn FnMut(&Quota) -> Result<()>) -
         .metadata()
         .map_err(|e| os(format!("stat {}", p.tree.display()), e))?
         .dev();
-    let project = claim(fd.as_fd(), id, p.bytes, p.inodes)?;
-    let quota = Quota {
-        project,
-        tree: p.tree.clone(),
-        dev,
-    };
-    let labelled = record(&quota).and_then(|()| {
-        tree::label(
-            fd.as_fd(),
-            tree::Label {
-                projid: project,
-                inherit: true,
-            },
-        )
-        .map_err(|e| label_error(&quota, e))
-    });
+    let quota = claim(fd.as_fd(), id, p, dev, record)?;
+    let labelled = tree::label(
+        fd.as_fd(),
+        tree::Label {
+            projid: quota.project,
+            inherit: true,
+        },
+    )
+    .map_err(|e| label_error(&quota, e));
     if let Err(e) = labelled {
         let _ = remove(&quota);
         return Err(e);
@@ -285,8 +278,35 @@ fn label_error(quota: &Quota, e: io::Error) -> Error {
     )
 }
 
-fn claim(fd: BorrowedFd<'_>, id: &str, bytes: u64, inodes: Option<u64>) -> Result<u32> {
+/// Under the host-wide lock: find a free id, record it, then give it the plan's limits. The
+/// record comes first: a create killed between the two leaves a record `delete --force`
+/// clears, never limits that nothing names.
+fn claim(
+    fd: BorrowedFd<'_>,
+    id: &str,
+    p: &Plan,
+    dev: u64,
+    record: &mut dyn FnMut(&Quota) -> Result<()>,
+) -> Result<Quota> {
     let _lock = claim_lock()?;
+    let quota = Quota {
+        project: free_project(fd, id)?,
+        tree: p.tree.clone(),
+        dev,
+    };
+    record(&quota)?;
+    write_limits(
+        fd,
+        quota.project,
+        Some(p.bytes),
+        Some(p.inodes.unwrap_or(0)),
+    )
+    .map_err(|e| config(field(ANNOTATION), format!("quotactl Q_SETQUOTA: {e}")))?;
+    Ok(quota)
+}
+
+/// The first id, counted from a hash of the container id, whose quota record is empty.
+fn free_project(fd: BorrowedFd<'_>, id: &str) -> Result<u32> {
     let start = fnv1a(id.as_bytes()) % ID_SPAN;
     for i in 0..MAX_PROBES {
         let project = FIRST_ID + (start + i) % ID_SPAN;
@@ -302,8 +322,6 @@ fn claim(fd: BorrowedFd<'_>, id: &str, bytes: u64, inodes: Option<u64>) -> Resul
             }
         };
         if free {
-            write_limits(fd, project, Some(bytes), Some(inodes.unwrap_or(0)))
-                .map_err(|e| config(field(ANNOTATION), format!("quotactl Q_SETQUOTA: {e}")))?;
             return Ok(project);
         }
     }
