@@ -608,3 +608,56 @@ fn delete_force_after_a_crashed_create_removes_its_custom_cgroup() {
     );
     assert_nothing_left(&rt, &id);
 }
+
+/// However few fds vsrun may open (RLIMIT_NOFILE from 4 to 40), a create works or fails
+/// leaving nothing: no state dir, cgroup or process. Among these limits are the ones where the
+/// sync socketpair, the clone's pidfd or the dup of the sync socket after the clone fails.
+#[test]
+fn a_create_short_of_fds_works_or_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(SLEEP);
+    b.write_if_changed();
+    let mut failed = 0;
+    for limit in 4..=40u64 {
+        let id = unique_id("nofile");
+        let o = rt.cmd_with(&["create", "--bundle", b.path_str(), &id], |c| {
+            // SAFETY: getrlimit/setrlimit only, in the forked child before exec.
+            unsafe {
+                c.pre_exec(move || {
+                    let mut r = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+                    r.rlim_cur = limit;
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        });
+        if o.status.success() {
+            delete_and_check(&rt, &id);
+            continue;
+        }
+        failed += 1;
+        eprintln!("nofile {limit}: {}", output_text(&o).trim());
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "nofile {limit}: {}",
+            output_text(&o)
+        );
+        assert_nothing_left(&rt, &id);
+        let left = cgroup_dirs_of(&id);
+        assert!(
+            left.is_empty(),
+            "nofile {limit}: cgroups left {left:?} after: {}",
+            output_text(&o)
+        );
+    }
+    assert!(failed > 0, "no limit from 4 to 40 made create fail");
+}

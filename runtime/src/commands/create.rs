@@ -88,9 +88,13 @@ pub fn create(
         }
     };
     let started = start_init(&container, &mut cfg, gate, &b, args).and_then(|mut init| {
-        hand_over_pty(&mut init, args.console_socket.as_deref())
-            .inspect_err(|_| init.abort(&cfg))
-            .map(|()| init)
+        match hand_over_pty(&mut init, args.console_socket.as_deref()) {
+            Ok(()) => Ok(init),
+            Err(e) => {
+                init.abort(&cfg);
+                Err(e)
+            }
+        }
     });
     match started {
         Ok(init) => Ok((container, init)),
@@ -99,6 +103,9 @@ pub fn create(
             if let Some(q) = &cfg.disk {
                 let _ = crate::disk::remove(q);
             }
+            // The fifo's fd goes first: a create that failed for want of fds (EMFILE) still
+            // needs one to remove the state dir.
+            cfg.gate = StartGate::Immediate;
             let _ = container.destroy();
             Err(e)
         }
@@ -186,8 +193,13 @@ fn start_init(
         }
         Ok(())
     };
-    record().inspect_err(|_| init.abort(cfg))?;
-    Ok(init)
+    match record() {
+        Ok(()) => Ok(init),
+        Err(e) => {
+            init.abort(cfg);
+            Err(e)
+        }
+    }
 }
 
 /// In a shared mount namespace: the bind the init left on top of the rootfs, which `delete`
