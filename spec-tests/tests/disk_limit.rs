@@ -6,7 +6,8 @@
 //! namespace (setns in pre_exec) and the test reads the tree through /proc/<holder>/root, so
 //! the host's mount table is never touched. Whether the kernel enforces project quotas is
 //! decided by mounting the quota image: where that fails (this host's kernel has no
-//! CONFIG_QUOTA) the same tests check that `create` refuses the annotation instead.
+//! CONFIG_QUOTA) the same tests check that `create` refuses the annotation instead, unless
+//! VSRUN_EXPECT_QUOTA=1 (the v2 VM lane) makes that a failure.
 
 use spec_tests::*;
 use std::fs::{self, File};
@@ -345,6 +346,28 @@ fn assert_refused_cleanly(img: &Image, rt: &Runtime, b: &Bundle, tree: &Path, re
     }
 }
 
+/// The quota image, or None where it does not mount (then the refusal tests cover the case).
+fn quota_image(fs: Fs) -> Option<Image> {
+    match Image::new(fs, true) {
+        Ok(img) => Some(img),
+        Err(why) => {
+            assert_quota_not_expected(&why);
+            eprintln!("note: no project quotas here ({why}): covered by the refusal tests");
+            None
+        }
+    }
+}
+
+/// VSRUN_EXPECT_QUOTA=1 (set by hack/v2-vm.sh, whose kernel has quota and xfs): a quota image
+/// that does not mount is a failure, not a reason to test only the refusal.
+#[track_caller]
+fn assert_quota_not_expected(why: &str) {
+    assert!(
+        std::env::var_os("VSRUN_EXPECT_QUOTA").is_none_or(|v| v != "1"),
+        "VSRUN_EXPECT_QUOTA=1 but the project-quota image does not mount: {why}"
+    );
+}
+
 /// What the kernel lacks, from the quota image's failed mount: the reason vsrun must give.
 fn expected_reason(why: &str) -> &'static str {
     eprintln!("note: no project quotas here ({why}): testing the refusal");
@@ -469,7 +492,10 @@ fn limit_lifecycle(fs: Fs, overlay: bool) {
     let rt = Runtime::new();
     let img = match Image::new(fs, true) {
         Ok(img) => img,
-        Err(why) => return refused_without_quotas(fs, &rt, &why),
+        Err(why) => {
+            assert_quota_not_expected(&why);
+            return refused_without_quotas(fs, &rt, &why);
+        }
     };
     let (root, tree) = limited_rootfs(&img, overlay);
     let mut b = bundle_at(&root);
@@ -641,8 +667,7 @@ fn xfs_project_quota_limits_an_overlay_upper_dir() {
 #[test]
 fn two_contexts_get_two_project_ids() {
     let rt = Runtime::new();
-    let Ok(img) = Image::new(Fs::Ext4, true) else {
-        eprintln!("note: no project quotas here: covered by the refusal tests");
+    let Some(img) = quota_image(Fs::Ext4) else {
         return;
     };
     let mut ids = Vec::new();
@@ -671,8 +696,7 @@ fn two_contexts_get_two_project_ids() {
 #[test]
 fn delete_force_clears_the_quota_of_a_create_that_died_before_its_state() {
     let rt = Runtime::new();
-    let Ok(img) = Image::new(Fs::Ext4, true) else {
-        eprintln!("note: no project quotas here: covered by the refusal tests");
+    let Some(img) = quota_image(Fs::Ext4) else {
         return;
     };
     let root = img.mnt().join("rootfs");
@@ -704,8 +728,7 @@ fn delete_force_clears_the_quota_of_a_create_that_died_before_its_state() {
 #[test]
 fn delete_force_clears_a_quota_whose_create_died_right_after_the_claim() {
     let rt = Runtime::new();
-    let Ok(img) = Image::new(Fs::Ext4, true) else {
-        eprintln!("note: no project quotas here: covered by the refusal tests");
+    let Some(img) = quota_image(Fs::Ext4) else {
         return;
     };
     let root = img.mnt().join("rootfs");
