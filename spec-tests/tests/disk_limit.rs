@@ -812,3 +812,32 @@ fn claimed_after_crash(rt: &Runtime, id: &str, host_root: &Path) -> u32 {
     );
     project
 }
+
+/// A claim that cannot take the host-wide lock (here a directory stands where the lock file
+/// goes, in the image's own mount namespace): the error names the annotation and the lock,
+/// and nothing is left.
+#[test]
+fn a_claim_that_cannot_lock_names_the_annotation() {
+    let rt = Runtime::new();
+    let Some(img) = quota_image(Fs::Ext4) else {
+        return;
+    };
+    img.sh("mount -t tmpfs tmpfs /run && mkdir /run/vsrun-disk-quota.lock");
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    let id = unique_id("disk-lock");
+    let o = img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]);
+    assert_refused_naming(
+        &o,
+        &[ANNOTATION, "vsrun-disk-quota.lock"],
+        "create whose quota lock cannot be opened",
+    );
+    assert_nothing_left(&rt, &id);
+    assert_eq!(
+        project_of(&img.host_view(&root)),
+        (0, false),
+        "project id left on the tree"
+    );
+}

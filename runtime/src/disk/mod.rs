@@ -294,7 +294,12 @@ fn claim(
         tree: p.tree.clone(),
         dev,
     };
-    record(&quota)?;
+    record(&quota).map_err(|e| {
+        config(
+            field(ANNOTATION),
+            format!("record project id {}: {e}", quota.project),
+        )
+    })?;
     write_limits(
         fd,
         quota.project,
@@ -474,8 +479,12 @@ fn open_on_fs(quota: &Quota) -> io::Result<File> {
     }
 }
 
+/// Every disk error names the annotation, whichever step failed: it is what the user set.
 fn os(step: String, source: io::Error) -> Error {
-    Error::Os { step, source }
+    Error::Os {
+        step: format!("{}: {step}", field(ANNOTATION)),
+        source,
+    }
 }
 
 #[cfg(test)]
