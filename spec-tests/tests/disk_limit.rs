@@ -841,3 +841,46 @@ fn a_claim_that_cannot_lock_names_the_annotation() {
         "project id left on the tree"
     );
 }
+
+/// Two disk-limited containers on one rootfs would relabel the same tree, and the first delete
+/// would take the other's limit away: the second create is refused, naming the annotation and
+/// the first container, which keeps its project id and limit.
+#[test]
+fn a_second_limited_container_on_one_tree_is_refused() {
+    let rt = Runtime::new();
+    let Some(img) = quota_image(Fs::Ext4) else {
+        return;
+    };
+    let root = img.mnt().join("rootfs");
+    copy_base(&img, &root);
+    // Two bundles, one rootfs.
+    let (mut b1, mut b2) = (bundle_at(&root), bundle_at(&root));
+    annotate(&mut b1, &[(ANNOTATION, "8M")]);
+    annotate(&mut b2, &[(ANNOTATION, "16M")]);
+    let first = unique_id("disk-one");
+    assert_success(
+        &img.vsrun(&rt, &["create", "--bundle", b1.path_str(), &first]),
+        "create",
+    );
+    let project = state_project(&rt, &first);
+    let second = unique_id("disk-one");
+    let o = img.vsrun(&rt, &["create", "--bundle", b2.path_str(), &second]);
+    assert_refused_naming(
+        &o,
+        &[ANNOTATION, &first],
+        "a second disk-limited create on the same rootfs",
+    );
+    assert_nothing_left(&rt, &second);
+    let host_root = img.host_view(&root);
+    assert_eq!(project_of(&host_root), (project, true), "the first's label");
+    assert_eq!(
+        quota_of(&host_root, project).1,
+        8 * MIB,
+        "the first's limit"
+    );
+    assert_success(
+        &img.vsrun(&rt, &["delete", "--force", &first]),
+        "delete --force",
+    );
+    assert_nothing_left(&rt, &first);
+}

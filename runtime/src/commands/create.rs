@@ -74,10 +74,14 @@ pub fn create(
     // The quota is claimed before the clone so the init's writes already count; from here on
     // every failure path removes it through the Leftovers (context::undo) or below.
     let claimed = disk.map(|p| {
-        crate::disk::apply(&p, &args.id, &mut |q| {
-            record.disk = Some(q.clone());
-            record.write(&container.dir)
-        })
+        let claim = crate::disk::Claim {
+            owner_of: &|project| context::leftovers::disk_holder(&g.root, project),
+            record: &mut |q| {
+                record.disk = Some(q.clone());
+                record.write(&container.dir)
+            },
+        };
+        crate::disk::apply(&p, &args.id, claim)
     });
     cfg.disk = match claimed {
         None => None,

@@ -200,3 +200,11 @@ impl Record {
         }
     }
 }
+
+/// The container of `root` whose leftovers record holds disk quota `project`.
+pub fn disk_holder(root: &Path, project: u32) -> Option<String> {
+    std::fs::read_dir(root).ok()?.flatten().find_map(|e| {
+        let rec = Record::read(&e.path()).ok()??;
+        (rec.disk?.project == project).then(|| e.file_name().to_string_lossy().into_owned())
+    })
+}

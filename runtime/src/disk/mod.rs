@@ -236,16 +236,23 @@ fn check_support(fd: BorrowedFd<'_>, tree: &Path) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// Claim a project id for `id`, hand it to `record` (the leftovers record in the state dir,
+/// What the claim asks of the caller's state: the container holding a project id
+/// (`owner_of`, for the refusal's message) and the record to write before the limits.
+pub struct Claim<'a> {
+    pub owner_of: &'a dyn Fn(u32) -> Option<String>,
+    pub record: &'a mut dyn FnMut(&Quota) -> Result<()>,
+}
+
+/// Claim a project id for `id`, hand it to `c.record` (the leftovers record in the state dir,
 /// for a `delete --force` after a crash), set its limits and label the tree. On error nothing
 /// is left.
-pub fn apply(p: &Plan, id: &str, record: &mut dyn FnMut(&Quota) -> Result<()>) -> Result<Quota> {
+pub fn apply(p: &Plan, id: &str, c: Claim<'_>) -> Result<Quota> {
     let fd = open_dir(&p.tree).map_err(|e| os(format!("open {}", p.tree.display()), e))?;
     let dev = fd
         .metadata()
         .map_err(|e| os(format!("stat {}", p.tree.display()), e))?
         .dev();
-    let quota = claim(fd.as_fd(), id, p, dev, record)?;
+    let quota = claim(fd.as_fd(), id, p, dev, c)?;
     let labelled = tree::label(
         fd.as_fd(),
         tree::Label {
@@ -278,23 +285,19 @@ fn label_error(quota: &Quota, e: io::Error) -> Error {
     )
 }
 
-/// Under the host-wide lock: find a free id, record it, then give it the plan's limits. The
-/// record comes first: a create killed between the two leaves a record `delete --force`
-/// clears, never limits that nothing names.
-fn claim(
-    fd: BorrowedFd<'_>,
-    id: &str,
-    p: &Plan,
-    dev: u64,
-    record: &mut dyn FnMut(&Quota) -> Result<()>,
-) -> Result<Quota> {
+/// Under the host-wide lock: refuse a tree another container holds, find a free id, record
+/// it, give it the plan's limits and label the tree's top. The record comes before the limits:
+/// a create killed between the two leaves a record `delete --force` clears, never limits that
+/// nothing names. The top's label tells the next create on this tree that it is taken.
+fn claim(fd: BorrowedFd<'_>, id: &str, p: &Plan, dev: u64, c: Claim<'_>) -> Result<Quota> {
     let _lock = claim_lock()?;
+    refuse_held_tree(fd, &p.tree, c.owner_of)?;
     let quota = Quota {
         project: free_project(fd, id)?,
         tree: p.tree.clone(),
         dev,
     };
-    record(&quota).map_err(|e| {
+    (c.record)(&quota).map_err(|e| {
         config(
             field(ANNOTATION),
             format!("record project id {}: {e}", quota.project),
@@ -307,7 +310,45 @@ fn claim(
         Some(p.inodes.unwrap_or(0)),
     )
     .map_err(|e| config(field(ANNOTATION), format!("quotactl Q_SETQUOTA: {e}")))?;
+    let top = tree::Label {
+        projid: quota.project,
+        inherit: true,
+    };
+    if let Err(e) = tree::label_top(fd, top) {
+        let _ = write_limits(fd, quota.project, Some(0), Some(0));
+        return Err(label_error(&quota, e));
+    }
     Ok(quota)
+}
+
+/// Two limited containers on one tree would relabel the same inodes, and the first delete
+/// would take the other's limit away. A tree is held when its top has a project id whose
+/// record has limits (a vsrun container's, or an administrator's).
+fn refuse_held_tree(
+    fd: BorrowedFd<'_>,
+    tree: &Path,
+    owner_of: &dyn Fn(u32) -> Option<String>,
+) -> Result<()> {
+    let projid = q::get_xattr(fd)
+        .map_err(|e| os(format!("FS_IOC_FSGETXATTR {}", tree.display()), e))?
+        .projid;
+    let held = projid != 0
+        && q::get_project_quota(fd, projid)
+            .is_ok_and(|r| r.dqb_bhardlimit != 0 || r.dqb_ihardlimit != 0);
+    if !held {
+        return Ok(());
+    }
+    let who = match owner_of(projid) {
+        Some(other) => format!("container {other:?}"),
+        None => "a container of another --root, or the administrator".to_string(),
+    };
+    Err(config(
+        field(ANNOTATION),
+        format!(
+            "{} is already limited by {who} (project id {projid}): two disk-limited containers cannot share a tree",
+            tree.display()
+        ),
+    ))
 }
 
 /// The first id, counted from a hash of the container id, whose quota record is empty.
