@@ -179,7 +179,9 @@ pub fn proc_uid(pid: i32) -> Option<u32> {
 
 /// Assert that container `id` left nothing behind: `state` fails, no state dir, no mount at or
 /// under its bundle's rootfs in the host mount table, no live process whose root or cwd is in
-/// the bundle (processes get up to 5 s to finish dying).
+/// the bundle (processes get up to 5 s to finish dying), none of its cgroup directories (v1
+/// and v2) that its create made, and with a disk limit no project id on the tree nor limits on
+/// the project (leftovers.rs).
 #[track_caller]
 pub fn assert_nothing_left(rt: &Runtime, id: &str) {
     let dir = rt.state_dir(id);
@@ -197,6 +199,12 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str) {
     if let Some(bundle) = rt.bundle_of(id) {
         assert_bundle_clean(&bundle);
     }
+    let left = rt.watch.cgroup_dirs_left(id);
+    assert!(
+        left.is_empty(),
+        "container {id}: cgroup dirs left: {left:?}"
+    );
+    rt.watch.assert_disk_clean(id);
 }
 
 /// No host mount under `bundle`/rootfs and no live process rooted or working in `bundle`.

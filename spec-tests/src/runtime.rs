@@ -27,6 +27,8 @@ pub struct Runtime {
     seq: AtomicU64,
     /// Global flags put before every subcommand, as engines do (`--systemd-cgroup`).
     global: Vec<String>,
+    /// Each container's cgroup and disk quota, for `assert_nothing_left`.
+    pub watch: crate::leftovers::Watch,
 }
 
 impl Default for Runtime {
@@ -122,6 +124,7 @@ impl Runtime {
             bundles: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             global: Vec::new(),
+            watch: Default::default(),
         }
     }
 
@@ -210,7 +213,7 @@ impl Runtime {
         err_path: &Path,
         f: impl FnOnce(&mut Command),
     ) -> Output {
-        self.note_bundle_from_args(args);
+        let created = self.note_bundle_from_args(args);
         let out = fs::File::create(out_path).expect("create stdout file");
         let err = fs::File::create(err_path).expect("create stderr file");
         let mut c = Command::new(vsrun_bin());
@@ -222,6 +225,9 @@ impl Runtime {
         self.as_runtime_user(&mut c);
         f(&mut c);
         let status = wait_timeout(&mut c, &format!("vsrun {}", args.join(" ")), err_path);
+        if let (Some(id), true) = (created, status.success()) {
+            self.watch.after_create(&id, &self.state_dir(&id));
+        }
         Output {
             status,
             stdout: fs::read(out_path).unwrap_or_default(),
@@ -229,12 +235,11 @@ impl Runtime {
         }
     }
 
-    fn note_bundle_from_args(&self, args: &[&str]) {
-        let Some(sub) = args.iter().position(|a| *a == "create" || *a == "run") else {
-            return;
-        };
+    /// A create or run: remember its bundle and watch what it makes; its id.
+    fn note_bundle_from_args(&self, args: &[&str]) -> Option<String> {
+        let sub = args.iter().position(|a| *a == "create" || *a == "run")?;
         let rest = &args[sub + 1..];
-        let Some(id) = rest.last() else { return };
+        let id = rest.last()?;
         let bundle = rest
             .windows(2)
             .find(|w| w[0] == "--bundle" || w[0] == "-b")
@@ -245,7 +250,9 @@ impl Runtime {
             });
         if let Some(b) = bundle {
             self.remember_bundle(id, &b);
+            self.watch.before_create(id, &b);
         }
+        Some(id.to_string())
     }
 
     /// `vsrun run --bundle B ID` in the foreground; returns when the container exited.

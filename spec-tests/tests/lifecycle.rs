@@ -661,3 +661,28 @@ fn a_create_short_of_fds_works_or_leaves_nothing() {
     }
     assert!(failed > 0, "no limit from 4 to 40 made create fail");
 }
+
+/// The harness's own check: a cgroup directory of the container's cgroupsPath that is still
+/// there after delete (made again here, as a leaking runtime would leave it) fails
+/// `assert_nothing_left`.
+#[test]
+fn nothing_left_sees_a_cgroup_left_behind() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(SLEEP);
+    let id = unique_id("leak");
+    let path = format!("/vsrun-test/{id}");
+    b.config["linux"]["cgroupsPath"] = path.clone().into();
+    assert_success(&rt.create(&b, &id), "create");
+    let made = cgroup_dirs_at(std::path::Path::new(&path));
+    assert!(!made.is_empty(), "create made no cgroup at {path}");
+    assert_success(&rt.delete_force(&id), "delete --force");
+    std::fs::create_dir(&made[0]).unwrap();
+    let caught = std::panic::catch_unwind(|| assert_nothing_left(&rt, &id));
+    std::fs::remove_dir(&made[0]).unwrap();
+    assert!(
+        caught.is_err(),
+        "{} left, and assert_nothing_left passed",
+        made[0].display()
+    );
+}
