@@ -495,6 +495,48 @@ impl Runtime {
 }
 
 /// Parse newline-separated JSON values.
+/// The container init's pid, from `state`.
+#[track_caller]
+pub fn pid_of(rt: &Runtime, id: &str) -> i32 {
+    let st = rt.state(id);
+    st["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("state.pid is not a number: {st}")) as i32
+}
+
+/// `vsrun exec FLAGS... ID /probe ARGS...`, asserted to exit 0, parsed as one JSON line.
+#[track_caller]
+pub fn exec_probe(rt: &Runtime, id: &str, flags: &[&str], args: &[&str]) -> Value {
+    let (seen, o) = exec_probe_with(rt, id, flags, args, |_| {});
+    assert_success(&o, &format!("vsrun exec {id} /probe {}", args.join(" ")));
+    seen
+}
+
+/// `exec_probe` with the Command adjusted by `f` (a namespace to enter, ...), its exit status
+/// not asserted: the probe's one JSON line and the whole output.
+#[track_caller]
+pub fn exec_probe_with(
+    rt: &Runtime,
+    id: &str,
+    flags: &[&str],
+    args: &[&str],
+    f: impl FnOnce(&mut Command),
+) -> (Value, Output) {
+    let mut v = vec!["exec"];
+    v.extend_from_slice(flags);
+    v.extend_from_slice(&[id, "/probe"]);
+    v.extend_from_slice(args);
+    let o = rt.cmd_with(&v, f);
+    let mut lines = parse_json_lines(&o.stdout).unwrap_or_default();
+    assert!(
+        lines.len() == 1,
+        "vsrun {}: expected one JSON line:\n{}",
+        v.join(" "),
+        output_text(&o)
+    );
+    (lines.remove(0), o)
+}
+
 pub fn parse_json_lines(bytes: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
     String::from_utf8_lossy(bytes)
         .lines()

@@ -116,19 +116,22 @@ impl Image {
         // What this vsrun makes on the image, the harness's checks see through the holder.
         rt.watch
             .set_view_root(Some(format!("/proc/{}/root", self.holder.id()).into()));
+        rt.cmd_with(args, |c| self.enter(c))
+    }
+
+    /// Make `c` run in the image's mount namespace.
+    fn enter(&self, c: &mut Command) {
         let fd = self.ns.as_raw_fd();
-        rt.cmd_with(args, |c| {
-            // SAFETY: setns(2) only, in the forked child before exec (it is single-threaded
-            // there, which a mount namespace switch requires).
-            unsafe {
-                c.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNS) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        })
+        // SAFETY: setns(2) only, in the forked child before exec (it is single-threaded
+        // there, which a mount namespace switch requires).
+        unsafe {
+            c.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
 
     /// `strace STRACE_ARGS vsrun --root R ARGS` in the namespace: only vsrun's own thread is
@@ -145,16 +148,7 @@ impl Image {
         let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
         c.stdout(out.try_clone().unwrap())
             .stderr(err.try_clone().unwrap());
-        let fd = self.ns.as_raw_fd();
-        // SAFETY: setns(2) only, in the forked child before exec (see `vsrun`).
-        unsafe {
-            c.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNS) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        self.enter(&mut c);
         let status = c.status().expect("run strace (apt-get install strace)");
         let read = |mut f: File| {
             use std::io::{Read, Seek};
@@ -208,25 +202,10 @@ fn bundle_at(root: &Path) -> Bundle {
     b
 }
 
-/// The exec'd probe's JSON line.
-#[track_caller]
-fn exec_probe(img: &Image, rt: &Runtime, id: &str, args: &[&str]) -> serde_json::Value {
-    let mut v = vec!["exec", id, "/probe"];
-    v.extend_from_slice(args);
-    let o = img.vsrun(rt, &v);
-    let lines = parse_json_lines(&o.stdout).unwrap_or_default();
-    assert!(
-        lines.len() == 1,
-        "vsrun {}: {}",
-        v.join(" "),
-        output_text(&o)
-    );
-    lines[0].clone()
-}
-
 #[track_caller]
 fn fill(img: &Image, rt: &Runtime, id: &str, name: &str, bytes: u64) -> serde_json::Value {
-    exec_probe(img, rt, id, &["fill", name, &bytes.to_string()])
+    let args = ["fill", name, &bytes.to_string()];
+    exec_probe_with(rt, id, &[], &args, |c| img.enter(c)).0
 }
 
 fn stat_row(img: &Image, rt: &Runtime, id: &str) -> serde_json::Value {

@@ -7,13 +7,6 @@ use std::time::{Duration, Instant};
 
 const SLEEP: &[&str] = &["/probe", "sleep", "1000"];
 
-fn pid_of(rt: &Runtime, id: &str) -> i32 {
-    let st = rt.state(id);
-    st["pid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("state.pid is not a number: {st}")) as i32
-}
-
 fn delete_and_check(rt: &Runtime, id: &str) {
     let o = rt.cmd(&["delete", id]);
     assert_success(&o, &format!("delete {id}"));
