@@ -257,6 +257,8 @@ write_env() { # out runner
     echo "export SWEEP_SHARD=$sweep_shard SWEEP_THREADS=2"
     # systemd_cgroup.rs fails, rather than checking the refusal, where systemd did not come up.
     [ "$init" = busybox ] || echo "export VSRUN_EXPECT_SYSTEMD=1"
+    # disk_limit.rs fails, rather than checking the refusal, where the quota image won't mount.
+    echo "export VSRUN_EXPECT_QUOTA=1"
     echo "export VSRUN_BIN=$(q "$target/debug/vsrun")"
     echo "export PROBE_BIN=$(q "$target/x86_64-unknown-linux-gnu/release/probe")"
     [ -z "${CARGO_TARGET_DIR:-}" ] || echo "export CARGO_TARGET_DIR=$(q "$target")"

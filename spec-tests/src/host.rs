@@ -179,7 +179,9 @@ pub fn proc_uid(pid: i32) -> Option<u32> {
 
 /// Assert that container `id` left nothing behind: `state` fails, no state dir, no mount at or
 /// under its bundle's rootfs in the host mount table, no live process whose root or cwd is in
-/// the bundle (processes get up to 5 s to finish dying).
+/// the bundle (processes get up to 5 s to finish dying), none of its cgroup directories (v1
+/// and v2) that its create made, and with a disk limit no project id on the tree nor limits on
+/// the project (leftovers.rs).
 #[track_caller]
 pub fn assert_nothing_left(rt: &Runtime, id: &str) {
     let dir = rt.state_dir(id);
@@ -197,6 +199,12 @@ pub fn assert_nothing_left(rt: &Runtime, id: &str) {
     if let Some(bundle) = rt.bundle_of(id) {
         assert_bundle_clean(&bundle);
     }
+    let left = rt.watch.cgroup_dirs_left(id);
+    assert!(
+        left.is_empty(),
+        "container {id}: cgroup dirs left: {left:?}"
+    );
+    rt.watch.assert_disk_clean(id);
 }
 
 /// No host mount under `bundle`/rootfs and no live process rooted or working in `bundle`.
@@ -357,10 +365,66 @@ pub fn shell_code(st: &ExitStatus) -> i32 {
 /// The container's cgroup directories that exist on the host (`/vsrun/<id>` below every
 /// mounted hierarchy, the default when the config has no cgroupsPath).
 pub fn cgroup_dirs_of(id: &str) -> Vec<PathBuf> {
+    cgroup_dirs_at(&Path::new("/vsrun").join(id))
+}
+
+/// `path` (a linux.cgroupsPath) below every mounted hierarchy, v1 and v2, where it exists.
+pub fn cgroup_dirs_at(path: &Path) -> Vec<PathBuf> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
     host_mounts()
         .into_iter()
         .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
-        .map(|m| Path::new(&m.mount_point).join("vsrun").join(id))
+        .map(|m| Path::new(&m.mount_point).join(rel))
         .filter(|p| p.exists())
         .collect()
+}
+
+/// Whether the host is pure cgroup v2 (cgroup2 on /sys/fs/cgroup).
+pub fn unified() -> bool {
+    host_mounts()
+        .iter()
+        .any(|m| m.mount_point == "/sys/fs/cgroup" && m.fs_type == "cgroup2")
+}
+
+/// The directory that a `/proc/<pid>/cgroup` text puts the process in for `controller`: its
+/// unified one on a pure v2 host, else that of the v1 hierarchy holding the controller. None
+/// when there is no such line or mount.
+pub fn cgroup_dir_in(proc_cgroup: &str, controller: &str) -> Option<PathBuf> {
+    if unified() {
+        let p = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+        return Some(Path::new("/sys/fs/cgroup").join(p.trim_start_matches('/')));
+    }
+    let path = proc_cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let _ = f.next();
+        let ctrls = f.next()?;
+        let p = f.next()?;
+        ctrls.split(',').any(|c| c == controller).then_some(p)
+    })?;
+    let m = host_mounts()
+        .into_iter()
+        .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == controller))?;
+    let rel = path
+        .strip_prefix(m.root.trim_end_matches('/'))
+        .unwrap_or(path);
+    Some(Path::new(&m.mount_point).join(rel.trim_start_matches('/')))
+}
+
+/// `pid`'s cgroup directory for `controller` (see `cgroup_dir_in`).
+#[track_caller]
+pub fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read /proc/<pid>/cgroup");
+    cgroup_dir_in(&text, controller)
+        .unwrap_or_else(|| panic!("no {controller} cgroup in /proc/{pid}/cgroup:\n{text}"))
+}
+
+/// `pid`'s cgroup v2 directory, from its `0::` line, below /sys/fs/cgroup (a pure v2 host).
+#[track_caller]
+pub fn unified_dir(pid: i32) -> PathBuf {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read /proc/<pid>/cgroup");
+    let path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_else(|| panic!("no 0:: line: {text}"));
+    Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
 }

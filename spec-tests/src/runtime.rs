@@ -27,6 +27,8 @@ pub struct Runtime {
     seq: AtomicU64,
     /// Global flags put before every subcommand, as engines do (`--systemd-cgroup`).
     global: Vec<String>,
+    /// Each container's cgroup and disk quota, for `assert_nothing_left`.
+    pub watch: crate::leftovers::Watch,
 }
 
 impl Default for Runtime {
@@ -122,6 +124,7 @@ impl Runtime {
             bundles: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             global: Vec::new(),
+            watch: Default::default(),
         }
     }
 
@@ -216,7 +219,7 @@ impl Runtime {
         err_path: &Path,
         f: impl FnOnce(&mut Command),
     ) -> Output {
-        self.note_bundle_from_args(args);
+        let created = self.note_bundle_from_args(args);
         let out = fs::File::create(out_path).expect("create stdout file");
         let err = fs::File::create(err_path).expect("create stderr file");
         let mut c = Command::new(vsrun_bin());
@@ -228,6 +231,9 @@ impl Runtime {
         self.as_runtime_user(&mut c);
         f(&mut c);
         let status = wait_timeout(&mut c, &format!("vsrun {}", args.join(" ")), err_path);
+        if let (Some(id), true) = (created, status.success()) {
+            self.watch.after_create(&id, &self.state_dir(&id));
+        }
         Output {
             status,
             stdout: fs::read(out_path).unwrap_or_default(),
@@ -235,12 +241,11 @@ impl Runtime {
         }
     }
 
-    fn note_bundle_from_args(&self, args: &[&str]) {
-        let Some(sub) = args.iter().position(|a| *a == "create" || *a == "run") else {
-            return;
-        };
+    /// A create or run: remember its bundle and watch what it makes; its id.
+    fn note_bundle_from_args(&self, args: &[&str]) -> Option<String> {
+        let sub = args.iter().position(|a| *a == "create" || *a == "run")?;
         let rest = &args[sub + 1..];
-        let Some(id) = rest.last() else { return };
+        let id = rest.last()?;
         let bundle = rest
             .windows(2)
             .find(|w| w[0] == "--bundle" || w[0] == "-b")
@@ -251,7 +256,9 @@ impl Runtime {
             });
         if let Some(b) = bundle {
             self.remember_bundle(id, &b);
+            self.watch.before_create(id, &b);
         }
+        Some(id.to_string())
     }
 
     /// `vsrun run --bundle B ID` in the foreground; returns when the container exited.
@@ -494,6 +501,48 @@ impl Runtime {
 }
 
 /// Parse newline-separated JSON values.
+/// The container init's pid, from `state`.
+#[track_caller]
+pub fn pid_of(rt: &Runtime, id: &str) -> i32 {
+    let st = rt.state(id);
+    st["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("state.pid is not a number: {st}")) as i32
+}
+
+/// `vsrun exec FLAGS... ID /probe ARGS...`, asserted to exit 0, parsed as one JSON line.
+#[track_caller]
+pub fn exec_probe(rt: &Runtime, id: &str, flags: &[&str], args: &[&str]) -> Value {
+    let (seen, o) = exec_probe_with(rt, id, flags, args, |_| {});
+    assert_success(&o, &format!("vsrun exec {id} /probe {}", args.join(" ")));
+    seen
+}
+
+/// `exec_probe` with the Command adjusted by `f` (a namespace to enter, ...), its exit status
+/// not asserted: the probe's one JSON line and the whole output.
+#[track_caller]
+pub fn exec_probe_with(
+    rt: &Runtime,
+    id: &str,
+    flags: &[&str],
+    args: &[&str],
+    f: impl FnOnce(&mut Command),
+) -> (Value, Output) {
+    let mut v = vec!["exec"];
+    v.extend_from_slice(flags);
+    v.extend_from_slice(&[id, "/probe"]);
+    v.extend_from_slice(args);
+    let o = rt.cmd_with(&v, f);
+    let mut lines = parse_json_lines(&o.stdout).unwrap_or_default();
+    assert!(
+        lines.len() == 1,
+        "vsrun {}: expected one JSON line:\n{}",
+        v.join(" "),
+        output_text(&o)
+    );
+    (lines.remove(0), o)
+}
+
 pub fn parse_json_lines(bytes: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
     String::from_utf8_lossy(bytes)
         .lines()

@@ -15,12 +15,6 @@ use std::path::{Path, PathBuf};
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-fn unified() -> bool {
-    host_mounts()
-        .iter()
-        .any(|m| m.mount_point == "/sys/fs/cgroup" && m.fs_type == "cgroup2")
-}
-
 /// The files of `pid`'s cgroup that update could touch, by name → content.
 fn cgroup_values(pid: i32) -> Vec<(String, String)> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -59,7 +53,7 @@ fn cgroup_values(pid: i32) -> Vec<(String, String)> {
         ]
     };
     for (ctrl, names) in files {
-        let dir = cgroup_dir(&text, ctrl);
+        let dir = cgroup_dir_in(&text, ctrl).unwrap_or_else(|| "/nonexistent".into());
         for n in *names {
             if let Ok(v) = fs::read_to_string(dir.join(n)) {
                 out.push((format!("{ctrl}/{n}"), v.trim().to_string()));
@@ -67,38 +61,6 @@ fn cgroup_values(pid: i32) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn cgroup_dir(proc_cgroup: &str, controller: &str) -> PathBuf {
-    if unified() {
-        let p = proc_cgroup
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .unwrap_or("/");
-        return PathBuf::from("/sys/fs/cgroup").join(p.trim_start_matches('/'));
-    }
-    let path = proc_cgroup
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let _ = f.next();
-            let ctrls = f.next()?;
-            let p = f.next()?;
-            ctrls.split(',').any(|c| c == controller).then_some(p)
-        })
-        .unwrap_or("/");
-    let m = host_mounts()
-        .into_iter()
-        .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == controller));
-    match m {
-        Some(m) => {
-            let rel = path
-                .strip_prefix(m.root.trim_end_matches('/'))
-                .unwrap_or(path);
-            PathBuf::from(m.mount_point).join(rel.trim_start_matches('/'))
-        }
-        None => PathBuf::from("/nonexistent"),
-    }
 }
 
 /// What "nothing changed" compares for a running container.
@@ -113,11 +75,15 @@ struct Snapshot {
 
 fn snapshot(rt: &Runtime, id: &str, pid: i32) -> Snapshot {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    let procs = fs::read_to_string(cgroup_dir(&text, "pids").join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
+    let procs = fs::read_to_string(
+        cgroup_dir_in(&text, "pids")
+            .unwrap_or_else(|| "/nonexistent".into())
+            .join("cgroup.procs"),
+    )
+    .unwrap_or_default()
+    .lines()
+    .filter_map(|l| l.trim().parse().ok())
+    .collect();
     Snapshot {
         status: rt.status(id),
         init_alive: pid_alive(pid),

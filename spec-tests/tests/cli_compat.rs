@@ -20,16 +20,9 @@ fn cap_names(seen: &Value, set: &str) -> Vec<String> {
 
 /// `vsrun exec FLAGS ID /probe`, asserted to exit 0: what the process saw and vsrun's stderr.
 #[track_caller]
-fn exec_probe(rt: &Runtime, id: &str, flags: &[&str]) -> (Value, String) {
-    let mut v = vec!["exec"];
-    v.extend_from_slice(flags);
-    v.extend_from_slice(&[id, "/probe"]);
-    let o = rt.cmd(&v);
-    assert_success(&o, &v.join(" "));
-    let seen = parse_json_lines(&o.stdout)
-        .ok()
-        .and_then(|mut l| (!l.is_empty()).then(|| l.remove(0)))
-        .unwrap_or_else(|| panic!("no probe JSON:\n{}", output_text(&o)));
+fn exec_probe_stderr(rt: &Runtime, id: &str, flags: &[&str]) -> (Value, String) {
+    let (seen, o) = exec_probe_with(rt, id, flags, &[], |_| {});
+    assert_success(&o, &format!("exec {flags:?} {id} /probe"));
     (seen, stderr_str(&o))
 }
 
@@ -66,7 +59,7 @@ fn exec_cap_with_an_unknown_name_is_ignored_with_a_warning() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     let d = rt.probe_detached(&mut b);
-    let (seen, err) = exec_probe(
+    let (seen, err) = exec_probe_stderr(
         &rt,
         &d.id,
         &["--cap", "CAP_UNKNOWN", "--cap", "CAP_SYS_ADMIN"],
@@ -146,13 +139,13 @@ fn exec_cgroup_joins_a_sub_cgroup_and_never_leaves_the_container() {
             .map(|l| l.as_str().unwrap().to_string())
             .collect()
     };
-    let (seen, _) = exec_probe(&rt, &d.id, &["--cgroup", "sub"]);
+    let (seen, _) = exec_probe_stderr(&rt, &d.id, &["--cgroup", "sub"]);
     for l in lines(&seen) {
         assert!(l.ends_with(&format!("/{}/sub", d.id)), "--cgroup sub: {l}");
     }
     // The controller form is cgroup v1's (runc: "cgroup v1 only"); v2 has one tree.
     if !pure_v2() {
-        let (seen, _) = exec_probe(&rt, &d.id, &["--cgroup", "pids:sub"]);
+        let (seen, _) = exec_probe_stderr(&rt, &d.id, &["--cgroup", "pids:sub"]);
         for l in lines(&seen) {
             let moved = l.ends_with("/sub");
             assert_eq!(moved, l.contains(":pids:"), "--cgroup pids:sub: {l}");

@@ -45,7 +45,6 @@ use spec_tests::serde_json::{self, json, Value};
 use spec_tests::*;
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -226,32 +225,6 @@ fn rewrite_bind_sources(config: &mut Value, binds: &Path) {
     }
 }
 
-/// Every hook becomes a script in `hook_dir` that records env, args, cwd and stdin; returns
-/// the (point, index) of each.
-fn write_hook_scripts(config: &mut Value, hook_dir: &Path) -> Vec<(String, usize)> {
-    fs::create_dir_all(hook_dir).unwrap();
-    let mut hooks = Vec::new();
-    let Some(points) = config["hooks"].as_object_mut() else {
-        return hooks;
-    };
-    for (point, list) in points.iter_mut() {
-        for (i, h) in list.as_array_mut().into_iter().flatten().enumerate() {
-            let base = hook_dir.join(format!("{point}-{i}"));
-            let b = base.to_string_lossy();
-            let script = format!(
-                "#!/bin/sh\n/usr/bin/env > '{b}.env'\nprintf '%s\\n' \"$@\" > '{b}.args'\n\
-                 pwd > '{b}.cwd'\n/bin/cat > '{b}.stdin'\n"
-            );
-            let sp = hook_dir.join(format!("{point}-{i}.sh"));
-            fs::write(&sp, script).unwrap();
-            fs::set_permissions(&sp, fs::Permissions::from_mode(0o755)).unwrap();
-            h["path"] = sp.to_string_lossy().into_owned().into();
-            hooks.push((point.clone(), i));
-        }
-    }
-    hooks
-}
-
 /// Namespaces joined by path: a network namespace made for the test (held while it runs).
 fn join_test_netns(config: &mut Value, case: &str) -> Option<NsHolder> {
     let mut netns = None;
@@ -306,7 +279,14 @@ fn prepare(config_name: &str, case: &str, rt: &Rt, init_sleep_only: bool) -> Pre
     };
 
     rewrite_bind_sources(&mut config, &dir.path().join("binds"));
-    let hooks = write_hook_scripts(&mut config, &dir.path().join("hooks"));
+    let hooks = write_hook_scripts(
+        &mut config,
+        &HookScripts {
+            dir: &dir.path().join("hooks"),
+            in_container: None,
+            placeholders_only: false,
+        },
+    );
 
     let netns = join_test_netns(&mut config, case);
 

@@ -13,22 +13,6 @@ use std::time::{Duration, Instant};
 
 const NAMESPACES: [&str; 8] = ["pid", "mnt", "net", "ipc", "uts", "user", "cgroup", "time"];
 
-/// `vsrun exec FLAGS... ID /probe ARGS...`, asserted to exit 0, parsed as one JSON line.
-#[track_caller]
-fn exec_probe(rt: &Runtime, id: &str, flags: &[&str], args: &[&str]) -> Value {
-    let mut v = vec!["exec"];
-    v.extend_from_slice(flags);
-    v.push(id);
-    v.push("/probe");
-    v.extend_from_slice(args);
-    let o = rt.cmd(&v);
-    assert_success(&o, &format!("vsrun {}", v.join(" ")));
-    let mut lines = parse_json_lines(&o.stdout)
-        .unwrap_or_else(|e| panic!("exec'd probe printed no JSON ({e}):\n{}", output_text(&o)));
-    assert_eq!(lines.len(), 1, "expected one JSON line: {lines:?}");
-    lines.remove(0)
-}
-
 /// Wait for a pid file to hold a pid (exec -d writes it before returning; allow a moment).
 #[track_caller]
 fn read_pid_file(path: &std::path::Path) -> i32 {

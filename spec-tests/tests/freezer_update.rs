@@ -17,42 +17,6 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------------------------------------
 // Host view of the container's cgroup
 
-fn unified() -> bool {
-    host_mounts()
-        .iter()
-        .any(|m| m.mount_point == "/sys/fs/cgroup" && m.fs_type == "cgroup2")
-}
-
-/// The directory of `pid`'s cgroup for `controller` (v1), or its unified directory (v2).
-fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read /proc/<pid>/cgroup");
-    if unified() {
-        let path = text
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .expect("0:: line");
-        return PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-    }
-    let path = text
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let _ = f.next();
-            let ctrls = f.next()?;
-            let p = f.next()?;
-            ctrls.split(',').any(|c| c == controller).then_some(p)
-        })
-        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{text}"));
-    let m = host_mounts()
-        .into_iter()
-        .find(|m| m.fs_type == "cgroup" && m.super_options.iter().any(|o| o == controller))
-        .unwrap_or_else(|| panic!("no cgroup v1 mount with {controller}"));
-    let rel = path
-        .strip_prefix(m.root.trim_end_matches('/'))
-        .unwrap_or(path);
-    PathBuf::from(&m.mount_point).join(rel.trim_start_matches('/'))
-}
-
 fn read(pid: i32, controller: &str, file: &str) -> String {
     let p = cgroup_dir(pid, controller).join(file);
     fs::read_to_string(&p)

@@ -7,13 +7,6 @@ use std::time::{Duration, Instant};
 
 const SLEEP: &[&str] = &["/probe", "sleep", "1000"];
 
-fn pid_of(rt: &Runtime, id: &str) -> i32 {
-    let st = rt.state(id);
-    st["pid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("state.pid is not a number: {st}")) as i32
-}
-
 fn delete_and_check(rt: &Runtime, id: &str) {
     let o = rt.cmd(&["delete", id]);
     assert_success(&o, &format!("delete {id}"));
@@ -573,4 +566,116 @@ fn delete_force_of_a_missing_container_succeeds_and_clears_half_made_ones() {
         "delete --force sweeps",
     );
     assert!(!rt.root().join(".creating-1-1").exists());
+}
+
+/// A create killed in its createRuntime hook (after the clone made the cgroup, before
+/// state.json): `delete --force` removes the cgroup the config named, from the leftovers
+/// record the create wrote before it claimed anything.
+#[test]
+fn delete_force_after_a_crashed_create_removes_its_custom_cgroup() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(SLEEP);
+    let id = unique_id("crashed");
+    let path = format!("/vsrun-test/{id}");
+    b.config["linux"]["cgroupsPath"] = path.clone().into();
+    // The hook is vsrun's own child: its parent is the create.
+    b.config["hooks"]["createRuntime"] =
+        serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]);
+    let o = rt.create(&b, &id);
+    assert_eq!(shell_code(&o.status), 137, "create: {}", output_text(&o));
+    let made = cgroup_dirs_at(std::path::Path::new(&path));
+    assert!(
+        !made.is_empty(),
+        "the killed create made no cgroup at {path}"
+    );
+    assert!(
+        rt.state_dir(&id).exists(),
+        "the killed create left no state dir"
+    );
+    assert_success(&rt.delete_force(&id), "delete --force after the crash");
+    assert_eq!(
+        cgroup_dirs_at(std::path::Path::new(&path)),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroup dirs left"
+    );
+    assert_nothing_left(&rt, &id);
+}
+
+/// However few fds vsrun may open (RLIMIT_NOFILE from 4 to 40), a create works or fails
+/// leaving nothing: no state dir, cgroup or process. Among these limits are the ones where the
+/// sync socketpair, the clone's pidfd or the dup of the sync socket after the clone fails.
+#[test]
+fn a_create_short_of_fds_works_or_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(SLEEP);
+    b.write_if_changed();
+    let mut failed = 0;
+    for limit in 4..=40u64 {
+        let id = unique_id("nofile");
+        let o = rt.cmd_with(&["create", "--bundle", b.path_str(), &id], |c| {
+            // SAFETY: getrlimit/setrlimit only, in the forked child before exec.
+            unsafe {
+                c.pre_exec(move || {
+                    let mut r = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+                    r.rlim_cur = limit;
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        });
+        if o.status.success() {
+            delete_and_check(&rt, &id);
+            continue;
+        }
+        failed += 1;
+        eprintln!("nofile {limit}: {}", output_text(&o).trim());
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "nofile {limit}: {}",
+            output_text(&o)
+        );
+        assert_nothing_left(&rt, &id);
+        let left = cgroup_dirs_of(&id);
+        assert!(
+            left.is_empty(),
+            "nofile {limit}: cgroups left {left:?} after: {}",
+            output_text(&o)
+        );
+    }
+    assert!(failed > 0, "no limit from 4 to 40 made create fail");
+}
+
+/// The harness's own check: a cgroup directory of the container's cgroupsPath that is still
+/// there after delete (made again here, as a leaking runtime would leave it) fails
+/// `assert_nothing_left`.
+#[test]
+fn nothing_left_sees_a_cgroup_left_behind() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(SLEEP);
+    let id = unique_id("leak");
+    let path = format!("/vsrun-test/{id}");
+    b.config["linux"]["cgroupsPath"] = path.clone().into();
+    assert_success(&rt.create(&b, &id), "create");
+    let made = cgroup_dirs_at(std::path::Path::new(&path));
+    assert!(!made.is_empty(), "create made no cgroup at {path}");
+    assert_success(&rt.delete_force(&id), "delete --force");
+    std::fs::create_dir(&made[0]).unwrap();
+    let caught = std::panic::catch_unwind(|| assert_nothing_left(&rt, &id));
+    std::fs::remove_dir(&made[0]).unwrap();
+    assert!(
+        caught.is_err(),
+        "{} left, and assert_nothing_left passed",
+        made[0].display()
+    );
 }

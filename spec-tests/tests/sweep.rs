@@ -1057,12 +1057,6 @@ fn replace_strings(v: &mut Value, subs: &[(&str, &str)]) {
     }
 }
 
-/// Host points run in the runtime's namespaces; createContainer and startContainer in the
-/// container's, where the path is resolved in its root.
-fn in_container(point: &str) -> bool {
-    matches!(point, "createContainer" | "startContainer")
-}
-
 /// The bundle directory: the base rootfs, bind sources, and a hooks directory reachable from
 /// inside (rootfs/hooks) and outside (hooks).
 fn bundle_dir(n: usize, which: Which) -> tempfile::TempDir {
@@ -1089,46 +1083,6 @@ fn bundle_dir(n: usize, which: Which) -> tempfile::TempDir {
     dir
 }
 
-/// `@HOOK*` paths become scripts that record env, args, cwd and stdin next to themselves;
-/// returns the (point, index) of each.
-fn write_hook_scripts(config: &mut Value, bundle: &str, hooks_dir: &Path) -> Vec<(String, usize)> {
-    let mut hooks = Vec::new();
-    let Some(points) = config["hooks"].as_object_mut() else {
-        return hooks;
-    };
-    for (point, list) in points.iter_mut() {
-        for (i, h) in list.as_array_mut().into_iter().flatten().enumerate() {
-            let kind = h["path"].as_str().unwrap_or("").to_string();
-            if !kind.starts_with("@HOOK") {
-                continue;
-            }
-            let inside = in_container(point);
-            let base = if inside {
-                format!("/hooks/{point}-{i}")
-            } else {
-                format!("{bundle}/rootfs/hooks/{point}-{i}")
-            };
-            let tail = if kind == "@HOOK-FAIL" { "exit 3\n" } else { "" };
-            let script = format!(
-                "#!/bin/sh\nenv > '{base}.env'\nprintf '%s\\n' \"$@\" > '{base}.args'\n\
-                 pwd > '{base}.cwd'\ncat > '{base}.stdin'\n{tail}"
-            );
-            let sp = hooks_dir.join(format!("{point}-{i}.sh"));
-            if kind != "@HOOK-MISSING" {
-                fs::write(&sp, script).unwrap();
-                fs::set_permissions(&sp, fs::Permissions::from_mode(0o755)).unwrap();
-            }
-            h["path"] = if inside {
-                format!("/hooks/{point}-{i}.sh").into()
-            } else {
-                sp.to_string_lossy().into_owned().into()
-            };
-            hooks.push((point.clone(), i));
-        }
-    }
-    hooks
-}
-
 fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
     let tag = format!("{}-{n}-{}", std::process::id(), which.name());
     let dir = bundle_dir(n, which);
@@ -1141,7 +1095,14 @@ fn prepare(case: &SweepCase, n: usize, which: Which) -> Job {
     let bundle = dir.path().to_string_lossy().into_owned();
     replace_strings(&mut config, &[("@BUNDLE", &bundle), ("@CG", &cg)]);
 
-    let hooks = write_hook_scripts(&mut config, &bundle, &dir.path().join("rootfs/hooks"));
+    let hooks = write_hook_scripts(
+        &mut config,
+        &HookScripts {
+            dir: &dir.path().join("rootfs/hooks"),
+            in_container: Some("/hooks"),
+            placeholders_only: true,
+        },
+    );
 
     // The probe, with actions on every path the config names, then sleep.
     if config["process"]["args"] == json!(["/probe"]) {

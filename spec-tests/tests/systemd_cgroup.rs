@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use spec_tests::*;
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -91,28 +91,12 @@ fn assert_no_unit(unit: &str) {
     }
 }
 
-fn unified_dir(pid: i32) -> PathBuf {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read /proc/<pid>/cgroup");
-    let path = text
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .unwrap_or_else(|| panic!("no 0:: line: {text}"));
-    Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
-}
-
 fn cgroup_file(pid: i32, file: &str) -> String {
     let p = unified_dir(pid).join(file);
     fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
         .trim()
         .to_string()
-}
-
-fn pid_of(rt: &Runtime, id: &str) -> i32 {
-    let st = rt.state(id);
-    st["pid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("state.pid: {st}")) as i32
 }
 
 /// A bundle that sleeps, in the scope `slice:prefix:<id>`, with the device list engines send.

@@ -64,9 +64,26 @@ pub fn create(
         &b.rootfs,
     )?;
     let container = Container::create(&g.root, &args.id)?;
+    // Before anything is claimed: a create killed from here on leaves `delete --force` the
+    // names of what it made.
+    let mut record = context::leftovers::Record::of(&cfg);
+    if let Err(e) = record.write(&container.dir) {
+        let _ = container.destroy();
+        return Err(e);
+    }
     // The quota is claimed before the clone so the init's writes already count; from here on
     // every failure path removes it through the Leftovers (context::undo) or below.
-    cfg.disk = match disk.map(|p| crate::disk::apply(&p, &args.id, &container.dir)) {
+    let claimed = disk.map(|p| {
+        let claim = crate::disk::Claim {
+            owner_of: &|project| context::leftovers::disk_holder(&g.root, project),
+            record: &mut |q| {
+                record.disk = Some(q.clone());
+                record.write(&container.dir)
+            },
+        };
+        crate::disk::apply(&p, &args.id, claim)
+    });
+    cfg.disk = match claimed {
         None => None,
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => {
@@ -75,9 +92,13 @@ pub fn create(
         }
     };
     let started = start_init(&container, &mut cfg, gate, &b, args).and_then(|mut init| {
-        hand_over_pty(&mut init, args.console_socket.as_deref())
-            .inspect_err(|_| init.abort(&cfg))
-            .map(|()| init)
+        match hand_over_pty(&mut init, args.console_socket.as_deref()) {
+            Ok(()) => Ok(init),
+            Err(e) => {
+                init.abort(&cfg);
+                Err(e)
+            }
+        }
     });
     match started {
         Ok(init) => Ok((container, init)),
@@ -86,6 +107,9 @@ pub fn create(
             if let Some(q) = &cfg.disk {
                 let _ = crate::disk::remove(q);
             }
+            // The fifo's fd goes first: a create that failed for want of fds (EMFILE) still
+            // needs one to remove the state dir.
+            cfg.gate = StartGate::Immediate;
             let _ = container.destroy();
             Err(e)
         }
@@ -174,8 +198,13 @@ fn start_init(
         }
         Ok(())
     };
-    record().inspect_err(|_| init.abort(cfg))?;
-    Ok(init)
+    match record() {
+        Ok(()) => Ok(init),
+        Err(e) => {
+            init.abort(cfg);
+            Err(e)
+        }
+    }
 }
 
 /// In a shared mount namespace: the bind the init left on top of the rootfs, which `delete`

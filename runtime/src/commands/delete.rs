@@ -20,19 +20,8 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
     let c = Container::open(&g.root, &args.id)?;
     let st = match c.load() {
         Ok(st) => st,
-        // A create that crashed before writing state.json: only --force clears it, with what
-        // such a create can have made under the default names (its cgroup, bound-IP dir).
-        Err(_) if args.force => {
-            let cgroup = crate::cgroups::default_path(&args.id);
-            let disk = crate::disk::recorded(&c.dir)?;
-            let removed = leftovers::of_crashed_create(&args.id, &cgroup, disk.as_ref()).remove();
-            // The default names may never have been made; a recorded quota was, and one that
-            // stays keeps the state dir so a retried delete finds it again.
-            if disk.is_some() {
-                removed?;
-            }
-            return c.destroy().map(|_| 0);
-        }
+        // A create that crashed before writing state.json: only --force clears it.
+        Err(_) if args.force => return remove_crashed_create(c, &args.id),
         Err(e) => return Err(e),
     };
     match crate::state::status(&c.dir, &st) {
@@ -48,6 +37,17 @@ pub fn run(g: &GlobalOpts, args: &DeleteArgs) -> Result<i32> {
     }
     teardown(c, &st)?;
     Ok(0)
+}
+
+/// A create killed before state.json: its leftovers record names what it may have made. One
+/// that stays keeps the state dir, so a retried delete finds the record again. Without a
+/// record it died before claiming anything.
+fn remove_crashed_create(c: Container, id: &str) -> Result<i32> {
+    if let Some(rec) = leftovers::Record::read(&c.dir)? {
+        let ns = rec.mount_ns();
+        rec.leftovers(id, &ns).remove()?;
+    }
+    c.destroy().map(|_| 0)
 }
 
 /// Remove what a container holds on the host (context/leftovers.rs), run the poststop hooks,

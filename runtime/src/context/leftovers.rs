@@ -3,9 +3,10 @@
 //! `Leftovers::remove`, so a new kind of host object is added here once and every path that
 //! tears a container down removes it.
 
-use crate::error::Result;
+use crate::error::{state, Result, StepExt};
+use serde::{Deserialize, Serialize};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct Leftovers<'a> {
     pub id: &'a str,
@@ -93,26 +94,117 @@ pub fn of_state<'a>(st: &'a crate::state::State, ns: &'a Option<Option<OwnedFd>>
 /// vsrun's own, None when the joined one is gone (it took the container's mounts with it, so
 /// there is nothing to detach).
 pub fn joined_mount_ns(st: &crate::state::State) -> Option<Option<OwnedFd>> {
-    match &st.mount_join_path {
+    open_mount_ns(st.mount_join_path.as_deref())
+}
+
+fn open_mount_ns(joined: Option<&Path>) -> Option<Option<OwnedFd>> {
+    match joined {
         None => Some(None),
         Some(p) => std::fs::File::open(p).ok().map(|f| Some(f.into())),
     }
 }
 
-/// What a `create` that crashed before writing state.json can have made: what has a default
-/// name (its cgroup, when the config gave no path, and the bound-IP directory) and the disk
-/// quota it recorded in the state dir (`disk::recorded`).
-pub fn of_crashed_create<'a>(
-    id: &'a str,
-    cgroup: &'a Path,
-    disk: Option<&'a crate::disk::Quota>,
-) -> Leftovers<'a> {
-    Leftovers {
-        id,
-        cgroup,
-        systemd_cgroup: false,
-        bind_ip: true,
-        shared_root: None,
-        disk,
+/// The leftovers record, `<state dir>/leftovers.json`: what a create may make on the host,
+/// written right after the state dir exists and before anything is claimed, and rewritten
+/// when a claim learns a name (the disk quota's project id). A create killed before
+/// state.json leaves it for `delete --force`, which removes exactly what it names.
+#[derive(Serialize, Deserialize, Debug, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub cgroup: PathBuf,
+    pub systemd_cgroup: bool,
+    pub bind_ip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_root: Option<RecordedRoot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::disk::Quota>,
+}
+
+/// A shared mount namespace's rootfs and the mount on it before the clone (`Top::Above`).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRoot {
+    pub rootfs: PathBuf,
+    pub before: u64,
+    /// The joined namespace's path; None: vsrun's own.
+    pub mount_join_path: Option<PathBuf>,
+}
+
+pub const RECORD_FILE: &str = "leftovers.json";
+
+impl Record {
+    /// What `cfg`'s create will make, before any of it is made.
+    pub fn of(cfg: &super::InitConfig) -> Record {
+        Record {
+            cgroup: cfg.cgroup.path.clone(),
+            systemd_cgroup: cfg.cgroup.systemd,
+            bind_ip: cfg.bind_ip.is_some(),
+            shared_root: cfg
+                .shared_mount_before
+                .zip(cfg.rootfs.as_ref())
+                .map(|(before, r)| RecordedRoot {
+                    rootfs: r.rootfs.clone(),
+                    before,
+                    mount_join_path: cfg.ns.mount_join_path.clone(),
+                }),
+            disk: cfg.disk.clone(),
+        }
     }
+
+    /// Write + rename: a create killed mid-write leaves the previous record whole.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join(".leftovers.json.tmp");
+        let data =
+            serde_json::to_vec(self).map_err(|e| state(format!("encode {RECORD_FILE}: {e}")))?;
+        std::fs::write(&tmp, data).step(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join(RECORD_FILE)).step(|| format!("write {RECORD_FILE}"))
+    }
+
+    /// The record a create left in `dir`; None when it died before writing one (it had
+    /// claimed nothing yet).
+    pub fn read(dir: &Path) -> Result<Option<Record>> {
+        let path = dir.join(RECORD_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).step(|| format!("read {}", path.display())),
+        };
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| state(format!("{}: corrupt: {e}", path.display())))
+    }
+
+    /// The recorded shared namespace, opened for `leftovers` (see `joined_mount_ns`).
+    pub fn mount_ns(&self) -> Option<Option<OwnedFd>> {
+        let root = self.shared_root.as_ref()?;
+        open_mount_ns(root.mount_join_path.as_deref())
+    }
+
+    /// The leftovers this record names; `ns` from `mount_ns`.
+    pub fn leftovers<'a>(&'a self, id: &'a str, ns: &'a Option<Option<OwnedFd>>) -> Leftovers<'a> {
+        Leftovers {
+            id,
+            cgroup: &self.cgroup,
+            systemd_cgroup: self.systemd_cgroup,
+            bind_ip: self.bind_ip,
+            shared_root: self
+                .shared_root
+                .as_ref()
+                .zip(ns.as_ref())
+                .map(|(r, ns)| SharedRoot {
+                    ns: ns.as_ref().map(|f| f.as_fd()),
+                    rootfs: &r.rootfs,
+                    top: Top::Above(r.before),
+                }),
+            disk: self.disk.as_ref(),
+        }
+    }
+}
+
+/// The container of `root` whose leftovers record holds disk quota `project`.
+pub fn disk_holder(root: &Path, project: u32) -> Option<String> {
+    std::fs::read_dir(root).ok()?.flatten().find_map(|e| {
+        let rec = Record::read(&e.path()).ok()??;
+        (rec.disk?.project == project).then(|| e.file_name().to_string_lossy().into_owned())
+    })
 }

@@ -264,14 +264,63 @@ pub struct Init {
 
 /// Clone the init and bring it to "ready". On any failure the init is killed and reaped and its
 /// cgroup removed, so a failed create leaves no process, cgroup or mount (mounts die with the
-/// init's mount namespace).
+/// init's mount namespace). After the cgroup is prepared every error goes through `undo`, and
+/// after the clone through `Init::abort` (kill, reap, then `undo`).
 pub fn spawn(cfg: &InitConfig) -> Result<Init> {
     // Non-dumpable before the init joins anything: a container process can then neither
     // ptrace it nor open its /proc/<pid>/exe for writing (CVE-2019-5736, CVE-2016-9962).
     crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0).step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
     namespaces::enter_in_parent(&cfg.ns)?;
     let joining = crate::cgroups::prepare(&cfg.cgroup)?;
-    let (mut parent_sock, child_sock) = sync::pair()?;
+    // On each failure below, vsrun's own fds go before `undo`: a create that failed for want
+    // of fds (EMFILE) needs a few to remove the cgroup.
+    let (parent_sock, child_sock) = match socket_pair(cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            drop(joining);
+            undo(cfg);
+            return Err(e);
+        }
+    };
+    // The child only runs `init::run`, which never returns.
+    let cloned = crate::syscall::clone3(
+        cfg.ns.clone_flags,
+        joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+    );
+    let (pid, pidfd) = match cloned {
+        Ok(None) => {
+            drop(parent_sock);
+            init::run(cfg, &joining, child_sock)
+        }
+        Ok(Some(p)) => p,
+        Err(e) => {
+            if cfg.ns.unprivileged_maps {
+                let _ = crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0);
+            }
+            drop((joining, parent_sock, child_sock));
+            undo(cfg);
+            return Err(e).step(|| "clone3 the container init".into());
+        }
+    };
+    drop((joining, child_sock));
+    let mut init = Init {
+        pid,
+        pidfd,
+        pty: None,
+        sock: parent_sock,
+    };
+    match bring_up(cfg, &mut init) {
+        Ok(()) => Ok(init),
+        Err(e) => {
+            init.abort(cfg);
+            Err(e)
+        }
+    }
+}
+
+/// The parent's end and the init's; rootless also makes vsrun dumpable for the clone.
+fn socket_pair(cfg: &InitConfig) -> Result<(UnixStream, UnixStream)> {
+    let pair = sync::pair()?;
     if cfg.ns.unprivileged_maps {
         // Rootless: the user may write the init's uid_map/gid_map (and newuidmap accepts its
         // pid) only while its /proc files are the user's, as runc's nsexec does. The init is
@@ -280,40 +329,17 @@ pub fn spawn(cfg: &InitConfig) -> Result<Init> {
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 1)
             .step(|| "prctl(PR_SET_DUMPABLE, 1)".into())?;
     }
-    // The child only runs `init::run`, which never returns.
-    let cloned = crate::syscall::clone3(
-        cfg.ns.clone_flags,
-        joining.v2_dir.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
-    );
-    if cfg.ns.unprivileged_maps && !matches!(cloned, Ok(None)) {
+    Ok(pair)
+}
+
+/// In the parent, the init alive: vsrun non-dumpable again, then `release`.
+fn bring_up(cfg: &InitConfig, init: &mut Init) -> Result<()> {
+    if cfg.ns.unprivileged_maps {
         crate::syscall::prctl(libc::PR_SET_DUMPABLE, 0)
             .step(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
     }
-    match cloned
-        .step(|| "clone3 the container init".into())
-        .inspect_err(|_| undo(cfg))?
-    {
-        None => {
-            drop(parent_sock);
-            init::run(cfg, &joining, child_sock)
-        }
-        Some((pid, pidfd)) => {
-            drop(child_sock);
-            let mut init = Init {
-                pid,
-                pidfd,
-                pty: None,
-                sock: parent_sock.try_clone().step(|| "dup sync socket".into())?,
-            };
-            match release(cfg, &mut init, &mut parent_sock) {
-                Ok(()) => Ok(init),
-                Err(e) => {
-                    init.abort(cfg);
-                    Err(e)
-                }
-            }
-        }
-    }
+    let mut sock = init.sock.try_clone().step(|| "dup sync socket".into())?;
+    release(cfg, init, &mut sock)
 }
 
 /// After a failed create (the init is dead): remove what it made on the host, its cgroup,
@@ -471,9 +497,10 @@ impl Init {
     }
 
     /// A create that failed after the clone: the init dies first, so nothing it holds keeps
-    /// its cgroup busy, then its leftovers go.
-    pub fn abort(&self, cfg: &InitConfig) {
+    /// its cgroup busy, and its fds close (see `spawn`), then its leftovers go.
+    pub fn abort(self, cfg: &InitConfig) {
         self.kill_and_reap();
+        drop(self);
         undo(cfg);
     }
 

@@ -5,8 +5,8 @@
 //! - `plan` (create, before the state dir): parse, find the tree — the rootfs, or the upper dir
 //!   when the rootfs is an overlay mount (an engine's layers: only the upper one grows) — and
 //!   check that the kernel and that file system enforce project quotas.
-//! - `apply` (create, before the clone): claim a project id and set its hard limits, then
-//!   label the tree (`tree.rs`). The claim: under a host-wide flock, the first id, from a hash
+//! - `apply` (create, before the clone): claim a project id, record it in the state dir, set
+//!   its hard limits, then label the tree (`tree.rs`). The claim: under a host-wide flock, the first id, from a hash
 //!   of the container id, whose quota record is empty (no usage, no limits) gets the limits,
 //!   which makes its record non-empty for the next vsrun. Two containers never share an id,
 //!   whatever their `--root`, and an id an administrator uses (it has usage or limits) is
@@ -219,68 +219,123 @@ fn check_support(fd: BorrowedFd<'_>, tree: &Path) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// The claimed quota, in the state dir from the claim on: a create killed before it wrote
-/// state.json leaves this for `delete --force` (`remove_recorded`).
-const RECORD_FILE: &str = "disk.json";
+/// What the claim asks of the caller's state: the container holding a project id
+/// (`owner_of`, for the refusal's message) and the record to write before the limits.
+pub struct Claim<'a> {
+    pub owner_of: &'a dyn Fn(u32) -> Option<String>,
+    pub record: &'a mut dyn FnMut(&Quota) -> Result<()>,
+}
 
-/// Claim a project id for `id`, record it in `state_dir`, set its limits and label the tree.
-/// On error nothing is left.
-pub fn apply(p: &Plan, id: &str, state_dir: &Path) -> Result<Quota> {
+/// Claim a project id for `id`, hand it to `c.record` (the leftovers record in the state dir,
+/// for a `delete --force` after a crash), set its limits and label the tree. On error nothing
+/// is left.
+pub fn apply(p: &Plan, id: &str, c: Claim<'_>) -> Result<Quota> {
     let fd = open_dir(&p.tree).map_err(|e| os(format!("open {}", p.tree.display()), e))?;
     let dev = fd
         .metadata()
         .map_err(|e| os(format!("stat {}", p.tree.display()), e))?
         .dev();
-    let project = claim(fd.as_fd(), id, p.bytes, p.inodes)?;
-    let quota = Quota {
-        project,
-        tree: p.tree.clone(),
-        dev,
-    };
-    let labelled = record(&quota, state_dir).and_then(|()| {
-        tree::label(
-            fd.as_fd(),
-            tree::Label {
-                projid: project,
-                inherit: true,
-            },
-        )
-    });
+    let quota = claim(fd.as_fd(), id, p, dev, c)?;
+    let labelled = tree::label(
+        fd.as_fd(),
+        tree::Label {
+            projid: quota.project,
+            inherit: true,
+        },
+    )
+    .map_err(|e| label_error(&quota, e));
     if let Err(e) = labelled {
         let _ = remove(&quota);
-        let hint = match e.raw_os_error() {
-            Some(libc::EDQUOT) => " (the tree already holds more than the limit)",
-            // XFS reports a project over its limit as a full disk.
-            Some(libc::ENOSPC) => " (the tree may already hold more than the limit)",
-            _ => "",
-        };
-        return Err(config(
-            field(ANNOTATION),
-            format!("give {} project id {project}: {e}{hint}", p.tree.display()),
-        ));
+        return Err(e);
     }
     Ok(quota)
 }
 
-fn record(quota: &Quota, state_dir: &Path) -> io::Result<()> {
-    let text = serde_json::to_vec(quota).map_err(io::Error::other)?;
-    std::fs::write(state_dir.join(RECORD_FILE), text)
-}
-
-/// `delete --force` of a container without state.json: the quota its create recorded, if any.
-pub fn recorded(state_dir: &Path) -> Result<Option<Quota>> {
-    let path = state_dir.join(RECORD_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(os(format!("read {}", path.display()), e)),
+fn label_error(quota: &Quota, e: io::Error) -> Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::EDQUOT) => " (the tree already holds more than the limit)",
+        // XFS reports a project over its limit as a full disk.
+        Some(libc::ENOSPC) => " (the tree may already hold more than the limit)",
+        _ => "",
     };
-    // A create killed mid-write: the claim may stand, but nothing names it.
-    Ok(serde_json::from_slice::<Quota>(&text).ok())
+    config(
+        field(ANNOTATION),
+        format!(
+            "give {} project id {}: {e}{hint}",
+            quota.tree.display(),
+            quota.project
+        ),
+    )
 }
 
-fn claim(fd: BorrowedFd<'_>, id: &str, bytes: u64, inodes: Option<u64>) -> Result<u32> {
+/// Under the host-wide lock: refuse a tree another container holds, find a free id, record
+/// it, give it the plan's limits and label the tree's top. The record comes before the limits:
+/// a create killed between the two leaves a record `delete --force` clears, never limits that
+/// nothing names. The top's label tells the next create on this tree that it is taken.
+fn claim(fd: BorrowedFd<'_>, id: &str, p: &Plan, dev: u64, c: Claim<'_>) -> Result<Quota> {
     let _lock = claim_lock()?;
+    refuse_held_tree(fd, &p.tree, c.owner_of)?;
+    let quota = Quota {
+        project: free_project(fd, id)?,
+        tree: p.tree.clone(),
+        dev,
+    };
+    (c.record)(&quota).map_err(|e| {
+        config(
+            field(ANNOTATION),
+            format!("record project id {}: {e}", quota.project),
+        )
+    })?;
+    write_limits(
+        fd,
+        quota.project,
+        Some(p.bytes),
+        Some(p.inodes.unwrap_or(0)),
+    )
+    .map_err(|e| config(field(ANNOTATION), format!("quotactl Q_SETQUOTA: {e}")))?;
+    let top = tree::Label {
+        projid: quota.project,
+        inherit: true,
+    };
+    if let Err(e) = tree::label_top(fd, top) {
+        let _ = write_limits(fd, quota.project, Some(0), Some(0));
+        return Err(label_error(&quota, e));
+    }
+    Ok(quota)
+}
+
+/// Two limited containers on one tree would relabel the same inodes, and the first delete
+/// would take the other's limit away. A tree is held when its top has a project id whose
+/// record has limits (a vsrun container's, or an administrator's).
+fn refuse_held_tree(
+    fd: BorrowedFd<'_>,
+    tree: &Path,
+    owner_of: &dyn Fn(u32) -> Option<String>,
+) -> Result<()> {
+    let projid = q::get_xattr(fd)
+        .map_err(|e| os(format!("FS_IOC_FSGETXATTR {}", tree.display()), e))?
+        .projid;
+    let held = projid != 0
+        && q::get_project_quota(fd, projid)
+            .is_ok_and(|r| r.dqb_bhardlimit != 0 || r.dqb_ihardlimit != 0);
+    if !held {
+        return Ok(());
+    }
+    let who = match owner_of(projid) {
+        Some(other) => format!("container {other:?}"),
+        None => "a container of another --root, or the administrator".to_string(),
+    };
+    Err(config(
+        field(ANNOTATION),
+        format!(
+            "{} is already limited by {who} (project id {projid}): two disk-limited containers cannot share a tree",
+            tree.display()
+        ),
+    ))
+}
+
+/// The first id, counted from a hash of the container id, whose quota record is empty.
+fn free_project(fd: BorrowedFd<'_>, id: &str) -> Result<u32> {
     let start = fnv1a(id.as_bytes()) % ID_SPAN;
     for i in 0..MAX_PROBES {
         let project = FIRST_ID + (start + i) % ID_SPAN;
@@ -296,8 +351,6 @@ fn claim(fd: BorrowedFd<'_>, id: &str, bytes: u64, inodes: Option<u64>) -> Resul
             }
         };
         if free {
-            write_limits(fd, project, Some(bytes), Some(inodes.unwrap_or(0)))
-                .map_err(|e| config(field(ANNOTATION), format!("quotactl Q_SETQUOTA: {e}")))?;
             return Ok(project);
         }
     }
@@ -450,8 +503,12 @@ fn open_on_fs(quota: &Quota) -> io::Result<File> {
     }
 }
 
+/// Every disk error names the annotation, whichever step failed: it is what the user set.
 fn os(step: String, source: io::Error) -> Error {
-    Error::Os { step, source }
+    Error::Os {
+        step: format!("{}: {step}", field(ANNOTATION)),
+        source,
+    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,11 @@ pub fn label(top: BorrowedFd<'_>, l: Label) -> io::Result<()> {
     Ok(())
 }
 
+/// Label only `top`: the claim marks the tree as taken under its lock, before the walk.
+pub fn label_top(top: BorrowedFd<'_>, l: Label) -> io::Result<()> {
+    set(top, l, true)
+}
+
 fn label_file(top: BorrowedFd<'_>, rel: &Path, l: Label) -> io::Result<()> {
     let path_fd = match crate::syscall::openat2(
         top.as_raw_fd(),

@@ -18,11 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod allowed;
+mod hooks;
 mod host;
 mod norm;
 mod report;
 mod rt;
 pub use allowed::*;
+pub use hooks::*;
 pub use host::*;
 pub use norm::*;
 pub use report::*;
