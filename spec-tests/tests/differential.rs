@@ -247,6 +247,18 @@ fn join_test_netns(config: &mut Value, case: &str) -> Option<NsHolder> {
     netns
 }
 
+/// `root.path` to the bundle's copy of the rootfs, absolute where the engine's was.
+fn point_root_at(config: &mut Value, rootfs: &Path) {
+    let absolute = config["root"]["path"]
+        .as_str()
+        .is_some_and(|p| Path::new(p).is_absolute());
+    config["root"]["path"] = if absolute {
+        rootfs.to_string_lossy().into_owned().into()
+    } else {
+        "rootfs".into()
+    };
+}
+
 /// Rewrite an engine config for this runtime (see the module docs).
 fn prepare(config_name: &str, case: &str, rt: &Rt, init_sleep_only: bool) -> Prepared {
     let mut config = load(config_name);
@@ -263,21 +275,7 @@ fn prepare(config_name: &str, case: &str, rt: &Rt, init_sleep_only: bool) -> Pre
         .expect("cp -a");
     assert!(st.success(), "cp -a of the base rootfs failed");
 
-    // root.path
-    let root_path = config["root"]["path"]
-        .as_str()
-        .unwrap_or("rootfs")
-        .to_string();
-    config["root"]["path"] = if Path::new(&root_path).is_absolute() {
-        dir.path()
-            .join("rootfs")
-            .to_string_lossy()
-            .into_owned()
-            .into()
-    } else {
-        "rootfs".into()
-    };
-
+    point_root_at(&mut config, &dir.path().join("rootfs"));
     rewrite_bind_sources(&mut config, &dir.path().join("binds"));
     let hooks = write_hook_scripts(
         &mut config,

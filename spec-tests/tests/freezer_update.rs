@@ -611,6 +611,43 @@ fn is_num(v: &Value) -> bool {
     v.is_u64() || v.is_i64()
 }
 
+/// blkio with runc's keys, each an array; cpuset as runc 1.1.5 prints it.
+fn assert_blkio_and_cpuset_shape(d: &Value) {
+    // blkio: runc's keys, each an array
+    for k in [
+        "ioServiceBytesRecursive",
+        "ioServicedRecursive",
+        "ioQueueRecursive",
+        "ioServiceTimeRecursive",
+        "ioWaitTimeRecursive",
+        "ioMergedRecursive",
+        "ioTimeRecursive",
+        "sectorsRecursive",
+    ] {
+        let v = &d["blkio"][k];
+        assert!(v.is_array() || v.is_null(), "blkio.{k}: {v}");
+    }
+    assert!(d["blkio"].is_object(), "blkio: {}", d["blkio"]);
+    // cpuset as runc 1.1.5 prints it: the lists expanded, the flags as numbers
+    let cpus = d["cpuset"]["cpus"].as_array().expect("cpuset.cpus");
+    assert!(
+        !cpus.is_empty() && cpus.iter().all(|c| c.is_u64()),
+        "cpuset: {}",
+        d["cpuset"]
+    );
+    assert!(
+        d["cpuset"]["mems"].is_array(),
+        "cpuset.mems: {}",
+        d["cpuset"]
+    );
+    assert!(
+        is_num(&d["cpuset"]["sched_load_balance"]),
+        "cpuset: {}",
+        d["cpuset"]
+    );
+    assert!(d["intel_rdt"].is_object(), "intel_rdt: {d}");
+}
+
 #[test]
 fn events_stats_prints_runcs_json_shape() {
     let rt = Runtime::new();
@@ -669,39 +706,7 @@ fn events_stats_prints_runcs_json_shape() {
         "pids.current {current} (sh, two sleeps, maybe the loop's sleep)"
     );
     assert_eq!(d["pids"]["limit"], 99);
-    // blkio: runc's keys, each an array
-    for k in [
-        "ioServiceBytesRecursive",
-        "ioServicedRecursive",
-        "ioQueueRecursive",
-        "ioServiceTimeRecursive",
-        "ioWaitTimeRecursive",
-        "ioMergedRecursive",
-        "ioTimeRecursive",
-        "sectorsRecursive",
-    ] {
-        let v = &d["blkio"][k];
-        assert!(v.is_array() || v.is_null(), "blkio.{k}: {v}");
-    }
-    assert!(d["blkio"].is_object(), "blkio: {}", d["blkio"]);
-    // cpuset as runc 1.1.5 prints it: the lists expanded, the flags as numbers
-    let cpus = d["cpuset"]["cpus"].as_array().expect("cpuset.cpus");
-    assert!(
-        !cpus.is_empty() && cpus.iter().all(|c| c.is_u64()),
-        "cpuset: {}",
-        d["cpuset"]
-    );
-    assert!(
-        d["cpuset"]["mems"].is_array(),
-        "cpuset.mems: {}",
-        d["cpuset"]
-    );
-    assert!(
-        is_num(&d["cpuset"]["sched_load_balance"]),
-        "cpuset: {}",
-        d["cpuset"]
-    );
-    assert!(d["intel_rdt"].is_object(), "intel_rdt: {d}");
+    assert_blkio_and_cpuset_shape(d);
     finish(&rt, &c.id);
 }
 

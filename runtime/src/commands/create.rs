@@ -64,29 +64,9 @@ pub fn create(
         &b.rootfs,
     )?;
     let container = Container::create(&g.root, &args.id)?;
-    // Before anything is claimed: a create killed from here on leaves `delete --force` the
-    // names of what it made.
-    let mut record = context::leftovers::Record::of(&cfg);
-    if let Err(e) = record.write(&container.dir) {
-        let _ = container.destroy();
-        return Err(e);
-    }
-    // The quota is claimed before the clone so the init's writes already count; from here on
-    // every failure path removes it through the Leftovers (context::undo) or below.
-    let claimed = disk.map(|p| {
-        let claim = crate::disk::Claim {
-            owner_of: &|project| context::leftovers::disk_holder(&g.root, project),
-            record: &mut |q| {
-                record.disk = Some(q.clone());
-                record.write(&container.dir)
-            },
-        };
-        crate::disk::apply(&p, &args.id, claim)
-    });
-    cfg.disk = match claimed {
-        None => None,
-        Some(Ok(q)) => Some(q),
-        Some(Err(e)) => {
+    cfg.disk = match record_and_claim(&g.root, &args.id, &container, &cfg, disk) {
+        Ok(q) => q,
+        Err(e) => {
             let _ = container.destroy();
             return Err(e);
         }
@@ -114,6 +94,32 @@ pub fn create(
             Err(e)
         }
     }
+}
+
+/// First the leftovers record, before anything is claimed: a create killed from here on
+/// leaves `delete --force` the names of what it made. Then the disk quota, claimed before the
+/// clone so the init's writes already count; from here on every failure path removes it
+/// through the Leftovers (context::undo) or in `create`.
+fn record_and_claim(
+    root: &Path,
+    id: &str,
+    container: &Container,
+    cfg: &InitConfig,
+    disk: Option<crate::disk::Plan>,
+) -> Result<Option<crate::disk::Quota>> {
+    let mut record = context::leftovers::Record::of(cfg);
+    record.write(&container.dir)?;
+    let Some(plan) = disk else {
+        return Ok(None);
+    };
+    let claim = crate::disk::Claim {
+        owner_of: &|project| context::leftovers::disk_holder(root, project),
+        record: &mut |q| {
+            record.disk = Some(q.clone());
+            record.write(&container.dir)
+        },
+    };
+    crate::disk::apply(&plan, id, claim).map(Some)
 }
 
 /// A foreground pty (vsrun proxies it) starts with the caller's terminal size, set by the init

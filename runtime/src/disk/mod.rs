@@ -522,7 +522,9 @@ mod tests {
         assert_eq!(parse_size("10m"), Ok(10 << 20));
         assert_eq!(parse_size("2G"), Ok(2 << 30));
         assert_eq!(parse_size("1T"), Ok(1 << 40));
-        for bad in ["12Q", "", "M", "-1", "1.5G", "0", "0K", "99999999999T"] {
+        // runc's size rule (units.rs): a fraction is scaled, then truncated to bytes
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        for bad in ["12Q", "", "M", "-1", "0", "0K", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
