@@ -878,17 +878,19 @@ skipped_on_purpose() {
     local v="VSRUN_SKIP_ENGINE_${1^^}"
     [ "${!v:-0}" = 1 ]
 }
+LEFT_OUT=()
 for lane in podman rootless containerd docker cri; do
     want "$lane" || continue
     if skipped_on_purpose "$lane"; then
         echo "== engines: lane $lane left out (VSRUN_SKIP_ENGINE_${lane^^}=1)"
+        LEFT_OUT+=("$lane")
         continue
     fi
     "lane_$lane"
 done
 
 echo
-echo "== engines: $PASSED passed, $FAILED failed, skipped lanes: ${SKIPPED[*]:-none}, $(($(date +%s) - START))s"
+echo "== engines: $PASSED passed, $FAILED failed, skipped lanes: ${SKIPPED[*]:-none}, left out on purpose: ${LEFT_OUT[*]:-none}, $(($(date +%s) - START))s"
 for f in "${FAILURES[@]}"; do echo "   FAILED: $f"; done
 [ ${#SKIPPED[@]} -gt 0 ] && echo "   !!! SKIPPED LANES: ${SKIPPED[*]} (their engine could not start on this machine)"
 echo "$PASSED passed, $FAILED failed"

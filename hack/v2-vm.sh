@@ -55,6 +55,9 @@ fi
 # The systemd VM's engine and CRI scripts run unless left out on purpose.
 vm_engines=0
 [ "$init" = systemd ] && [ "${VSRUN_SKIP_SYSTEMD_ENGINES:-0}" != 1 ] && vm_engines=1
+if [ "$init" = systemd ] && [ $vm_engines = 0 ]; then
+    echo "!!! v2-vm: the systemd VM's podman, containerd and CRI lanes are LEFT OUT (VSRUN_SKIP_SYSTEMD_ENGINES=1)" >&2
+fi
 case $init in
 busybox) host_pkgs="busybox-static python3 e2fsprogs xfsprogs gcc libc6-dev runc" ;;
 systemd) host_pkgs="busybox-static python3 systemd dbus gcc libc6-dev"
