@@ -454,18 +454,28 @@ fn update_leaves_unmentioned_limits_alone() {
 }
 
 /// A failed update changes nothing, as with runc ("Setting back cgroup configs"): the pids
-/// limit written before the memory limit the kernel refuses (below the usage) is put back.
+/// limit written before a later write the kernel refuses is put back. The refused write
+/// differs by hierarchy, because the order of writes does (pids comes last of the controllers
+/// on v2): v1 refuses a memory limit under the usage (v2 takes it and reclaims), v2 refuses a
+/// `unified` value that is not one (written after every controller).
 #[test]
 fn a_failed_update_puts_back_what_it_had_written() {
     let rt = Runtime::new();
     let mut b = Bundle::new();
     let c = start_busy(&rt, &mut b);
     let memory_before = memory_limit(c.pid);
-    let o = rt.cmd(&["update", "--pids-limit", "77", "--memory", "4096", &c.id]);
+    let o = if unified() {
+        let r = b.path().join("update.json");
+        let bad = json!({"pids": {"limit": 77}, "unified": {"memory.high": "not-a-size"}});
+        fs::write(&r, bad.to_string()).unwrap();
+        rt.cmd(&["update", "--resources", r.to_str().unwrap(), &c.id])
+    } else {
+        rt.cmd(&["update", "--pids-limit", "77", "--memory", "4096", &c.id])
+    };
     assert_eq!(
         o.status.code(),
         Some(1),
-        "a 4 KiB memory limit under the usage: {}",
+        "the refused write: {}",
         output_text(&o)
     );
     assert_eq!(

@@ -200,21 +200,28 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         }
         Ok(())
     })();
-    if let Err(e) = made_all {
-        for d in made.iter().rev() {
-            let _ = std::fs::remove_dir(d);
+    // The v2 directory's fd (for CLONE_INTO_CGROUP) is opened with the rest: a create short
+    // of fds must not leave the directories it just made.
+    let opened = made_all.and_then(|()| match v2_dir.filter(|d| !skipped.contains(d)) {
+        Some(dir) => std::fs::File::open(&dir)
+            .map(Some)
+            .step(|| format!("open cgroup {}", dir.display())),
+        None => Ok(None),
+    });
+    match opened {
+        Ok(fd) => j.v2_dir = fd.map(Into::into),
+        Err(e) => {
+            for d in made.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            return Err(e);
         }
-        return Err(e);
     }
     j.tasks = v1_dirs
         .iter()
         .filter(|d| !skipped.contains(d))
         .map(|d| d.join("tasks"))
         .collect();
-    if let Some(dir) = v2_dir.filter(|d| !skipped.contains(d)) {
-        let fd = std::fs::File::open(&dir).step(|| format!("open cgroup {}", dir.display()))?;
-        j.v2_dir = Some(fd.into());
-    }
     Ok(j)
 }
 
