@@ -8,7 +8,7 @@ use super::options::MountOptions;
 use crate::syscall::{self, MountAttr, AT_RECURSIVE, OPEN_TREE_CLONE};
 use libc::c_ulong;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// A failed new-file-system mount: the OS error plus what the file system logged about it.
 #[derive(Debug)]
@@ -45,22 +45,22 @@ pub fn new_fs(
     data: &[String],
     attr_flags: u64,
 ) -> Result<OwnedFd, FsError> {
-    new_fs_with(fstype, source, sb_flags, data, attr_flags, None)
-}
-
-/// `new_fs`, plus `fd_params` given as file descriptors (proc's `pidns`).
-pub fn new_fs_with(
-    fstype: &str,
-    source: Option<&str>,
-    sb_flags: &[&str],
-    data: &[String],
-    attr_flags: u64,
-    fd_param: Option<(&str, RawFd)>,
-) -> Result<OwnedFd, FsError> {
     let fs = syscall::fsopen(fstype).map_err(|err| FsError {
         err,
         log: String::new(),
     })?;
+    configure_and_mount(fs, source, sb_flags, data, attr_flags)
+}
+
+/// Configure the file system `fs` (an fs_context from fsopen), create its superblock and mount
+/// it detached.
+fn configure_and_mount(
+    fs: OwnedFd,
+    source: Option<&str>,
+    sb_flags: &[&str],
+    data: &[String],
+    attr_flags: u64,
+) -> Result<OwnedFd, FsError> {
     let fail = |err: io::Error| FsError {
         err,
         log: syscall::fs_context_log(fs.as_raw_fd()),
@@ -78,22 +78,70 @@ pub fn new_fs_with(
         };
         syscall::fsconfig_set(fs.as_raw_fd(), k, v).map_err(fail)?;
     }
-    if let Some((k, fd)) = fd_param {
-        syscall::fsconfig_set_fd(fs.as_raw_fd(), k, fd).map_err(fail)?;
-    }
     syscall::fsconfig_create(fs.as_raw_fd()).map_err(fail)?;
     syscall::fsmount(fs.as_raw_fd(), attr_flags).map_err(fail)
 }
 
-/// A new file system with the flags and data of a config mount (and an fd parameter).
+/// A new file system with the flags and data of a config mount.
 pub fn new_fs_for(
     fstype: &str,
     source: Option<&str>,
     o: &MountOptions,
-    fd_param: Option<(&str, RawFd)>,
 ) -> Result<OwnedFd, FsError> {
     let sb: Vec<&str> = o.sb_flags().collect();
-    new_fs_with(fstype, source, &sb, &o.data, o.fsmount_attr(), fd_param)
+    new_fs(fstype, source, &sb, &o.data, o.fsmount_attr())
+}
+
+/// A proc for the pid namespace `pidns` from `fs`, an fs_context opened inside that namespace
+/// by a process the container may have ptraced (context/pidns_proc.rs): nothing about it is
+/// trusted. Before its superblock is made with the init's rights it must behave as proc's
+/// context and nothing else does: `hidepid=0` taken, `hidepid=3` refused, `hidepid=0` taken
+/// again. Parsers that take any value (legacy ones while their page has room, `sloppy` nfs
+/// or cifs, ramfs) take `3`; the others refuse `0`; and what the container may change between
+/// the calls only ever goes one way (a legacy page fills, `sloppy` cannot be unset), so no
+/// sequence of its calls makes another type pass all three. After creation the mount must be
+/// a proc whose pid 1 lives in `pidns`. The container may still have set proc's own options
+/// (hidepid, gid, subset=pid): the config's are applied after, and none of them reaches
+/// outside the container's pid namespace.
+pub fn new_proc_from(
+    fs: OwnedFd,
+    source: Option<&str>,
+    o: &MountOptions,
+    pidns: RawFd,
+) -> Result<OwnedFd, FsError> {
+    let untrusted = |what: &str| FsError {
+        err: io::Error::other(format!(
+            "the proc context handed over from the pid namespace {what}"
+        )),
+        log: String::new(),
+    };
+    let set = |v| syscall::fsconfig_set(fs.as_raw_fd(), "hidepid", Some(v));
+    let refused = |r: io::Result<()>| matches!(r, Err(e) if e.raw_os_error() == Some(libc::EINVAL));
+    if set("0").is_err() || !refused(set("3")) || set("0").is_err() {
+        return Err(untrusted("is not proc's"));
+    }
+    let sb: Vec<&str> = o.sb_flags().collect();
+    let mnt = configure_and_mount(fs, source, &sb, &o.data, o.fsmount_attr())?;
+    let is_proc = nix::sys::statfs::fstatfs(mnt.as_fd())
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    if !is_proc {
+        return Err(untrusted("made no proc"));
+    }
+    if !init_lives_in(mnt.as_fd(), pidns) {
+        return Err(untrusted("is for another pid namespace"));
+    }
+    Ok(mnt)
+}
+
+/// Pid 1 of this proc is in the pid namespace `pidns`: the proc is that namespace's (the
+/// first process of a pid namespace is its pid 1, and no other namespace's pid 1 lives in it).
+fn init_lives_in(proc: BorrowedFd<'_>, pidns: RawFd) -> bool {
+    use nix::fcntl::AtFlags;
+    let theirs = nix::sys::stat::fstatat(Some(proc.as_raw_fd()), "1/ns/pid", AtFlags::empty());
+    match (theirs, syscall::fd_identity(pidns)) {
+        (Ok(st), Ok((dev, ino))) => st.st_dev == dev && st.st_ino == ino,
+        _ => false,
+    }
 }
 
 /// A detached copy of the mount (tree) at `src`: the source of a bind mount.
