@@ -433,25 +433,6 @@ pub fn fsconfig_set(fd: RawFd, key: &str, value: Option<&str>) -> io::Result<()>
     check(r).map(|_| ())
 }
 
-/// fsconfig(FSCONFIG_SET_FD): a parameter given as a file descriptor (proc's `pidns`).
-pub fn fsconfig_set_fd(fd: RawFd, key: &str, value: RawFd) -> io::Result<()> {
-    const FSCONFIG_SET_FD: libc::c_uint = 5;
-    let k = cstr_s(key)?;
-    let null = std::ptr::null::<libc::c_char>();
-    // SAFETY: key is a valid NUL-terminated string; the value travels in the aux argument.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fd,
-            FSCONFIG_SET_FD,
-            k.as_ptr(),
-            null,
-            value,
-        )
-    };
-    check(r).map(|_| ())
-}
-
 /// A fork whose child is a sibling of the caller (CLONE_PARENT): the caller's parent gets it
 /// as its own child, to wait for and signal. Returns the child's pid, or 0 in the child.
 /// Safe as `clone3` is (the module's head); the child should only make syscalls and leave
