@@ -13,6 +13,7 @@
 //!   any set, rooted in the empty tmpfs, holding nothing but the socket. It may fsopen("proc")
 //!   only because its uid owns the user namespace that owns its mount namespace
 //!   (user_namespaces(7)). It sends one context per proc mount and exits.
+//!
 //! The init creates, checks and mounts them (rootfs/kmount.rs, `new_proc_from`). The container
 //! can ptrace the opener and send anything in its place: nothing received is trusted.
 //! Linux 6.15 added proc's `pidns` option for the same end; this works on every kernel

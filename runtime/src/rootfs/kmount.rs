@@ -178,7 +178,7 @@ fn any_listed_process_in(
 fn nspid_depth(proc: BorrowedFd<'_>, pid: &str) -> Option<usize> {
     use std::io::Read;
     let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    let fd = super::resolve::openat(proc, &format!("{pid}/status"), flags, 0).ok()?;
+    let fd = super::resolve::openat(proc, format!("{pid}/status"), flags, 0).ok()?;
     let mut text = String::new();
     std::fs::File::from(fd).read_to_string(&mut text).ok()?;
     let line = text.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
@@ -289,7 +289,7 @@ mod tests {
 
     /// `unshare --pid --fork sleep`: a pid namespace that is not ours, and its holder.
     fn child_pid_ns() -> (Child, std::fs::File) {
-        let child = Command::new("unshare")
+        let mut child = Command::new("unshare")
             .args(["--pid", "--fork", "--kill-child", "sleep", "30"])
             .stdin(Stdio::null())
             .spawn()
@@ -304,6 +304,8 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("unshare never made its pid namespace");
     }
 
