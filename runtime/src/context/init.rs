@@ -45,6 +45,7 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     join_session_keyring(cfg)?;
     set_names(cfg)?;
     if let Some(plan) = &cfg.rootfs {
+        open_procs_of_joined_pid_namespace(cfg, plan)?;
         crate::rootfs::setup_with_hooks(plan, &mut || create_hooks(cfg, sock, &hook_state))?;
     }
     let handover = cfg.ns.pid_join.is_some();
@@ -155,6 +156,19 @@ fn hand_over(
     sync::send_handover(sock, pid)?;
     // The init's work is done; _exit skips vsrun's destructors.
     crate::syscall::proc::exit_now(0)
+}
+
+/// A pid namespace joined by path: its proc mounts are made from contexts opened inside it
+/// by an unprivileged process (pidns_proc.rs), the init never entering it.
+fn open_procs_of_joined_pid_namespace(cfg: &InitConfig, plan: &crate::rootfs::Plan) -> Result<()> {
+    let count = plan.proc_mounts();
+    match &cfg.ns.pid_join {
+        Some(join) if count > 0 => {
+            plan.give_proc_contexts(super::pidns_proc::open_contexts(join, count)?);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A fresh session keyring per container, as runc makes unless --no-new-keyring: otherwise

@@ -7,6 +7,7 @@ pub mod exec;
 mod init;
 pub mod leftovers;
 pub mod namespaces;
+mod pidns_proc;
 pub mod preserved;
 pub mod sync;
 

@@ -21,7 +21,7 @@ pub struct Plan {
     /// With a user namespace joined by path, new namespaces are unshared after the setns so
     /// the joined user namespace owns them.
     pub unshare_flags: u64,
-    /// Joined by the parent before the clone (net, ipc, uts, cgroup, time, pid): the parent
+    /// Joined by the parent before the clone (net, ipc, uts, cgroup, time): the parent
     /// still has the host's privileges there, and the init inherits them even when it is born
     /// into a new user namespace that could not setns into host-owned namespaces.
     pub parent_joins: Vec<Join>,
@@ -111,8 +111,7 @@ fn join_rank(nstype: i32) -> u8 {
 /// Rootless with a user namespace given by path: vsrun has no rights in the other namespaces
 /// (setns needs CAP_SYS_ADMIN in its own user namespace too) until it is in the one that owns
 /// them, so the init joins them all after the user namespace, as runc's nsexec does. A pid
-/// namespace is handed over (`pid_join`) whatever `proc_takes_pidns` said: fsopen, its probe,
-/// is refused to the plain user, and the parent could not join it anyway.
+/// namespace is handed over (`pid_join`), as for root.
 fn join_all_in_init(p: &mut Plan) {
     for j in std::mem::take(&mut p.parent_joins) {
         if j.nstype == libc::CLONE_NEWPID {
@@ -206,10 +205,9 @@ fn plan_join(p: &mut Plan, i: usize, t: LinuxNamespaceType, path: &Path) -> Resu
     }
     match nstype {
         libc::CLONE_NEWUSER | libc::CLONE_NEWNS => p.init_joins.push(join),
-        // Its /proc must show that namespace, which a process outside it can only mount with
-        // proc's `pidns` option (Linux 6.15+). Older kernels: the init is born inside, as
-        // before (README, Security).
-        libc::CLONE_NEWPID if proc_takes_pidns(&join.fd) => p.pid_join = Some(join),
+        // Never entered by the privileged init; its /proc is opened inside it by an
+        // unprivileged process (pidns_proc.rs).
+        libc::CLONE_NEWPID => p.pid_join = Some(join),
         _ => p.parent_joins.push(join),
     }
     Ok(())
@@ -285,14 +283,6 @@ pub fn plan_join_all(pid: i32) -> Result<Plan> {
         .step(|| format!("open {root} (the container's root)"))?,
     );
     Ok(p)
-}
-
-/// Does this kernel's proc take a `pidns` fd (a proc mount for a pid namespace the mounter
-/// is not in)?
-fn proc_takes_pidns(ns: &OwnedFd) -> bool {
-    crate::syscall::fsopen("proc")
-        .and_then(|fs| crate::syscall::fsconfig_set_fd(fs.as_raw_fd(), "pidns", ns.as_raw_fd()))
-        .is_ok()
 }
 
 /// Init side, after the privileged steps: the processes it forks from now on are born in the

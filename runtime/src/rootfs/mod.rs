@@ -49,8 +49,12 @@ pub struct Plan {
     /// (or a failed create) detaches (shared.rs).
     pub shared: bool,
     /// The container's pid namespace when the init stays outside it (a pid namespace joined by
-    /// path, context/namespaces.rs `pid_join`): proc mounts are made for it with `pidns`.
+    /// path, context/namespaces.rs `pid_join`): proc mounts are made for it from the contexts
+    /// below and checked against it.
     pub proc_pid_ns: Option<std::os::fd::RawFd>,
+    /// proc fs_contexts opened inside that pid namespace (context/pidns_proc.rs), one per proc
+    /// mount, handed to the init just before `setup`.
+    proc_contexts: std::cell::RefCell<Vec<OwnedFd>>,
     userns: bool,
     /// The config asks for a cgroup namespace: `cgroup` mounts are new cgroup mounts.
     cgroupns: bool,
@@ -185,6 +189,7 @@ pub fn plan_in_bundle(
         no_pivot: opts.no_pivot,
         shared: opts.shared_mount_ns,
         proc_pid_ns: None,
+        proc_contexts: Default::default(),
         userns: opts.userns,
         cgroupns,
         root_propagation,
@@ -426,6 +431,26 @@ fn plan_paths(paths: Option<&Vec<String>>, field: &str) -> Result<Vec<PathBuf>> 
         out.push(clean);
     }
     Ok(out)
+}
+
+impl Plan {
+    /// How many new procs `mounts` asks for.
+    pub fn proc_mounts(&self) -> usize {
+        self.mounts
+            .iter()
+            .filter(|m| matches!(&m.kind, MountKind::Fs { fstype, .. } if fstype == "proc"))
+            .count()
+    }
+
+    /// The init's proc contexts for the joined pid namespace, used in `mounts` order.
+    pub fn give_proc_contexts(&self, mut fds: Vec<OwnedFd>) {
+        fds.reverse();
+        self.proc_contexts.replace(fds);
+    }
+
+    fn take_proc_context(&self) -> Option<OwnedFd> {
+        self.proc_contexts.borrow_mut().pop()
+    }
 }
 
 /// Runs in the init after it entered its mount namespace; returns with "/" being the

@@ -242,25 +242,23 @@ fn new_fs(
     let pseudo_fs = matches!(fstype, "proc" | "sysfs");
     let target = destination(root, m, Create::Dir, pseudo_fs)?;
     let what = || format!("mount {fstype} on {}", shown(&m.dest));
-    // A proc for a pid namespace the init is not in (rootfs/mod.rs, `proc_pid_ns`).
-    let pidns = plan
-        .proc_pid_ns
-        .filter(|_| fstype == "proc")
-        .map(|fd| ("pidns", fd));
-    let mnt = match kmount::new_fs_for(fstype, source, &m.opts, pidns) {
+    let made = match plan.proc_pid_ns.filter(|_| fstype == "proc") {
+        // A proc for the pid namespace the init stays out of (rootfs/mod.rs, `proc_pid_ns`).
+        Some(pidns) => {
+            let fs = plan.take_proc_context().ok_or_else(|| {
+                Error::Child(format!(
+                    "mounts[{i}]: no proc context for the joined pid namespace"
+                ))
+            })?;
+            kmount::new_proc_from(fs, source, &m.opts, pidns)
+        }
+        None => kmount::new_fs_for(fstype, source, &m.opts),
+    };
+    let mnt = match made {
         Ok(mnt) => mnt,
         // A sysfs belongs to a network namespace; in a user namespace without its own one the
         // kernel refuses a new sysfs: bind the host's, as runc does.
         Err(e) if fstype == "sysfs" && e.errno() == Some(libc::EPERM) => sysfs_fallback(m)?,
-        // Only a rootless create hands over into a pid namespace joined by path on such a
-        // kernel (context/namespaces.rs, `join_all_in_init`): say what is missing.
-        Err(e) if pidns.is_some() && e.errno() == Some(libc::EINVAL) => {
-            return Err(with_index(
-                e,
-                i,
-                format!("{}: a proc for the pid namespace joined by path (linux.namespaces) needs proc's pidns option, Linux 6.15+", what()),
-            ))
-        }
         Err(e) => return Err(with_index(e, i, what())),
     };
     kmount::set_attr(mnt.as_fd(), m.opts.rec_set, m.opts.rec_clr, true)

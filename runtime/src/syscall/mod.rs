@@ -215,6 +215,13 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     check(r).map(|_| ())
 }
 
+/// close_range(first, last, 0): close every fd numbered first..=last.
+pub fn close_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: no pointers; closing numbers this process owns, in a child that leaves through
+    // _exit (nothing still refers to them).
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(|_| ())
+}
+
 /// F_GETFD: the fd's flags, or EBADF when the number is not open.
 pub fn fd_flags(fd: RawFd) -> io::Result<i32> {
     // SAFETY: no pointers; F_GETFD on any number is harmless.
@@ -423,25 +430,6 @@ pub fn fsconfig_set(fd: RawFd, key: &str, value: Option<&str>) -> io::Result<()>
     };
     // SAFETY: key and value are valid NUL-terminated strings (or null for a flag).
     let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd, cmd, k.as_ptr(), vp, 0) };
-    check(r).map(|_| ())
-}
-
-/// fsconfig(FSCONFIG_SET_FD): a parameter given as a file descriptor (proc's `pidns`).
-pub fn fsconfig_set_fd(fd: RawFd, key: &str, value: RawFd) -> io::Result<()> {
-    const FSCONFIG_SET_FD: libc::c_uint = 5;
-    let k = cstr_s(key)?;
-    let null = std::ptr::null::<libc::c_char>();
-    // SAFETY: key is a valid NUL-terminated string; the value travels in the aux argument.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fd,
-            FSCONFIG_SET_FD,
-            k.as_ptr(),
-            null,
-            value,
-        )
-    };
     check(r).map(|_| ())
 }
 

@@ -1,5 +1,6 @@
-//! SCM_RIGHTS receiving (the sync socket, --console-socket peers): recvmsg through nix, then
-//! ownership of the fds the kernel installed, which nix hands back as bare numbers.
+//! SCM_RIGHTS (the sync socket, --console-socket peers, context/pidns_proc.rs): recvmsg through
+//! nix, then ownership of the fds the kernel installed, which nix hands back as bare numbers;
+//! sendmsg of one fd.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -25,4 +26,23 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize,
         }
     }
     Ok((msg.bytes, fds))
+}
+
+/// sendmsg(2) of `buf` with `fd` (if any) as SCM_RIGHTS.
+pub fn send_with_fd(
+    sock: BorrowedFd<'_>,
+    buf: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = fd.map(|f| [f.as_raw_fd()]);
+    let cmsgs: Vec<ControlMessage<'_>> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[io::IoSlice::new(buf)],
+        &cmsgs,
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
 }
