@@ -757,6 +757,50 @@ fn host_is_out_of_reach_during_exec_even_with_cap_sys_ptrace() {
     );
 }
 
+/// A container whose pid namespace another create joins stops every process that appears
+/// in it (SIGSTOP needs only CAP_KILL, in runc's default set): the create's proc opener is
+/// such a process, and a stopped child never reports to waitpid. The create must fail within
+/// the opener's deadline, kill the opener and leave nothing; before the deadline it hung.
+#[test]
+fn a_container_that_stops_the_proc_opener_cannot_hang_a_create_joining_its_pid_namespace() {
+    let rt = Runtime::new();
+    let mut a = Bundle::new();
+    a.set_args(&[
+        "sh",
+        "-c",
+        "while :; do for p in /proc/[0-9]*; do n=${p#/proc/}; \
+         [ \"$n\" = 1 ] || kill -STOP \"$n\" 2>/dev/null; done; done",
+    ]);
+    let a_id = unique_id("stopper");
+    assert_success(&rt.run_detached(&a, &a_id), "run -d the stopping container");
+    let a_pid = rt.state(&a_id)["pid"].as_i64().unwrap();
+    let mut b = Bundle::new();
+    b.set_args(&["sleep", "30"]);
+    b.set_namespace("pid", Some(&format!("/proc/{a_pid}/ns/pid")));
+    let b_id = unique_id("joiner");
+    let o = rt.create_within(&b, &b_id, Duration::from_secs(60));
+    assert_refused_naming(
+        &o,
+        &["opener"],
+        "create joining a pid namespace that stops newcomers",
+    );
+    assert_nothing_left(&rt, &b_id);
+    // The opener was killed, not left stopped in the container's namespace.
+    let a_ns = fs::read_link(format!("/proc/{a_pid}/ns/pid")).unwrap();
+    let strays: Vec<String> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() != a_pid.to_string())
+        .filter(|e| fs::read_link(e.path().join("ns/pid")).is_ok_and(|ns| ns == a_ns))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "processes left in the container's pid namespace: {strays:?}"
+    );
+    finish(&rt, &a_id);
+}
+
 #[test]
 fn host_is_out_of_reach_during_create_in_a_shared_pid_namespace_even_with_cap_sys_ptrace() {
     let r = runtime_race(true, Joiner::CreateInSharedPidNs);

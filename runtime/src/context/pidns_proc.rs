@@ -89,7 +89,12 @@ pub fn open_contexts(pidns: &Join, count: usize) -> Result<Vec<OwnedFd>> {
         match (buf.first(), got.pop()) {
             (Some(b'F'), Some(fd)) if n == 1 => fds.push(fd),
             (Some(b'E'), _) => {
-                let text = String::from_utf8_lossy(&buf[1..n]);
+                // Written where the container can reach: one line, printable, short.
+                let text: String = String::from_utf8_lossy(&buf[1..n])
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .take(200)
+                    .collect();
                 return Err(Error::Child(format!("{}: {text}", step())));
             }
             _ => return Err(Error::Child(format!("{}: unexpected message", step()))),
@@ -124,6 +129,25 @@ fn helper_steps(pidns: RawFd, sock: BorrowedFd<'_>, count: usize, maker_dumpable
         ForkResult::Child => opener(sock, count),
         ForkResult::Parent { child } => child,
     };
+    wait_for_opener(opener)
+}
+
+/// How long the opener may take. It lives where the container can stop it (SIGSTOP with
+/// CAP_KILL, or ptrace) and a stopped child never reports to waitpid: past this it is killed
+/// and the create fails, instead of waiting forever. It needs milliseconds, even emulated.
+const OPENER_DEADLINE_MS: u16 = 10_000;
+
+fn wait_for_opener(opener: nix::unistd::Pid) -> Step {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let pidfd = syscall::pidfd_open(opener.as_raw()).at("pidfd_open the opener")?;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let exited = poll(&mut fds, PollTimeout::from(OPENER_DEADLINE_MS)).at("wait for the opener")?;
+    if exited == 0 {
+        let _ = syscall::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        let _ = waitpid(opener, None);
+        let why = "did not finish in 10 s: stopped or traced from inside the pid namespace";
+        return Err(("the opener", io::Error::other(why)));
+    }
     match waitpid(opener, None).at("wait for the opener")? {
         WaitStatus::Exited(_, 0) => Ok(()),
         other => Err(("the opener", io::Error::other(format!("{other:?}")))),
@@ -170,7 +194,15 @@ fn enter_empty_root() -> Step {
 /// holds nothing but its uid's rights over that empty namespace, so it may be made dumpable
 /// where `open_contexts` needs it (rootless).
 fn enter_owned_mount_namespace(dumpable: bool) -> Step<Uid> {
-    for owner in [Uid::from_raw(NOBODY), Uid::effective()] {
+    // Never the host's root as the owner: an opener running as the host's uid 0, even without
+    // capabilities, would share root's keyrings and own root's user namespaces. vsrun's own
+    // uid where that is not the host's root (rootless, uid 0 of a user namespace included).
+    let me = Uid::effective();
+    let owners = [
+        Some(Uid::from_raw(NOBODY)),
+        crate::rootless::unprivileged().then_some(me),
+    ];
+    for owner in owners.into_iter().flatten() {
         if let Some(pid) = make_owned_namespaces(owner, dumpable)? {
             let pidfd = syscall::pidfd_open(pid).at("pidfd_open")?;
             let joined = syscall::setns(pidfd.as_raw_fd(), libc::CLONE_NEWNS);
@@ -181,7 +213,7 @@ fn enter_owned_mount_namespace(dumpable: bool) -> Step<Uid> {
         }
     }
     Err((
-        "make a user namespace",
+        "make a user namespace as uid 65534 (needs unprivileged user namespaces, and 65534 mapped)",
         io::Error::from_raw_os_error(libc::EPERM),
     ))
 }
@@ -228,6 +260,7 @@ fn become_user(owner: Uid) -> io::Result<()> {
     if owner == Uid::effective() {
         return Ok(());
     }
+    let parent = nix::unistd::getppid();
     // Denied in a user namespace whose setgroups is "deny" (rootless): its groups stay.
     match nix::unistd::setgroups(&[]) {
         Err(nix::Error::EPERM) | Ok(()) => {}
@@ -235,7 +268,14 @@ fn become_user(owner: Uid) -> io::Result<()> {
     }
     let g = Gid::from_raw(owner.as_raw());
     nix::unistd::setresgid(g, g, g)?;
-    Ok(nix::unistd::setresuid(owner, owner, owner)?)
+    nix::unistd::setresuid(owner, owner, owner)?;
+    // A change of ids clears the parent-death signal: set it again, and leave if the parent
+    // went in between (nothing would kill us then).
+    syscall::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64)?;
+    if nix::unistd::getppid() != parent {
+        exit_now(1)
+    }
+    Ok(())
 }
 
 /// No capability in any set (bounding and ambient too), no_new_privs, not dumpable, then the
