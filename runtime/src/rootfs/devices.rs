@@ -158,11 +158,12 @@ fn make_node(fs: BorrowedFd<'_>, d: &Device, i: usize, uid: u32, gid: u32) -> Re
 /// of a mount outside the caller's mount namespace (fs/namespace.c `__do_loopback`:
 /// `check_mnt`), which the detached tmpfs is; later kernels clone detached mounts too
 /// (`may_copy_tree`). One way for every kernel: the tmpfs is attached for a moment on the
-/// root of the rootfs bind the init just made. That mount is the init's own, cloned from a
-/// private parent, in a namespace that can only receive from the host's (its user namespace
-/// makes the copied mounts slaves), so the attach reaches no other namespace; the container's
-/// program has not started. The nodes are cloned from there and the tmpfs is detached at once:
-/// only the binds of single nodes remain, and nothing else of the tmpfs (nor of the host) is
+/// root of the rootfs bind the init just made, in its own mount namespace. Nothing mounted
+/// there reaches another namespace: that bind is private or a slave (its parent is made
+/// private when shared, and a namespace made with a new user namespace copies the host's
+/// shared mounts as slaves, which receive but never send), and the container's program has
+/// not started. The nodes are cloned from there and the tmpfs is detached at once: only the
+/// binds of single nodes remain, and nothing else of the tmpfs (nor of the host) is
 /// reachable through them.
 fn clone_made_nodes(plan: &Plan, root: BorrowedFd<'_>) -> Result<Vec<Option<OwnedFd>>> {
     let Some(fs) = &plan.device_nodes else {
