@@ -793,6 +793,10 @@ fn any(_: &str, _: &str) -> bool {
 fn vsrun_refuses(runc: &str, vsrun: &str) -> bool {
     runc == "ok" && vsrun == "fails"
 }
+/// vsrun refuses what runc accepts, on a pure cgroup v2 host (the v2 VM lane).
+fn vsrun_refuses_on_v2(runc: &str, vsrun: &str) -> bool {
+    vsrun_refuses(runc, vsrun) && Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
 /// vsrun runs what runc refuses.
 fn runc_refuses(runc: &str, vsrun: &str) -> bool {
     runc == "fails" && vsrun == "ok"
@@ -897,6 +901,21 @@ const SWEEP_ALLOWED: &[SweepAllowed] = &[
         "README, Decisions: relative cgroup paths go below the hierarchy roots with vsrun, below \
          the runtime's own cgroup with runc (which on this host differs for memory); the parent \
          both leave is the test's"),
+    allow!("*linux.resources.memory.swappiness*", "outcome", vsrun_refuses_on_v2,
+        "README, Config fields: a resource the hierarchy cannot apply is refused by name; cgroup \
+         v2 has no per-cgroup swappiness (and 101 is out of range anywhere), runc 1.1.5 ignores it"),
+    allow!("*linux.resources.memory.disableOOMKiller*", "outcome", vsrun_refuses_on_v2,
+        "README, Config fields: cgroup v2 has no switch for the OOM killer; vsrun refuses the \
+         field by name, runc 1.1.5 ignores it"),
+    allow!("*linux.resources.cpu.realtime*", "outcome", vsrun_refuses_on_v2,
+        "README, Config fields: cgroup v2 has no realtime bandwidth control; vsrun refuses \
+         realtimeRuntime/realtimePeriod by name, runc 1.1.5 ignores them"),
+    allow!("*linux.resources.blockIO.leafWeight*", "outcome", vsrun_refuses_on_v2,
+        "README, Config fields: leaf weights were CFQ's, cgroup v2 has none; vsrun refuses the \
+         field by name, runc 1.1.5 ignores it"),
+    allow!("*linux.resources.network*", "outcome", vsrun_refuses_on_v2,
+        "README, Config fields: net_cls and net_prio are v1 controllers (v2 classifies with \
+         BPF); vsrun refuses linux.resources.network by name, runc 1.1.5 ignores it"),
     allow!("*linux.resources.devices=bad-access*", "outcome", vsrun_refuses,
         "device cgroup access is a combination of r, w and m; vsrun refuses `x` by name"),
     allow!("*linux.resources.cpu.shares=1*", "outcome", runc_refuses,
