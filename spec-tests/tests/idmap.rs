@@ -357,7 +357,8 @@ fn configured_device_absent_on_the_host_works_in_a_user_namespace() {
     b.set_args(&[
         "/bin/sh",
         "-c",
-        "stat -c 'dev %u:%g %a %t:%T %F' /dev/foo-null && echo hello > /dev/foo-null && echo wrote",
+        "stat -c 'dev %u:%g %a %t:%T %F' /dev/foo-null && echo hello > /dev/foo-null && echo wrote \
+         && grep vsrun-devices /proc/self/mountinfo | cut -d' ' -f4,5 | sed 's/^/tmpfs at /'",
     ]);
     let id = unique_id("userns-dev");
     let o = rt.run(&b, &id);
@@ -368,6 +369,9 @@ fn configured_device_absent_on_the_host_works_in_a_user_namespace() {
     let out = stdout_str(&o);
     has_line(&out, "dev 7:8 666 1:3 character special file");
     has_line(&out, "wrote");
+    // vsrun's tmpfs of nodes shows only as the bind of the one node: not its root, nowhere else.
+    let shown: Vec<&str> = out.lines().filter(|l| l.starts_with("tmpfs at ")).collect();
+    assert_eq!(shown, ["tmpfs at /0 /dev/foo-null"], "{out}");
     assert!(
         !Path::new("/dev/foo-null").exists(),
         "a node was left on the host"

@@ -16,8 +16,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 pub fn create(plan: &Plan, root: BorrowedFd<'_>) -> Result<()> {
-    for d in &plan.devices {
-        create_one(plan, root, d)?;
+    let nodes = clone_made_nodes(plan, root)?;
+    for (d, node) in plan.devices.iter().zip(&nodes) {
+        create_one(plan, root, d, node.as_ref())?;
     }
     if plan.console {
         let dev = resolve::open_or_create(root, Path::new("dev"), Create::Dir)
@@ -35,7 +36,7 @@ fn shown(d: &Device) -> String {
     format!("/{}", d.path.display())
 }
 
-fn create_one(plan: &Plan, root: BorrowedFd<'_>, d: &Device) -> Result<()> {
+fn create_one(plan: &Plan, root: BorrowedFd<'_>, d: &Device, node: Option<&OwnedFd>) -> Result<()> {
     let Some((parent, name)) = resolve::split(&d.path) else {
         return Ok(());
     };
@@ -58,7 +59,7 @@ fn create_one(plan: &Plan, root: BorrowedFd<'_>, d: &Device) -> Result<()> {
             Err(e) => return Err(e).step(|| format!("mknod {}", shown(d))),
         }
     }
-    match &d.node {
+    match node {
         Some(node) => attach_node(dir.as_fd(), name, d, node.as_fd()),
         None => bind_host_node(dir.as_fd(), name, d),
     }
@@ -67,75 +68,130 @@ fn create_one(plan: &Plan, root: BorrowedFd<'_>, d: &Device) -> Result<()> {
 /// vsrun, before the clone of an init that gets a new user namespace: each configured device
 /// is made by vsrun (the init may not mknod there, and the host need not have the node at
 /// that path) in a detached tmpfs of its own, which no path on the host ever shows, owned by
-/// the configured uid/gid as the container's mapping puts them on the host; each node is
-/// cloned into a detached bind for the init to attach (`attach_node`). Default devices keep
-/// the host's node (runc's way). A user namespace joined by path has no mapping to read here:
-/// its devices keep the host's node too.
-pub fn make_nodes(devices: &mut [Device], spec: &oci_spec::runtime::Spec) -> Result<()> {
+/// the configured uid/gid as the container's mapping puts them on the host, and named after
+/// its index in `linux.devices`; the init binds each on its path (`clone_made_nodes`).
+/// Default devices keep the host's node (runc's way). A user namespace joined by path has no
+/// mapping to read here: its devices keep the host's node too.
+pub fn make_nodes(
+    devices: &mut [Device],
+    spec: &oci_spec::runtime::Spec,
+) -> Result<Option<OwnedFd>> {
     let Some(linux) = spec.linux().as_ref() else {
-        return Ok(());
+        return Ok(None);
     };
     let uid_maps = linux.uid_mappings().as_deref().unwrap_or_default();
     let gid_maps = linux.gid_mappings().as_deref().unwrap_or_default();
     if uid_maps.is_empty() || !devices.iter().any(|d| d.configured.is_some()) {
-        return Ok(());
+        return Ok(None);
     }
     let step = || "linux.devices: make a tmpfs for the device nodes".to_string();
+    // 0711: the init, whose ids may be none of the host's, enters the root to detach the
+    // tmpfs by "." (`clone_made_nodes`); it never lists it, and no path shows the tmpfs.
     let fs = kmount::new_fs(
         "tmpfs",
         Some("vsrun-devices"),
         &[],
-        &["mode=0700".into()],
+        &["mode=0711".into()],
         0,
     )
     .map_err(|e| e.step(step()))?;
     for d in devices.iter_mut() {
         let Some(i) = d.configured else { continue };
-        let host_id = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32, f: &str| {
-            maps.iter()
-                .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
-                .map(|m| m.host_id() + (id - m.container_id()))
-                .ok_or_else(|| {
-                    config(
-                        format!("linux.devices[{i}].{f}"),
-                        format!("{id} is not mapped by the container's user namespace"),
-                    )
-                })
-        };
-        let (uid, gid) = (
-            host_id(uid_maps, d.uid, "uid")?,
-            host_id(gid_maps, d.gid, "gid")?,
-        );
-        let name = i.to_string();
-        let what = || {
+        let uid = host_id(uid_maps, d.uid, i, "uid")?;
+        let gid = host_id(gid_maps, d.gid, i, "gid")?;
+        d.node = Some(make_node(fs.as_fd(), d, i, uid, gid)?);
+    }
+    Ok(Some(fs))
+}
+
+/// The host id that the container's `id` is, through `maps` (linux.devices[i].`field`).
+fn host_id(
+    maps: &[oci_spec::runtime::LinuxIdMapping],
+    id: u32,
+    i: usize,
+    field: &str,
+) -> Result<u32> {
+    maps.iter()
+        .find(|m| id >= m.container_id() && id - m.container_id() < m.size())
+        .map(|m| m.host_id() + (id - m.container_id()))
+        .ok_or_else(|| {
+            config(
+                format!("linux.devices[{i}].{field}"),
+                format!("{id} is not mapped by the container's user namespace"),
+            )
+        })
+}
+
+/// mknod linux.devices[i] as `i` in the tmpfs `fs`, owned by the host's uid:gid; its O_PATH
+/// fd (the init, whose ids may not search the tmpfs's 0700 root, needs no lookup there).
+fn make_node(fs: BorrowedFd<'_>, d: &Device, i: usize, uid: u32, gid: u32) -> Result<OwnedFd> {
+    let name = i.to_string();
+    let what = || {
+        format!(
+            "linux.devices[{i}]: mknod {} (for the user namespace)",
+            shown(d)
+        )
+    };
+    let old = nix::sys::stat::umask(Mode::empty());
+    let r = nix::sys::stat::mknodat(
+        Some(fs.as_raw_fd()),
+        name.as_str(),
+        SFlag::from_bits_truncate(d.kind),
+        Mode::from_bits_truncate(d.mode),
+        nix::sys::stat::makedev(d.major, d.minor),
+    );
+    nix::sys::stat::umask(old);
+    r.step(what)?;
+    nix::unistd::fchownat(
+        Some(fs.as_raw_fd()),
+        name.as_str(),
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .step(what)?;
+    resolve::openat(fs, &name, libc::O_PATH | libc::O_NOFOLLOW, 0).step(what)
+}
+
+/// The init, in its new mount namespace: a detached bind of each node vsrun made (None for
+/// the other devices). Linux before 6.15 (Debian 12's 6.1) refuses open_tree(OPEN_TREE_CLONE)
+/// of a mount outside the caller's mount namespace (fs/namespace.c `__do_loopback`:
+/// `check_mnt`), which the detached tmpfs is; later kernels clone detached mounts too
+/// (`may_copy_tree`). One way for every kernel: the tmpfs is attached for a moment on the
+/// root of the rootfs bind the init just made, in its own mount namespace. Nothing mounted
+/// there reaches another namespace: that bind is private or a slave (its parent is made
+/// private when shared, and a namespace made with a new user namespace copies the host's
+/// shared mounts as slaves, which receive but never send), and the container's program has
+/// not started. The nodes are cloned from there and the tmpfs is detached at once: only the
+/// binds of single nodes remain, and nothing else of the tmpfs (nor of the host) is
+/// reachable through them.
+fn clone_made_nodes(plan: &Plan, root: BorrowedFd<'_>) -> Result<Vec<Option<OwnedFd>>> {
+    let Some(fs) = &plan.device_nodes else {
+        return Ok(plan.devices.iter().map(|_| None).collect());
+    };
+    kmount::attach(fs.as_fd(), root)
+        .step(|| "linux.devices: attach the tmpfs of the device nodes".into())?;
+    let nodes: Result<Vec<Option<OwnedFd>>> = plan.devices.iter().map(clone_made_node).collect();
+    let detached = kmount::detach(fs.as_fd())
+        .step(|| "linux.devices: detach the tmpfs of the device nodes".into());
+    let nodes = nodes?;
+    detached?;
+    Ok(nodes)
+}
+
+/// A detached bind of the node vsrun made for `d`, once its tmpfs is attached.
+fn clone_made_node(d: &Device) -> Result<Option<OwnedFd>> {
+    let (Some(i), Some(node)) = (d.configured, &d.node) else {
+        return Ok(None);
+    };
+    kmount::clone_tree(node.as_fd(), false)
+        .step(|| {
             format!(
-                "linux.devices[{i}]: mknod {} (for the user namespace)",
+                "linux.devices[{i}]: bind the node vsrun made for {}",
                 shown(d)
             )
-        };
-        let old = nix::sys::stat::umask(Mode::empty());
-        let r = nix::sys::stat::mknodat(
-            Some(fs.as_raw_fd()),
-            name.as_str(),
-            SFlag::from_bits_truncate(d.kind),
-            Mode::from_bits_truncate(d.mode),
-            nix::sys::stat::makedev(d.major, d.minor),
-        );
-        nix::sys::stat::umask(old);
-        r.step(what)?;
-        nix::unistd::fchownat(
-            Some(fs.as_raw_fd()),
-            name.as_str(),
-            Some(Uid::from_raw(uid)),
-            Some(Gid::from_raw(gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .step(what)?;
-        let node =
-            resolve::openat(fs.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).step(what)?;
-        d.node = Some(kmount::clone_tree(node.as_fd(), false).step(what)?);
-    }
-    Ok(())
+        })
+        .map(Some)
 }
 
 /// Attach a node made by vsrun (`make_nodes`) on an empty file at the device's path; an

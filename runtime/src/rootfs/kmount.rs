@@ -196,6 +196,20 @@ pub fn attach(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
     syscall::move_mount(mnt.as_raw_fd(), target.as_raw_fd())
 }
 
+/// umount2(MNT_DETACH) of the mount whose root `mnt` is, named as "." from it so that no path
+/// string is looked up; the cwd is put back afterwards.
+pub fn detach(mnt: BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let cwd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(".")?;
+    nix::unistd::fchdir(mnt.as_raw_fd())?;
+    let r = nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH);
+    nix::unistd::fchdir(cwd.as_raw_fd())?;
+    Ok(r?)
+}
+
 /// Set and clear mount attributes. In a user namespace the flags a more privileged namespace
 /// set on the source are locked (clearing them is EPERM): as runc does, keep them then.
 pub fn set_attr(mnt: BorrowedFd<'_>, set: u64, clr: u64, recursive: bool) -> io::Result<()> {

@@ -67,6 +67,9 @@ pub struct Plan {
     /// /dev is not a bind mount: create the devices and the /dev symlinks (runc's rule).
     setup_dev: bool,
     devices: Vec<Device>,
+    /// In a user namespace: the detached tmpfs holding the nodes vsrun made for the configured
+    /// devices (devices.rs `make_nodes`).
+    device_nodes: Option<OwnedFd>,
     /// process.terminal: /dev/console exists as an empty file for `mount_console`.
     console: bool,
     /// (key as given, its file relative to /proc/sys, value).
@@ -117,9 +120,9 @@ pub(crate) struct Device {
     gid: u32,
     /// Its index in `linux.devices` (None for a default device).
     configured: Option<usize>,
-    /// In a user namespace: the node, made by vsrun before the clone in a detached tmpfs of
-    /// its own and cloned into a detached bind (devices.rs `make_nodes`), for the init to
-    /// attach on the confined path.
+    /// In a user namespace: the node, made by vsrun before the clone in `Plan::device_nodes`
+    /// (devices.rs `make_nodes`) and opened there (O_PATH), for the init to bind on the
+    /// confined path.
     node: Option<OwnedFd>,
 }
 
@@ -175,9 +178,11 @@ pub fn plan_in_bundle(
         mounts::clone_bind_sources(&mut mounts)?;
     }
     let mut devices = plan_devices(spec)?;
-    if opts.userns {
-        devices::make_nodes(&mut devices, spec)?;
-    }
+    let device_nodes = if opts.userns {
+        devices::make_nodes(&mut devices, spec)?
+    } else {
+        None
+    };
     let setup_dev = !mounts
         .iter()
         .any(|m| m.dest == Path::new("dev") && matches!(m.kind, MountKind::Bind { .. }));
@@ -197,6 +202,7 @@ pub fn plan_in_bundle(
         mounts,
         setup_dev,
         devices,
+        device_nodes,
         console: spec
             .process()
             .as_ref()

@@ -110,6 +110,10 @@ impl Rt {
         if status.is_none() {
             stderr.push_str(&format!("\n[killed after {CMD_TIMEOUT:?}]"));
         }
+        if let Some(sig) = status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)) {
+            // No exit code and often no message: say what ended it.
+            stderr.push_str(&format!("\n[killed by signal {sig}]"));
+        }
         Ran {
             ok: status.map(|s| s.success()).unwrap_or(false),
             code: status.and_then(|s| s.code()),
