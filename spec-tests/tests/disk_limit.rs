@@ -648,6 +648,15 @@ fn two_contexts_get_two_project_ids() {
     }
 }
 
+/// The base rootfs copied onto the image at `rootfs`, in a bundle asking for `limit`.
+fn limited_bundle(img: &Image, limit: &str) -> (PathBuf, Bundle) {
+    let root = img.mnt().join("rootfs");
+    copy_base(img, &root);
+    let mut b = bundle_at(&root);
+    annotate(&mut b, &[(ANNOTATION, limit)]);
+    (root, b)
+}
+
 /// A create killed after the claim but before state.json (simulated by removing state.json):
 /// `delete --force` still takes the project id and the limits back, from the record the
 /// create left in its state dir.
@@ -657,10 +666,7 @@ fn delete_force_clears_the_quota_of_a_create_that_died_before_its_state() {
     let Some(img) = quota_image(Fs::Ext4) else {
         return;
     };
-    let root = img.mnt().join("rootfs");
-    copy_base(&img, &root);
-    let mut b = bundle_at(&root);
-    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    let (root, b) = limited_bundle(&img, "8M");
     let id = unique_id("disk-died");
     assert_success(
         &img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]),
@@ -689,10 +695,7 @@ fn delete_force_clears_a_quota_whose_create_died_right_after_the_claim() {
     let Some(img) = quota_image(Fs::Ext4) else {
         return;
     };
-    let root = img.mnt().join("rootfs");
-    copy_base(&img, &root);
-    let mut b = bundle_at(&root);
-    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    let (root, b) = limited_bundle(&img, "8M");
     // Pass 1, traced to the end: which syscall (name, its nth call) follows Q_SETQUOTA.
     let log = tempfile::NamedTempFile::new().unwrap();
     let log_arg = log.path().to_str().unwrap().to_string();
@@ -781,10 +784,7 @@ fn a_claim_that_cannot_lock_names_the_annotation() {
         return;
     };
     img.sh("mount -t tmpfs tmpfs /run && mkdir /run/vsrun-disk-quota.lock");
-    let root = img.mnt().join("rootfs");
-    copy_base(&img, &root);
-    let mut b = bundle_at(&root);
-    annotate(&mut b, &[(ANNOTATION, "8M")]);
+    let (root, b) = limited_bundle(&img, "8M");
     let id = unique_id("disk-lock");
     let o = img.vsrun(&rt, &["create", "--bundle", b.path_str(), &id]);
     assert_refused_naming(
