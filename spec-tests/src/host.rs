@@ -428,3 +428,35 @@ pub fn unified_dir(pid: i32) -> PathBuf {
         .unwrap_or_else(|| panic!("no 0:: line: {text}"));
     Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
 }
+
+/// How vsrun's binary is held by process `pid` (security/sealed_exe.rs): whether its exe link
+/// is sealed (on a read-only mount, or a memfd sealed against writes: the rootless fallback),
+/// and the permissions of every mapping of that file in /proc/<pid>/maps. Moved in place, no
+/// mapping of it is writable (the data segment became anonymous); re-executed, the data segment
+/// is a writable private mapping of the file.
+pub fn vsrun_image_of(pid: i32) -> (bool, Vec<String>) {
+    use std::os::fd::AsRawFd;
+    let exe = fs::File::open(format!("/proc/{pid}/exe")).expect("open /proc/<pid>/exe");
+    // SAFETY: a zeroed statvfs is a valid buffer for fstatvfs to fill.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable statvfs buffer and the fd is open.
+    let rc = unsafe { libc::fstatvfs(exe.as_raw_fd(), &mut st) };
+    assert_eq!(rc, 0, "fstatvfs the exe of {pid}");
+    // SAFETY: F_GET_SEALS takes no argument; on a file that is no memfd it fails.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    let sealed = st.f_flag & libc::ST_RDONLY != 0 || (seals > 0 && seals & libc::F_SEAL_WRITE != 0);
+    let md = exe.metadata().expect("stat the exe");
+    let dev = format!(
+        "{:02x}:{:02x}",
+        libc::major(md.dev()),
+        libc::minor(md.dev())
+    );
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
+    let perms = maps
+        .lines()
+        .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 4 && f[3] == dev && f[4] == md.ino().to_string())
+        .map(|f| f[1].to_string())
+        .collect();
+    (sealed, perms)
+}

@@ -823,6 +823,35 @@ fn host_is_out_of_reach_during_create_in_a_shared_pid_namespace_even_with_cap_sy
     );
 }
 
+/// As root the seal moves vsrun onto the read-only view in place (syscall/image.rs) instead
+/// of starting it a second time: the created container's init, still vsrun, has its exe link
+/// on a read-only mount and no writable mapping of the binary (its data segment is anonymous
+/// now). A re-executed vsrun would map the data segment from the file; an unsealed one would
+/// have its exe link on the writable host file. The attacks above check that the result
+/// cannot be written; this checks that it is the in-place move that got there.
+#[test]
+fn root_seals_vsrun_in_place_without_a_second_start() {
+    if reference_mode() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["sleep", "30"]);
+    let id = unique_id("seal-move");
+    assert_success(&rt.create(&b, &id), "create");
+    let (ro, perms) = vsrun_image_of(init_pid(&rt, &id));
+    finish(&rt, &id);
+    assert!(ro, "the init's exe link is on a writable mount: {perms:?}");
+    assert!(
+        perms.iter().any(|p| p.contains('x')),
+        "the init maps no text of vsrun's binary: {perms:?}"
+    );
+    assert!(
+        perms.iter().all(|p| !p.contains('w')),
+        "the init maps the binary's data segment from the file (re-executed?): {perms:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // CVE-2019-5736 as published: the container's program is `#!/proc/self/exe`
 

@@ -209,6 +209,29 @@ fn rootless_create_start_state_kill_delete() {
     assert_nothing_left(&rt, &id);
 }
 
+/// A plain user may not change its exe link (PR_SET_MM_MAP wants CAP_SYS_ADMIN), so a rootless
+/// vsrun seals itself by re-executing from the read-only view (security/sealed_exe.rs): the
+/// created init's exe link is on a read-only mount, and its data segment is a private mapping
+/// of that file, which only a second start makes.
+#[test]
+fn rootless_seal_falls_back_to_a_second_start() {
+    let (rt, user) = user_runtime();
+    let b = rootless_bundle(user, &["sleep", "30"]);
+    let id = unique_id("rl-seal");
+    assert_success(&rt.create(&b, &id), "create as the user");
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid") as i32;
+    let (ro, perms) = vsrun_image_of(pid);
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert!(
+        ro,
+        "the rootless init's exe link is on a writable mount: {perms:?}"
+    );
+    assert!(
+        perms.iter().any(|p| p.contains('w')),
+        "no writable file mapping: the rootless seal did not re-execute: {perms:?}"
+    );
+}
+
 #[test]
 fn rootless_exec_joins_as_the_user() {
     let (rt, user) = user_runtime();

@@ -8,16 +8,20 @@
 //! as no vsrun runs any more. Non-dumpable does not help there, and it never stops a container
 //! granted CAP_SYS_PTRACE from opening /proc/<pid>/exe of a joining vsrun either.
 //!
-//! So `create`, `run` and `exec` first re-execute vsrun from a read-only view of its binary:
-//! a detached bind mount of just that file (open_tree), made read-only (mount_setattr). Every
+//! So `create`, `run` and `exec` first move vsrun onto a read-only view of its binary: a
+//! detached bind mount of just that file (open_tree), made read-only (mount_setattr). Every
 //! exe link of every vsrun process then points into that mount, and opening it for writing is
 //! EROFS whatever the opener's capabilities. The mount is in no mount namespace, so nothing in
 //! a container can find it to remount it. Where the new mount API is refused, a memfd copy
 //! sealed against writes does the same, at the cost of copying the binary. A binary that is
-//! already on a read-only mount is used as it is, without re-executing.
+//! already on a read-only mount is used as it is.
 //!
-//! This is the one re-exec in vsrun's process model (the README says why design.md's "never
-//! re-exec" gives way here); hack/bench.sh measures what it costs.
+//! The move is done in place where the kernel allows it (CAP_SYS_RESOURCE, so as root):
+//! every mapping of the binary is replaced by the same bytes from the view and the exe link
+//! is pointed at it (syscall/image.rs), which costs tens of microseconds. Otherwise (rootless)
+//! vsrun re-executes itself from the view, a second start of about a millisecond: the one
+//! re-exec in vsrun's process model (the README says why design.md's "never re-exec" gives way
+//! here); hack/bench.sh measures both.
 
 use crate::error::{Error, Result, StepExt};
 use std::ffi::CString;
@@ -42,6 +46,9 @@ pub fn ensure() -> Result<()> {
             ))
         })?,
     };
+    if move_onto(&exe, &sealed).is_ok() {
+        return Ok(());
+    }
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
@@ -55,6 +62,27 @@ pub fn ensure() -> Result<()> {
         .collect();
     let err = crate::syscall::execveat_fd(sealed.as_raw_fd(), &argv, &envp);
     Err(err).step(|| "re-execute vsrun from its sealed binary".into())
+}
+
+/// Move the running image onto `sealed` without a second start (syscall/image.rs). Tried
+/// only where the kernel will allow the last step, so that a rootless vsrun, which will
+/// re-execute anyway, does not remap itself for nothing. The result is checked the way the
+/// re-executed vsrun would check it: its exe link must read as sealed.
+fn move_onto(exe: &File, sealed: &OwnedFd) -> std::io::Result<()> {
+    if !crate::syscall::image::may_set_exe_file() {
+        return Err(std::io::Error::from_raw_os_error(libc::EPERM));
+    }
+    let st = nix::sys::stat::fstat(exe.as_raw_fd())?;
+    // mmap and PR_SET_MM_EXE_FILE want a file opened for reading; open_tree's is O_PATH.
+    let view = File::open(format!("/proc/self/fd/{}", sealed.as_raw_fd()))?;
+    crate::syscall::image::move_image_to(view.as_raw_fd(), st.st_dev, st.st_ino)?;
+    let now = File::open("/proc/self/exe")?;
+    if !is_sealed(&now) {
+        return Err(std::io::Error::other(
+            "the exe link does not read as sealed",
+        ));
+    }
+    Ok(())
 }
 
 /// True when no exe link to `exe` can be opened for writing: it is on a read-only mount, or

@@ -8,6 +8,7 @@
 //! single-threaded program. A change that starts threads must revisit them.
 
 pub mod bpf;
+pub mod image;
 pub mod mem;
 
 use std::ffi::CString;

@@ -1,0 +1,306 @@
+//! vsrun's own executable image moved, while it runs, from the file it was started from onto
+//! another open file with the same bytes (the sealed view of security/sealed_exe.rs), so that
+//! the seal needs no second start (issue 14).
+//!
+//! The kernel lets a process point its exe link at another file (prctl PR_SET_MM_MAP with an
+//! exe_fd, CAP_SYS_ADMIN) only once no mapping of the old file is left. So every mapping of the
+//! binary is replaced in place, each by an atomic step that never leaves its range unmapped
+//! or with other bytes: pages only ever read from the file (text, rodata, headers) are mapped
+//! again from the new file at the same offset; pages the process may have written (the
+//! writable segment, RELRO inside it: relocations, globals) become an anonymous copy moved
+//! over the old range by one mremap.
+
+use std::io;
+use std::os::fd::RawFd;
+
+const PAGE: usize = 4096;
+
+/// One mapping of the executable, as /proc/self/maps lists it.
+#[derive(Debug, PartialEq)]
+struct Mapping {
+    start: usize,
+    end: usize,
+    prot: i32,
+    offset: i64,
+}
+
+/// Move every mapping of the file (dev, ino) onto `fd`, which must hold the same bytes, then
+/// make `fd` the process's exe link. Called single-threaded, before vsrun does anything else.
+pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    let mappings = parse_maps(&maps, dev, ino);
+    if mappings.is_empty() {
+        return Err(io::Error::other(
+            "no mapping of vsrun's binary in /proc/self/maps",
+        ));
+    }
+    let written = writable_segments();
+    for m in &mappings {
+        if m.prot & libc::PROT_READ != 0 && written.iter().any(|w| overlaps(m, *w)) {
+            replace_with_anonymous_copy(m)?;
+        } else {
+            map_again_from(m, fd)?;
+        }
+    }
+    set_exe_file(fd)
+}
+
+fn overlaps(m: &Mapping, (start, end): (usize, usize)) -> bool {
+    m.start < end && start < m.end
+}
+
+/// The mappings of file (dev, ino) in /proc/self/maps text.
+fn parse_maps(maps: &str, dev: u64, ino: u64) -> Vec<Mapping> {
+    let want_dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
+    maps.lines()
+        .filter_map(|line| {
+            let mut f = line.split_ascii_whitespace();
+            let (range, perms, offset, d, i) =
+                (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+            if d != want_dev || i.parse::<u64>().ok()? != ino {
+                return None;
+            }
+            let (s, e) = range.split_once('-')?;
+            let perm = |c: char, p: i32| if perms.contains(c) { p } else { 0 };
+            Some(Mapping {
+                start: usize::from_str_radix(s, 16).ok()?,
+                end: usize::from_str_radix(e, 16).ok()?,
+                prot: perm('r', libc::PROT_READ)
+                    | perm('w', libc::PROT_WRITE)
+                    | perm('x', libc::PROT_EXEC),
+                offset: i64::from_str_radix(offset, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The page ranges of the loaded segments that are writable at some point (PF_W; RELRO lies
+/// inside such a segment and is only made read-only after relocation).
+fn writable_segments() -> Vec<(usize, usize)> {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    // SAFETY: the callback only reads the entries glibc hands it, for the duration of the
+    // call, and returns 1 after the first one (the main program) to stop the walk.
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(collect_writable),
+            &mut ranges as *mut _ as *mut libc::c_void,
+        );
+    }
+    ranges
+}
+
+unsafe extern "C" fn collect_writable(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: glibc passes a valid dl_phdr_info and our own `data` pointer (see above).
+    let (info, ranges) = unsafe { (&*info, &mut *(data as *mut Vec<(usize, usize)>)) };
+    if info.dlpi_phdr.is_null() {
+        return 1;
+    }
+    // SAFETY: dlpi_phdr points to dlpi_phnum program headers of the loaded object.
+    let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+    for ph in phdrs {
+        let writable = ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W != 0;
+        if writable || ph.p_type == libc::PT_GNU_RELRO {
+            let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
+            let end = start + ph.p_memsz as usize;
+            ranges.push((start / PAGE * PAGE, end.div_ceil(PAGE) * PAGE));
+        }
+    }
+    1
+}
+
+/// mmap(MAP_FIXED) of the same range from `fd` at the same offset: the old mapping is replaced
+/// in one step by one showing the same, never-written file bytes.
+fn map_again_from(m: &Mapping, fd: RawFd) -> io::Result<()> {
+    // SAFETY: the range is one of our own image's mappings that only ever held the file's
+    // bytes (never written: see move_image_to), and `fd` holds the same bytes at the same
+    // offset, so no code or data anywhere sees a change.
+    let p = unsafe {
+        libc::mmap(
+            m.start as *mut libc::c_void,
+            m.end - m.start,
+            m.prot,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
+            fd,
+            m.offset,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Copy the range into fresh anonymous memory, give it the range's protection and mremap it
+/// over the range: its bytes (relocations, globals) are kept and no longer come from a file.
+fn replace_with_anonymous_copy(m: &Mapping) -> io::Result<()> {
+    let len = m.end - m.start;
+    // SAFETY: a fresh private anonymous mapping chosen by the kernel.
+    let tmp = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if tmp == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both ranges are mapped and `len` long; the source is readable (checked by the
+    // caller) and the copy is fresh memory nothing else refers to. The single mremap then
+    // swaps the range for its copy (the process is single-threaded here), so every pointer
+    // into it sees the same bytes before and after.
+    unsafe {
+        std::ptr::copy_nonoverlapping(m.start as *const u8, tmp as *mut u8, len);
+        let moved = libc::mprotect(tmp, len, m.prot) == 0
+            && libc::mremap(
+                tmp,
+                len,
+                len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                m.start as *mut libc::c_void,
+            ) != libc::MAP_FAILED;
+        if !moved {
+            let err = io::Error::last_os_error();
+            libc::munmap(tmp, len);
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the exe link may be changed: the kernel checks CAP_SYS_ADMIN (or
+/// CAP_CHECKPOINT_RESTORE) in the caller's user namespace before it looks at the fd, so an
+/// fd that is not open answers EBADF when allowed and EPERM when not, changing nothing.
+pub fn may_set_exe_file() -> bool {
+    set_exe_file(i32::MAX).is_err_and(|e| e.raw_os_error() == Some(libc::EBADF))
+}
+
+/// struct prctl_mm_map (linux/prctl.h).
+#[repr(C)]
+#[derive(Default)]
+struct MmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+/// prctl(PR_SET_MM, PR_SET_MM_MAP) with the process's own current layout and `exe_fd`: the
+/// exe link (/proc/<pid>/exe, and what a `#!/proc/self/exe` interpreter resolves to) becomes
+/// `fd`'s file and nothing else changes. PR_SET_MM_MAP, not PR_SET_MM_EXE_FILE: the latter
+/// wants CAP_SYS_RESOURCE in the initial user namespace, which hosts (and this CI VM) may
+/// withhold even from root, the former CAP_SYS_ADMIN in vsrun's own.
+fn set_exe_file(fd: RawFd) -> io::Result<()> {
+    const PR_SET_MM_MAP: libc::c_ulong = 14;
+    let mut map = current_layout()?;
+    map.exe_fd = fd as u32;
+    // The current break, read last: nothing allocates between this and the prctl.
+    // SAFETY: brk(0) changes nothing and returns the current break.
+    map.brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
+    // SAFETY: `map` is a valid prctl_mm_map of the size passed; auxv_size 0 keeps the auxv.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            PR_SET_MM_MAP,
+            &map as *const MmMap as libc::c_ulong,
+            std::mem::size_of::<MmMap>() as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The mm's bounds as /proc/self/stat shows them (fields 26-28 and 45-51), to be given back
+/// unchanged.
+fn current_layout() -> io::Result<MmMap> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after_comm
+        .split_ascii_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // Field N of stat(5) is index N - 3 here (the first two are pid and comm).
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .copied()
+            .ok_or_else(|| io::Error::other("short /proc/self/stat"))
+    };
+    Ok(MmMap {
+        start_code: field(26)?,
+        end_code: field(27)?,
+        start_stack: field(28)?,
+        start_data: field(45)?,
+        end_data: field(46)?,
+        start_brk: field(47)?,
+        arg_start: field(48)?,
+        arg_end: field(49)?,
+        env_start: field(50)?,
+        env_end: field(51)?,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_binarys_mappings_are_taken() {
+        let dev = libc::makedev(0xfd, 1);
+        let maps = "\
+55d0c0a00000-55d0c0a5c000 r--p 00000000 fd:01 1234   /usr/bin/vsrun
+55d0c0a5c000-55d0c0c00000 r-xp 0005c000 fd:01 1234   /usr/bin/vsrun
+55d0c0c00000-55d0c0c10000 rw-p 00200000 fd:01 1234   /usr/bin/vsrun
+55d0c0c10000-55d0c0c20000 rw-p 00000000 00:00 0
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0      [stack]
+7f0000000000-7f0000001000 r--p 00000000 fd:01 9999   /usr/lib/other
+7f0000001000-7f0000002000 r--p 00000000 fd:02 1234   /mnt/same-inode-other-fs
+";
+        let got = parse_maps(maps, dev, 1234);
+        assert_eq!(
+            got,
+            vec![
+                Mapping {
+                    start: 0x55d0c0a00000,
+                    end: 0x55d0c0a5c000,
+                    prot: libc::PROT_READ,
+                    offset: 0
+                },
+                Mapping {
+                    start: 0x55d0c0a5c000,
+                    end: 0x55d0c0c00000,
+                    prot: libc::PROT_READ | libc::PROT_EXEC,
+                    offset: 0x5c000
+                },
+                Mapping {
+                    start: 0x55d0c0c00000,
+                    end: 0x55d0c0c10000,
+                    prot: libc::PROT_READ | libc::PROT_WRITE,
+                    offset: 0x200000
+                },
+            ]
+        );
+    }
+}
