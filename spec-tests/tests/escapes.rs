@@ -530,7 +530,7 @@ fn runtime_race(ptrace_cap: bool, joiner: Joiner) -> RaceResult {
             }
         };
         if !o.status.success() {
-            join_failures.push(stderr_str(&o).trim().to_string());
+            join_failures.push(format!("{}: {}", o.status, stderr_str(&o).trim()));
         }
     }
     let attacker = wait_json_line(&out, Duration::from_millis(ms + 20_000), "attacker");

@@ -275,6 +275,11 @@ fn current_layout() -> io::Result<MmMap> {
         .split_ascii_whitespace()
         .map(|f| f.parse().unwrap_or(0))
         .collect();
+    // Another thread could write the data segment between its copy and the mremap that puts
+    // the copy in place: the move is for a single-threaded vsrun only (field 20).
+    if fields.get(20 - 3) != Some(&1) {
+        return Err(io::Error::other("vsrun is not single-threaded"));
+    }
     // Field N of stat(5) is index N - 3 here (the first two are pid and comm).
     let field = |n: usize| {
         fields
