@@ -8,8 +8,8 @@
 # where that mount (only that copy of it) is unmounted; all three runtimes see the same.
 #
 # A fourth entry, vsrun-ro, is the same vsrun binary on a read-only bind mount: it needs no
-# re-exec to seal itself (runtime/src/security/sealed_exe.rs), so vsrun minus vsrun-ro is what
-# the CVE-2019-5736 seal costs.
+# seal (runtime/src/security/sealed_exe.rs: the in-place move as root), so vsrun minus vsrun-ro
+# is what the CVE-2019-5736 seal costs.
 #
 # A fifth entry, floor, is what the kernel alone needs for the same namespaces and root:
 # `unshare -p -m -i -u -n --fork chroot ROOTFS /bin/true` (issue 14: vsrun at most 2x that).
@@ -20,8 +20,8 @@
 # (default 1000) created containers.
 #
 # vsrun is built as the release build is meant to be installed: static-pie
-# (RUSTFLAGS=-C target-feature=+crt-static, --target x86_64-unknown-linux-gnu), so that the
-# sealing re-exec starts without the dynamic loader.
+# (RUSTFLAGS=-C target-feature=+crt-static, --target x86_64-unknown-linux-gnu), so that vsrun
+# starts without the dynamic loader (and so does rootless vsrun's sealing re-exec).
 #
 # Then the bound-IP benchmark (hack/bench-bindip.sh): connect/accept and UDP round trips with
 # and without the org.vsrun.bind-ip programs. BENCH_BINDIP=0 leaves it out.
