@@ -42,7 +42,7 @@ par_n=${PAR_N:-100}
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for pkg in busybox-static runc crun hyperfine time python3 util-linux; do
+for pkg in busybox-static runc crun hyperfine time python3 util-linux linux-perf; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
         missing+=("$pkg")
 done
@@ -156,6 +156,16 @@ for rt in vsrun crun; do
     echo \$kib >$tmp/created-\$rt.txt
     \$bin --root $tmp/root-\$rt delete --force cr-\$rt
 done
+# Where the CPU time of one run goes, user space against the kernel (perf's rusage tool
+# events, the run's reaped processes included): what vsrun can still save is its user time.
+for who in vsrun crun floor; do
+    case \$who in
+    vsrun) run="$vsrun --root $tmp/root-vsrun run --bundle $bundle cpu" ;;
+    crun) run="$crun --root $tmp/root-crun run --bundle $bundle cpu" ;;
+    floor) run="unshare -p -m -i -u -n --fork chroot $bundle/rootfs /bin/true" ;;
+    esac
+    perf stat -x, -r $runs -e user_time,system_time \$run 2>$tmp/cpu-\$who.txt >/dev/null || :
+done
 # exec into a running container.
 for rt in vsrun crun; do
     case \$rt in vsrun) bin=$vsrun ;; crun) bin=$crun ;; esac
@@ -240,6 +250,17 @@ for line in open(f"{tmp}/parallel.txt"):
     serial, par, cores = int(serial), int(par), int(cores)
     print(f"{who}: {par_n} runs at once vs one after another: serial {serial / 1e6:.0f} ms, parallel {par / 1e6:.0f} ms"
           f" on {cores} cores; parallel/(serial/{cores}) = {par / (serial / cores):.2f}" + (" (target <= 1.2)" if who == "vsrun" else ""))
+cpu = {}
+for who in ("vsrun", "crun", "floor"):
+    try:
+        rows = [l.split(",") for l in open(f"{tmp}/cpu-{who}.txt") if "_time" in l]
+        cpu[who] = {r[2]: float(r[0]) / 1e6 for r in rows if r[0].replace(".", "").isdigit()}
+    except OSError:
+        pass
+for who, c in cpu.items():
+    if "user_time" in c and "system_time" in c:
+        u, k = c["user_time"], c["system_time"]
+        print(f"CPU of one run, {who}: user {u:.2f} ms, kernel {k:.2f} ms ({100 * k / (u + k):.0f} % kernel)")
 many = {r["command"]: r["median"] * 1000 for r in json.load(open(f"{tmp}/hyperfine-many.json"))["results"]}
 print(f"with many created containers: list {many['list']:.2f} ms, state {many['state']:.2f} ms (target < 20 each)")
 PY
