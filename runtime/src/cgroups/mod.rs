@@ -41,6 +41,7 @@ mod delegated;
 mod devfilter;
 mod devices;
 mod fields;
+pub mod hierarchies;
 mod host;
 mod join;
 mod layout;

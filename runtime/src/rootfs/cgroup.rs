@@ -18,6 +18,7 @@ use super::mountinfo::{self, CgroupLine, MountInfo};
 use super::mounts::{self, shown};
 use super::resolve::{self, Create};
 use super::{MountStep, Plan};
+use crate::cgroups::hierarchies::{self, HostCgroups};
 use crate::error::{Error, Result, StepExt};
 use crate::syscall::MOUNT_ATTR_RDONLY;
 use nix::sys::stat::Mode;
@@ -27,11 +28,11 @@ use std::path::{Path, PathBuf};
 pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd> {
     let i = m.index;
     let target = mounts::target(root, m, Create::Dir)?;
-    let infos = mountinfo::read().step(|| format!("mounts[{i}]: read /proc/self/mountinfo"))?;
+    let host = host_mounts(plan).step(|| format!("mounts[{i}]: find the host's cgroup mounts"))?;
     let lines = std::fs::read_to_string("/proc/self/cgroup")
         .map(|t| mountinfo::parse_cgroup(&t))
         .step(|| format!("mounts[{i}]: read /proc/self/cgroup"))?;
-    let hierarchies = distinct_hierarchies(&infos);
+    let hierarchies = distinct_hierarchies(&host.mounts);
     let (set, clr) = m.opts.attr();
     if !hierarchies.iter().any(|h| h.fstype == "cgroup") {
         let h = hierarchies.first().ok_or_else(|| {
@@ -68,6 +69,17 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
         })?;
     }
     Ok(tmpfs)
+}
+
+/// The host's cgroup mounts as the parent found them before cloning this init (the mounts of
+/// this new mount namespace are copies of the same). A new v1 mount, made in a cgroup
+/// namespace, repeats the host's mount options, which only mountinfo has.
+fn host_mounts(plan: &Plan) -> std::io::Result<&'static HostCgroups> {
+    let h = hierarchies::host()?;
+    if plan.cgroupns && h.mounts.iter().any(|m| m.fstype == "cgroup") {
+        return hierarchies::host_with_options();
+    }
+    Ok(h)
 }
 
 /// Every cgroup or cgroup2 mount of the host, one per hierarchy (its first mount).
