@@ -104,7 +104,7 @@ fn holding_mount(rootfs: BorrowedFd<'_>) -> Result<Holding> {
         if let Ok(m) = statmount::statmount_point(id) {
             return Ok(Holding {
                 id: MountId::Unique(id),
-                shared: m.propagation & libc::MS_SHARED as u64 != 0,
+                shared: m.propagation & libc::MS_SHARED != 0,
                 mount_point: m.mount_point,
             });
         }

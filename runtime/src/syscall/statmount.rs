@@ -148,11 +148,11 @@ mod tests {
         let point = b"/a b";
         b[0..4].copy_from_slice(&((STATMOUNT_HEADER + 3 + point.len() + 1) as u32).to_ne_bytes());
         b[8..16].copy_from_slice(&(STATMOUNT_MNT_BASIC | STATMOUNT_MNT_POINT).to_ne_bytes());
-        b[72..80].copy_from_slice(&(libc::MS_SHARED as u64).to_ne_bytes());
+        b[72..80].copy_from_slice(&(libc::MS_SHARED).to_ne_bytes());
         b[108..112].copy_from_slice(&3u32.to_ne_bytes());
         b[STATMOUNT_HEADER + 3..STATMOUNT_HEADER + 3 + point.len()].copy_from_slice(point);
         let p = parse_point(&b).unwrap();
-        assert_eq!(p.propagation, libc::MS_SHARED as u64);
+        assert_eq!(p.propagation, libc::MS_SHARED);
         assert_eq!(p.mount_point, PathBuf::from("/a b"));
         // A kernel that did not fill the mount point is not believed.
         b[8..16].copy_from_slice(&STATMOUNT_MNT_BASIC.to_ne_bytes());
