@@ -30,8 +30,9 @@
 //! this; every check above still holds there), and a second mount of a hierarchy elsewhere
 //! (mountinfo's first mount of it was used before; this uses its mount under /sys/fs/cgroup,
 //! the same hierarchy and cgroups). The fast answer has no mount flags beyond the controllers
-//! and the name (`xattr`, `noprefix`, ...): a new v1 mount in a cgroup namespace needs them,
-//! so that one case reads mountinfo (`host_with_options`).
+//! and the name (`xattr`, `noprefix`, ...), and its roots hold in the initial cgroup
+//! namespace: an init with a cgroup namespace of its own that mounts v1 hierarchies anew, or
+//! binds its own cgroup, reads mountinfo once (`host_with_options`), as it did before.
 
 use crate::rootfs::mountinfo::{self, CgroupLine, MountInfo};
 use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};

@@ -171,7 +171,8 @@ fn hierarchy(
             }
         }
     }
-    let source = own_cgroup_dir(h, lines).ok_or_else(|| {
+    let seen = as_seen_here(plan, h).step(|| format!("mounts[{i}]: read /proc/self/mountinfo"))?;
+    let source = seen.and_then(|h| own_cgroup_dir(h, lines)).ok_or_else(|| {
         Error::Child(format!(
             "mounts[{i}]: cannot find this container's cgroup under {}",
             h.mount_point.display()
@@ -182,6 +183,17 @@ fn hierarchy(
     let tree = kmount::clone_tree(src.as_fd(), false).step(step)?;
     kmount::set_attr(tree.as_fd(), set, clr, false).step(step)?;
     Ok(tree)
+}
+
+/// `h` as this init sees it. The fast answer's roots ("/") hold in the caller's (initial)
+/// cgroup namespace, which the init shares without a cgroup namespace of its own; in one,
+/// mountinfo shows the roots relative to it, as /proc/self/cgroup shows the init's paths.
+fn as_seen_here<'a>(plan: &Plan, h: &'a MountInfo) -> std::io::Result<Option<&'a MountInfo>> {
+    if !plan.cgroupns || hierarchies::host()?.full_options {
+        return Ok(Some(h));
+    }
+    let full = hierarchies::host_with_options()?;
+    Ok(full.mounts.iter().find(|m| m.dev == h.dev))
 }
 
 /// The host path of the init's cgroup in hierarchy `h`: the hierarchy's mount point plus the
