@@ -35,8 +35,13 @@
 //! binds its own cgroup, reads mountinfo once (`host_with_options`), as it did before.
 
 use crate::rootfs::mountinfo::{self, CgroupLine, MountInfo};
-use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+use nix::dir::Dir;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::sys::statfs::{fstatfs, FsType, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -110,16 +115,37 @@ trait Look {
     fn entries(&self, dir: &Path) -> Option<Vec<PathBuf>>;
 }
 
-struct Kernel;
+/// The host itself, looked at through one fd of /sys/fs/cgroup: a path walk through /sys
+/// revalidates sysfs's kernfs dentries, and that waits on sysfs's lock, which every network
+/// namespace being set up or torn down takes for writing.
+struct Kernel {
+    root: OwnedFd,
+}
+
+impl Kernel {
+    fn open() -> Option<Kernel> {
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let root = crate::rootfs::resolve::open_host(CGROUP_ROOT, flags).ok()?;
+        Some(Kernel { root })
+    }
+}
 
 impl Look for Kernel {
     fn see(&self, p: &Path) -> Option<Seen> {
-        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
-        let sx = crate::syscall::statmount::statx_at(libc::AT_FDCWD, &c).ok()?;
+        let rel = p.strip_prefix(CGROUP_ROOT).ok()?;
+        let opened;
+        let fd = if rel.as_os_str().is_empty() {
+            self.root.as_fd()
+        } else {
+            let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            opened = crate::rootfs::resolve::openat(self.root.as_fd(), rel, flags, 0).ok()?;
+            opened.as_fd()
+        };
+        let sx = crate::syscall::statmount::statx_at(fd.as_raw_fd(), c"").ok()?;
         let dir = sx.kind == libc::S_IFDIR;
         Some(Seen {
             magic: if dir {
-                Some(statfs(p).ok()?.filesystem_type())
+                Some(fstatfs(fd).ok()?.filesystem_type())
             } else {
                 None
             },
@@ -132,10 +158,19 @@ impl Look for Kernel {
     }
 
     fn entries(&self, dir: &Path) -> Option<Vec<PathBuf>> {
-        std::fs::read_dir(dir)
-            .ok()?
-            .map(|e| e.ok().map(|e| e.path()))
-            .collect()
+        if dir != Path::new(CGROUP_ROOT) {
+            return None;
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut d = Dir::openat(Some(self.root.as_raw_fd()), ".", flags, Mode::empty()).ok()?;
+        let mut out = Vec::new();
+        for e in d.iter() {
+            let name = e.ok()?.file_name().to_bytes().to_vec();
+            if name != b"." && name != b".." {
+                out.push(dir.join(std::ffi::OsStr::from_bytes(&name)));
+            }
+        }
+        Some(out)
     }
 }
 
@@ -145,9 +180,10 @@ fn fast() -> Option<Vec<MountInfo>> {
         return None;
     }
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let root_v2 = Kernel.see(Path::new(CGROUP_ROOT))?.magic == Some(CGROUP2_SUPER_MAGIC);
+    let host = Kernel::open()?;
+    let root_v2 = host.see(Path::new(CGROUP_ROOT))?.magic == Some(CGROUP2_SUPER_MAGIC);
     let want = expected(&parse_all(&text)?, root_v2)?;
-    verify(want, &Kernel)
+    verify(want, &host)
 }
 
 /// Every line of /proc/self/cgroup, or None if one does not parse.
