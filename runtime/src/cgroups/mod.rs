@@ -158,6 +158,13 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
     };
     let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
     let new = plan.resources.is_some();
+    // Only the v1 freezer hierarchy and the v2 tree can freeze a cgroup: the freezer's files
+    // are looked for there, not in every hierarchy, where each try is one more path walk
+    // through /sys and its kernfs locks, which parallel runs queue on.
+    let freezer = layout.dir("freezer", &plan.path);
+    let may_be_frozen = |d: &PathBuf| {
+        !plan.sub.is_empty() || Some(d) == v2_dir.as_ref() || Some(d) == freezer.as_ref()
+    };
     let mut made = Vec::new();
     let mut skipped = Vec::new();
     let made_all = (|| -> Result<()> {
@@ -188,7 +195,7 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
             }
             make_dir(dir, Some(dir) != v2_dir.as_ref())
                 .step(|| format!("create cgroup {}", dir.display()))?;
-            if new {
+            if new && may_be_frozen(dir) {
                 refuse_frozen(&plan.path, dir)?;
             }
         }
