@@ -72,8 +72,8 @@ use cpu::check_cpuset_within_host;
 use devices::{apply_devices, restore_console_rule, v1_devices_list};
 use host::{check_host, refuse_for_layout};
 use join::{
-    enable_controllers, has_processes, make_dir, may_join, missing_dirs, refuse_frozen,
-    refuse_unwritable, remove_tree,
+    enable_controllers, has_processes, make_dir, may_be_frozen, may_join, missing_dirs,
+    refuse_frozen, refuse_unwritable, remove_tree,
 };
 use layout::{is_unified, layout, manager};
 use memory::drop_kernel_memory_without_files;
@@ -158,13 +158,6 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
     };
     let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
     let new = plan.resources.is_some();
-    // Only the v1 freezer hierarchy and the v2 tree can freeze a cgroup: the freezer's files
-    // are looked for there, not in every hierarchy, where each try is one more path walk
-    // through /sys and its kernfs locks, which parallel runs queue on.
-    let freezer = layout.dir("freezer", &plan.path);
-    let may_be_frozen = |d: &PathBuf| {
-        !plan.sub.is_empty() || Some(d) == v2_dir.as_ref() || Some(d) == freezer.as_ref()
-    };
     let mut made = Vec::new();
     let mut skipped = Vec::new();
     let made_all = (|| -> Result<()> {
@@ -195,7 +188,7 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
             }
             make_dir(dir, Some(dir) != v2_dir.as_ref())
                 .step(|| format!("create cgroup {}", dir.display()))?;
-            if new && may_be_frozen(dir) {
+            if new && may_be_frozen(layout, plan, dir, v2_dir.as_ref()) {
                 refuse_frozen(&plan.path, dir)?;
             }
         }
