@@ -271,6 +271,49 @@ fn rootfs_propagation_private_makes_the_root_private() {
     assert_eq!(mount_at(&seen, "/")["propagation"], "private");
 }
 
+/// runc's rootfsParentMountPrivate: with `rootfsPropagation: rshared` the mount holding the
+/// rootfs stays shared, a peer of the caller's own. vsrun makes it private in the container's
+/// namespace before binding the rootfs onto itself (pivot_root refuses a shared parent), so
+/// the caller never receives that bind and keeps its mount shared. vsrun finds the mount by
+/// statmount(2) on Linux 6.8+ and in /proc/self/mountinfo before (the v2 VM lane's 6.1).
+#[test]
+fn rootfs_on_a_shared_mount_is_made_private_in_the_container_only() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["rootfsPropagation"] = "rshared".into();
+    b.write_if_changed();
+    let id = unique_id("shared-parent");
+    rt.remember_bundle(&id, b.path());
+    let o = unprotected_sh(&format!(
+        "r={r}; mount --bind \"$r\" \"$r\"; mount --make-shared \"$r\"; \
+         {v} --root {root} run --bundle {b} {id} >/dev/null || echo RUN-FAILED; \
+         awk -v r=\"$r\" '$5 == r {{ print \"AT-ROOTFS\", $0 }}' /proc/self/mountinfo",
+        r = sh_quote(&b.rootfs()),
+        v = sh_quote(&vsrun_bin()),
+        root = sh_quote(rt.root()),
+        b = sh_quote(b.path()),
+    ));
+    let out = stdout_str(&o);
+    assert!(
+        !out.contains("RUN-FAILED"),
+        "run failed\n{}",
+        output_text(&o)
+    );
+    let at: Vec<&str> = out.lines().filter(|l| l.starts_with("AT-ROOTFS")).collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "the caller's mounts at the rootfs: only its own bind\n{}",
+        output_text(&o)
+    );
+    assert!(
+        at[0].contains(" shared:"),
+        "the caller's mount lost its propagation\n{}",
+        output_text(&o)
+    );
+    assert_nothing_left(&rt, &id);
+}
+
 #[test]
 fn default_devices_exist_with_right_numbers() {
     let rt = Runtime::new();

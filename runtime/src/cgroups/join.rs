@@ -99,6 +99,20 @@ pub(super) fn refuse_frozen(path: &Path, dir: &Path) -> Result<()> {
     ))
 }
 
+/// Only the v1 freezer hierarchy and the v2 tree can freeze a cgroup: the freezer's files are
+/// looked for there, not in every hierarchy, where each try is one more path walk through /sys
+/// and its kernfs locks, which parallel runs queue on. exec's sub-cgroups: everywhere.
+pub(super) fn may_be_frozen(
+    layout: &Layout,
+    plan: &super::Plan,
+    dir: &PathBuf,
+    v2_dir: Option<&PathBuf>,
+) -> bool {
+    !plan.sub.is_empty()
+        || Some(dir) == v2_dir
+        || layout.dir("freezer", &plan.path).as_ref() == Some(dir)
+}
+
 /// v1: freezer.state is FROZEN or FREEZING, its own or an ancestor's. v2: cgroup.freeze is
 /// this cgroup's own request; cgroup.events `frozen 1` also covers an ancestor's.
 pub(super) fn is_frozen_dir(dir: &Path) -> bool {

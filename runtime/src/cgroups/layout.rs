@@ -4,6 +4,7 @@
 use super::paths::{rel, SubCgroups};
 use super::CGROUP_ROOT;
 use crate::error::{config, Error, Result, StepExt};
+use crate::rootfs::mountinfo::MountInfo;
 use libcgroups::common::{create_cgroup_manager, AnyCgroupManager, CgroupConfig};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -139,8 +140,7 @@ pub(super) fn layout() -> Result<&'static Layout> {
     if let Some(l) = LAYOUT.get() {
         return Ok(l);
     }
-    let l =
-        detect_layout().step(|| "read /proc/self/mountinfo for the cgroup hierarchies".into())?;
+    let l = detect_layout().step(|| "find the host's cgroup hierarchies".into())?;
     Ok(LAYOUT.get_or_init(|| l))
 }
 
@@ -148,37 +148,40 @@ pub(super) fn detect_layout() -> std::io::Result<Layout> {
     if is_unified(Path::new(CGROUP_ROOT)) {
         return Ok(Layout::V2);
     }
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(v1_layout(&super::hierarchies::host()?.mounts))
+}
+
+/// The v1 (or hybrid) layout from the host's cgroup mounts: those under /sys/fs/cgroup.
+fn v1_layout(mounts: &[MountInfo]) -> Layout {
     let mut hierarchies: Vec<Hierarchy> = Vec::new();
     let mut hybrid = false;
     let mut named: Vec<PathBuf> = Vec::new();
     let mut unified = None;
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post = post.split(' ');
-        let fstype = post.next().unwrap_or_default();
-        let super_opts = post.nth(1).unwrap_or_default();
-        let mount_point = pre.split(' ').nth(4).unwrap_or_default();
-        if !mount_point.starts_with(CGROUP_ROOT) {
+    for m in mounts {
+        let mount_point = &m.mount_point;
+        if !mount_point
+            .as_os_str()
+            .as_encoded_bytes()
+            .starts_with(CGROUP_ROOT.as_bytes())
+        {
             continue;
         }
-        if fstype == "cgroup2" {
+        if m.fstype == "cgroup2" {
             hybrid = true;
-            unified.get_or_insert_with(|| PathBuf::from(mount_point));
+            unified.get_or_insert_with(|| mount_point.clone());
             continue;
         }
-        if fstype != "cgroup" {
+        if m.fstype != "cgroup" {
             continue;
         }
-        let controllers: Vec<String> = super_opts
-            .split(',')
+        let controllers: Vec<String> = m
+            .super_options
+            .iter()
             .filter(|o| {
                 !o.starts_with("name=")
                     && !o.starts_with("release_agent=")
                     && !matches!(
-                        *o,
+                        o.as_str(),
                         "rw" | "ro"
                             | "xattr"
                             | "noprefix"
@@ -187,28 +190,28 @@ pub(super) fn detect_layout() -> std::io::Result<Layout> {
                             | "none"
                     )
             })
-            .map(String::from)
+            .cloned()
             .collect();
-        if controllers.is_empty() && super_opts.split(',').any(|o| o.starts_with("name=")) {
-            if !named.iter().any(|m| m == Path::new(mount_point)) {
-                named.push(PathBuf::from(mount_point));
+        if controllers.is_empty() && m.super_options.iter().any(|o| o.starts_with("name=")) {
+            if !named.contains(mount_point) {
+                named.push(mount_point.clone());
             }
             continue;
         }
         if !controllers.is_empty() && !hierarchies.iter().any(|h| h.mount == *mount_point) {
             hierarchies.push(Hierarchy {
-                mount: PathBuf::from(mount_point),
+                mount: mount_point.clone(),
                 controllers,
             });
         }
     }
     hierarchies.sort_by(|a, b| a.mount.cmp(&b.mount));
-    Ok(Layout::V1 {
+    Layout::V1 {
         hierarchies,
         hybrid,
         named,
         unified,
-    })
+    }
 }
 
 pub(super) fn is_unified(p: &Path) -> bool {

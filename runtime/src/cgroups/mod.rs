@@ -41,6 +41,7 @@ mod delegated;
 mod devfilter;
 mod devices;
 mod fields;
+pub mod hierarchies;
 mod host;
 mod join;
 mod layout;
@@ -71,8 +72,8 @@ use cpu::check_cpuset_within_host;
 use devices::{apply_devices, restore_console_rule, v1_devices_list};
 use host::{check_host, refuse_for_layout};
 use join::{
-    enable_controllers, has_processes, make_dir, may_join, missing_dirs, refuse_frozen,
-    refuse_unwritable, remove_tree,
+    enable_controllers, has_processes, make_dir, may_be_frozen, may_join, missing_dirs,
+    refuse_frozen, refuse_unwritable, remove_tree,
 };
 use layout::{is_unified, layout, manager};
 use memory::drop_kernel_memory_without_files;
@@ -187,7 +188,7 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
             }
             make_dir(dir, Some(dir) != v2_dir.as_ref())
                 .step(|| format!("create cgroup {}", dir.display()))?;
-            if new {
+            if new && may_be_frozen(layout, plan, dir, v2_dir.as_ref()) {
                 refuse_frozen(&plan.path, dir)?;
             }
         }

@@ -18,6 +18,7 @@ use super::mountinfo::{self, CgroupLine, MountInfo};
 use super::mounts::{self, shown};
 use super::resolve::{self, Create};
 use super::{MountStep, Plan};
+use crate::cgroups::hierarchies::{self, HostCgroups};
 use crate::error::{Error, Result, StepExt};
 use crate::syscall::MOUNT_ATTR_RDONLY;
 use nix::sys::stat::Mode;
@@ -27,11 +28,11 @@ use std::path::{Path, PathBuf};
 pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd> {
     let i = m.index;
     let target = mounts::target(root, m, Create::Dir)?;
-    let infos = mountinfo::read().step(|| format!("mounts[{i}]: read /proc/self/mountinfo"))?;
+    let host = host_mounts(plan).step(|| format!("mounts[{i}]: find the host's cgroup mounts"))?;
     let lines = std::fs::read_to_string("/proc/self/cgroup")
         .map(|t| mountinfo::parse_cgroup(&t))
         .step(|| format!("mounts[{i}]: read /proc/self/cgroup"))?;
-    let hierarchies = distinct_hierarchies(&infos);
+    let hierarchies = distinct_hierarchies(&host.mounts);
     let (set, clr) = m.opts.attr();
     if !hierarchies.iter().any(|h| h.fstype == "cgroup") {
         let h = hierarchies.first().ok_or_else(|| {
@@ -68,6 +69,17 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
         })?;
     }
     Ok(tmpfs)
+}
+
+/// The host's cgroup mounts as the parent found them before cloning this init (the mounts of
+/// this new mount namespace are copies of the same). A new v1 mount, made in a cgroup
+/// namespace, repeats the host's mount options, which only mountinfo has.
+fn host_mounts(plan: &Plan) -> std::io::Result<&'static HostCgroups> {
+    let h = hierarchies::host()?;
+    if plan.cgroupns && h.mounts.iter().any(|m| m.fstype == "cgroup") {
+        return hierarchies::host_with_options();
+    }
+    Ok(h)
 }
 
 /// Every cgroup or cgroup2 mount of the host, one per hierarchy (its first mount).
@@ -159,7 +171,8 @@ fn hierarchy(
             }
         }
     }
-    let source = own_cgroup_dir(h, lines).ok_or_else(|| {
+    let seen = as_seen_here(plan, h).step(|| format!("mounts[{i}]: read /proc/self/mountinfo"))?;
+    let source = seen.and_then(|h| own_cgroup_dir(h, lines)).ok_or_else(|| {
         Error::Child(format!(
             "mounts[{i}]: cannot find this container's cgroup under {}",
             h.mount_point.display()
@@ -170,6 +183,17 @@ fn hierarchy(
     let tree = kmount::clone_tree(src.as_fd(), false).step(step)?;
     kmount::set_attr(tree.as_fd(), set, clr, false).step(step)?;
     Ok(tree)
+}
+
+/// `h` as this init sees it. The fast answer's roots ("/") hold in the caller's (initial)
+/// cgroup namespace, which the init shares without a cgroup namespace of its own; in one,
+/// mountinfo shows the roots relative to it, as /proc/self/cgroup shows the init's paths.
+fn as_seen_here<'a>(plan: &Plan, h: &'a MountInfo) -> std::io::Result<Option<&'a MountInfo>> {
+    if !plan.cgroupns || hierarchies::host()?.full_options {
+        return Ok(Some(h));
+    }
+    let full = hierarchies::host_with_options()?;
+    Ok(full.mounts.iter().find(|m| m.dev == h.dev))
 }
 
 /// The host path of the init's cgroup in hierarchy `h`: the hierarchy's mount point plus the

@@ -186,6 +186,12 @@ pub fn plan_in_bundle(
     let setup_dev = !mounts
         .iter()
         .any(|m| m.dest == Path::new("dev") && matches!(m.kind, MountKind::Bind { .. }));
+    if mounts.iter().any(|m| matches!(m.kind, MountKind::Cgroup)) {
+        // Found here, before the clone, so that the init has the answer (a copy of this
+        // process's memory) and does not look again. A failure is left for the init to
+        // report, naming its mount.
+        let _ = crate::cgroups::hierarchies::host();
+    }
     let cgroupns = linux
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));

@@ -1,5 +1,6 @@
 //! /proc/self/mountinfo and /proc/self/cgroup, read by the init before pivot_root (it still
-//! sees the host's /proc): which mount holds the rootfs, and where the cgroup hierarchies are.
+//! sees the host's /proc): which mount holds the rootfs where statmount(2) is missing, and
+//! where the cgroup hierarchies are when cgroups/hierarchies.rs cannot be certain without it.
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ use super::mountinfo::{self, MountInfo};
 use super::resolve;
 use super::Plan;
 use crate::error::{Error, Result, StepExt};
+use crate::syscall::statmount;
 use crate::syscall::{
     statx_mount, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
@@ -51,27 +52,75 @@ pub fn bind_rootfs(plan: &Plan) -> Result<OwnedFd> {
 /// the rootfs bind would otherwise propagate to its peers (the host), and pivot_root refuses a
 /// shared parent.
 fn parent_private(rootfs: BorrowedFd<'_>) -> Result<()> {
-    let (id, _) =
-        crate::syscall::statx_mount(rootfs.as_raw_fd()).step(|| "statx the rootfs".into())?;
-    let infos = mountinfo::read().step(|| "read /proc/self/mountinfo".into())?;
-    let Some(parent) = infos.iter().find(|m| m.id == id) else {
-        return Err(Error::Child(format!(
-            "the rootfs's mount (id {id}) is not in /proc/self/mountinfo"
-        )));
-    };
-    if !parent.is_shared() {
+    let parent = holding_mount(rootfs)?;
+    if !parent.shared {
         return Ok(());
     }
     let mp = parent.mount_point.display();
     let step = || format!("make {mp} (the mount holding the rootfs) private");
     let fd = resolve::open_host(&parent.mount_point, libc::O_PATH).step(step)?;
-    if crate::syscall::statx_mount(fd.as_raw_fd()).step(step)? != (id, true) {
+    if !parent.id.is_root_of(fd.as_fd()).step(step)? {
         return Err(Error::Child(format!(
             "{}: {mp} is covered by another mount",
             step()
         )));
     }
     kmount::set_propagation(fd.as_fd(), libc::MS_PRIVATE).step(step)
+}
+
+/// A mount's id: the 64-bit one statmount takes, or mountinfo's.
+#[derive(Clone, Copy)]
+enum MountId {
+    Unique(u64),
+    Old(u64),
+}
+
+impl MountId {
+    /// Whether `fd` is the root of this mount.
+    fn is_root_of(self, fd: BorrowedFd<'_>) -> std::io::Result<bool> {
+        Ok(match self {
+            MountId::Unique(id) => {
+                let sx = statmount::statx_at(fd.as_raw_fd(), c"")?;
+                sx.unique_id == Some(id) && sx.mount_root
+            }
+            MountId::Old(id) => statx_mount(fd.as_raw_fd())? == (id, true),
+        })
+    }
+}
+
+struct Holding {
+    id: MountId,
+    shared: bool,
+    mount_point: std::path::PathBuf,
+}
+
+/// The mount the rootfs is on: statmount(2) of that one mount (Linux 6.8+), else the whole of
+/// /proc/self/mountinfo (which takes the global mount lock for every chunk read).
+fn holding_mount(rootfs: BorrowedFd<'_>) -> Result<Holding> {
+    let sx = statmount::statx_at(rootfs.as_raw_fd(), c"").step(|| "statx the rootfs".into())?;
+    if let Some(id) = sx.unique_id {
+        // Any error (ENOSYS before 6.8, EPERM from a seccomp filter around vsrun, ...) leaves
+        // the answer to mountinfo.
+        if let Ok(m) = statmount::statmount_point(id) {
+            return Ok(Holding {
+                id: MountId::Unique(id),
+                shared: m.propagation & libc::MS_SHARED != 0,
+                mount_point: m.mount_point,
+            });
+        }
+    }
+    let (id, _) = statx_mount(rootfs.as_raw_fd()).step(|| "statx the rootfs".into())?;
+    let infos = mountinfo::read().step(|| "read /proc/self/mountinfo".into())?;
+    let Some(parent) = infos.iter().find(|m| m.id == id) else {
+        return Err(Error::Child(format!(
+            "the rootfs's mount (id {id}) is not in /proc/self/mountinfo"
+        )));
+    };
+    Ok(Holding {
+        id: MountId::Old(id),
+        shared: parent.is_shared(),
+        mount_point: parent.mount_point.clone(),
+    })
 }
 
 /// root.readonly: the rootfs mount itself read-only (flags locked by a more privileged

@@ -23,6 +23,7 @@ pub mod proc;
 pub mod quota;
 pub mod scm;
 pub mod seccomp;
+pub mod statmount;
 pub mod task;
 pub mod tty;
 

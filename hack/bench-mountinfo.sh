@@ -1,0 +1,81 @@
+#!/bin/bash
+# hack/bench-mountinfo.sh BEFORE AFTER: issue 14's fourth round, /proc/self/mountinfo off the
+# hot path of `run`. Two vsrun binaries side by side on the `runc spec` busybox bundle
+# (/bin/true):
+#  - per run (strace -f): opens of /proc/self/mountinfo, statmount(2) calls, all syscalls;
+#  - CPU time of a run summed over its processes (perf stat -r RUNS -e task-clock),
+#    alternating the two binaries, ROUNDS times;
+#  - PAR_N runs at once against PAR_N one after another (/ the core count), as hack/bench.sh
+#    measures it, alternating the two binaries, ROUNDS times.
+# The opens are counted twice: on this host as it is, and in a private mount namespace with
+# /sys/fs/cgroup/unified unmounted (hack/bench.sh's namespace, for crun).
+#
+# Env: RUNS (default 40), PAR_N (default 100), ROUNDS (default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+[ $# = 2 ] || { echo "usage: $0 BEFORE AFTER" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "bench-mountinfo.sh: run as root" >&2; exit 1; }
+runs=${RUNS:-40}
+par_n=${PAR_N:-100}
+rounds=${ROUNDS:-2}
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for pkg in busybox-static runc strace linux-perf util-linux; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+tmp=$(mktemp -d /tmp/vsrun-bench-mi.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+cp "$1" "$tmp/before"
+cp "$2" "$tmp/after"
+bundle=$tmp/bundle
+"$repo/hack/mkrootfs" "$bundle/rootfs" >/dev/null
+(cd "$bundle" && runc spec)
+sed -i 's/"sh"/"\/bin\/true"/; s/"terminal": true/"terminal": false/' "$bundle/config.json"
+
+# count WHO TRACE: opens of mountinfo, statmount calls (457), syscalls in all.
+count() {
+    local mi sm all
+    mi=$(grep -c 'open.*/proc/self/mountinfo' "$2" || true)
+    sm=$(grep -cE '(statmount|syscall_0x1c9)\(' "$2" || true)
+    all=$(grep -cE '^[0-9]+ +[a-z_0-9]+\(' "$2" || true)
+    echo "$1: mountinfo opens $mi, statmount $sm, syscalls $all"
+}
+for who in before after; do
+    strace -f -o "$tmp/trace-$who" "$tmp/$who" --root "$tmp/root-$who" run --bundle "$bundle" t >/dev/null
+    count "$who, this host" "$tmp/trace-$who"
+    unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null || true;
+        strace -f -o $tmp/trace-ns-$who $tmp/$who --root $tmp/root-$who run --bundle $bundle t >/dev/null"
+    count "$who, unified unmounted" "$tmp/trace-ns-$who"
+done
+
+for r in $(seq "$rounds"); do
+    for who in before after; do
+        ms=$(perf stat -r "$runs" -x, -e task-clock -- \
+            "$tmp/$who" --root "$tmp/root-$who" run --bundle "$bundle" c 2>&1 >/dev/null |
+            awk -F, '/task-clock/ { print $1 }')
+        echo "round $r $who: CPU ms per run (task-clock, $runs runs): $ms"
+    done
+done
+
+now() { date +%s%N; }
+for r in $(seq "$rounds"); do
+    for who in before after; do
+        run="$tmp/$who --root $tmp/root-$who run --bundle $bundle"
+        t0=$(now)
+        for i in $(seq "$par_n"); do $run "s$i" >/dev/null; done
+        t1=$(now)
+        seq "$par_n" | xargs -P "$par_n" -I{} $run "p{}" >/dev/null
+        t2=$(now)
+        awk -v who="$who" -v r="$r" -v s=$((t1 - t0)) -v p=$((t2 - t1)) -v c="$(nproc)" -v n="$par_n" \
+            'BEGIN { printf "round %s %s: %d runs serial %.0f ms, at once %.0f ms; parallel/(serial/%d) = %.2f\n",
+                     r, who, n, s / 1e6, p / 1e6, c, p / (s / c) }'
+    done
+done
