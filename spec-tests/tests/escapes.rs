@@ -852,6 +852,90 @@ fn root_seals_vsrun_in_place_without_a_second_start() {
     );
 }
 
+/// Started as `ld.so vsrun create ...`, vsrun's exe link is the dynamic loader, not vsrun:
+/// the exe file's written data is ld.so's (link maps, TLS), which the writable segments of
+/// the main program do not cover. The in-place move must not map those pages again from the
+/// file (it did, and vsrun died of SIGSEGV at exit with the container left running); vsrun
+/// must end either with a sealed init or with an error and nothing left, never by a signal.
+#[test]
+fn seal_of_a_vsrun_started_through_ld_so_never_corrupts_it() {
+    if reference_mode() {
+        return;
+    }
+    let Some(interp) = elf_interpreter(&vsrun_bin()) else {
+        eprintln!(
+            "skipped: {} is static, it has no ld.so",
+            vsrun_bin().display()
+        );
+        return;
+    };
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["sleep", "30"]);
+    b.write_if_changed();
+    let id = unique_id("seal-ldso");
+    rt.remember_bundle(&id, b.path());
+    rt.watch.before_create(&id, b.path());
+    // Files, not pipes: the init keeps create's stdout and stderr open while it waits.
+    let io = tempfile::tempdir().expect("tempdir");
+    let (o, e) = (io.path().join("out"), io.path().join("err"));
+    let status = Command::new(&interp)
+        .arg(vsrun_bin())
+        .args([
+            "--root",
+            rt.root_str(),
+            "create",
+            "--bundle",
+            b.path_str(),
+            &id,
+        ])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&o).expect("stdout file"))
+        .stderr(fs::File::create(&e).expect("stderr file"))
+        .status()
+        .expect("run vsrun through ld.so");
+    let out = Output {
+        status,
+        stdout: fs::read(&o).unwrap_or_default(),
+        stderr: fs::read(&e).unwrap_or_default(),
+    };
+    if out.status.code().is_none() {
+        rt.delete_force(&id);
+        panic!(
+            "vsrun through {interp}: killed by a signal: {}",
+            output_text(&out)
+        );
+    }
+    if !out.status.success() {
+        assert_nothing_left(&rt, &id);
+        return;
+    }
+    rt.watch.after_create(&id, &rt.state_dir(&id));
+    let (ro, perms) = vsrun_image_of(init_pid(&rt, &id));
+    finish(&rt, &id);
+    assert!(ro, "the init's exe link is on a writable mount: {perms:?}");
+}
+
+/// PT_INTERP of the ELF file at `path` (64-bit little-endian, vsrun's target).
+fn elf_interpreter(path: &Path) -> Option<String> {
+    let elf = fs::read(path).ok()?;
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?) as usize);
+    let (phoff, phentsize, phnum) = (u64_at(0x20)?, u16_at(0x36)? as usize, u16_at(0x38)?);
+    (0..phnum as usize)
+        .map(|i| phoff + i * phentsize)
+        .find(|&ph| elf.get(ph..ph + 4) == Some(&3u32.to_le_bytes()[..]))
+        .and_then(|ph| {
+            let (off, len) = (u64_at(ph + 8)?, u64_at(ph + 0x20)?);
+            let name = elf.get(off..off + len)?;
+            Some(
+                String::from_utf8_lossy(name)
+                    .trim_end_matches('\0')
+                    .to_string(),
+            )
+        })
+}
+
 // ---------------------------------------------------------------------------------------------
 // CVE-2019-5736 as published: the container's program is `#!/proc/self/exe`
 
