@@ -916,6 +916,75 @@ fn seal_of_a_vsrun_started_through_ld_so_never_corrupts_it() {
     assert!(ro, "the init's exe link is on a writable mount: {perms:?}");
 }
 
+/// Each step of the in-place move can fail (a kernel without CONFIG_CHECKPOINT_RESTORE
+/// answers EINVAL to PR_SET_MM_MAP; the exe change itself can be refused; the mremap of the
+/// data copy can run out of memory, after the text was already moved). strace makes each fail
+/// in turn, in vsrun's own thread only: vsrun must still end sealed, by the re-exec from the
+/// view (its data segment then a writable mapping of the file), and the container must run.
+#[test]
+fn seal_falls_back_to_the_re_exec_when_a_step_of_the_move_fails() {
+    if reference_mode() {
+        return;
+    }
+    let rt = Runtime::new();
+    for inject in [
+        "prctl:error=EINVAL:when=1",
+        "prctl:error=EPERM:when=2",
+        "mremap:error=ENOMEM:when=1",
+    ] {
+        let mut b = Bundle::new();
+        b.set_args(&["sleep", "30"]);
+        b.write_if_changed();
+        let id = unique_id("seal-fail");
+        rt.remember_bundle(&id, b.path());
+        rt.watch.before_create(&id, b.path());
+        let io = tempfile::tempdir().expect("tempdir");
+        let (o, e) = (io.path().join("out"), io.path().join("err"));
+        let status = Command::new("strace")
+            .args([
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=prctl,mremap,execveat",
+            ])
+            .args(["-e", &format!("inject={inject}")])
+            .arg(vsrun_bin())
+            .args([
+                "--root",
+                rt.root_str(),
+                "create",
+                "--bundle",
+                b.path_str(),
+                &id,
+            ])
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&o).expect("stdout file"))
+            .stderr(fs::File::create(&e).expect("stderr file"))
+            .status()
+            .expect("run strace (hack/test.sh installs it)");
+        let err = fs::read_to_string(&e).unwrap_or_default();
+        assert!(
+            status.success(),
+            "create with {inject} failed: {status:?} {err}"
+        );
+        rt.watch.after_create(&id, &rt.state_dir(&id));
+        let (ro, perms) = vsrun_image_of(init_pid(&rt, &id));
+        rt.start(&id);
+        let running = rt.status(&id);
+        finish(&rt, &id);
+        assert!(
+            ro,
+            "{inject}: the init's exe link is on a writable mount: {perms:?}"
+        );
+        assert!(
+            perms.iter().any(|p| p.contains('w')),
+            "{inject}: no writable file mapping, so no re-exec after the failed move: {perms:?}"
+        );
+        assert_eq!(running.as_deref(), Some("running"), "{inject}: after start");
+    }
+}
+
 /// PT_INTERP of the ELF file at `path` (64-bit little-endian, vsrun's target).
 fn elf_interpreter(path: &Path) -> Option<String> {
     let elf = fs::read(path).ok()?;
