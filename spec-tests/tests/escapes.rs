@@ -856,7 +856,8 @@ fn root_seals_vsrun_in_place_without_a_second_start() {
 /// the exe file's written data is ld.so's (link maps, TLS), which the writable segments of
 /// the main program do not cover. The in-place move must not map those pages again from the
 /// file (it did, and vsrun died of SIGSEGV at exit with the container left running); vsrun
-/// must end either with a sealed init or with an error and nothing left, never by a signal.
+/// must end either with a sealed init or with a one-line error and nothing left, never by a
+/// signal (a re-exec from ld.so's view would run ld.so with vsrun's arguments).
 #[test]
 fn seal_of_a_vsrun_started_through_ld_so_never_corrupts_it() {
     if reference_mode() {
@@ -908,6 +909,11 @@ fn seal_of_a_vsrun_started_through_ld_so_never_corrupts_it() {
     }
     if !out.status.success() {
         assert_nothing_left(&rt, &id);
+        let err = stderr_str(&out);
+        assert!(
+            err.contains("CVE-2019-5736") && err.contains("ld.so") && err.lines().count() == 1,
+            "vsrun through {interp} failed without saying why in one line: {err}"
+        );
         return;
     }
     rt.watch.after_create(&id, &rt.state_dir(&id));

@@ -36,8 +36,9 @@ pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
     }
     let written = writable_segments();
     if !is_main_program(&mappings, &written) {
-        return Err(io::Error::other(
-            "the exe link is not the main program (started through ld.so?)",
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "vsrun's exe link is not vsrun (started through ld.so?)",
         ));
     }
     for m in &mappings {
