@@ -329,6 +329,24 @@ fn current_layout() -> io::Result<MmMap> {
 mod tests {
     use super::*;
 
+    /// Run as `ld.so vsrun`, the exe file's mappings are ld.so's and the main program's
+    /// written segments (vsrun's) lie elsewhere: no move in place then.
+    #[test]
+    fn the_move_is_only_for_the_main_program() {
+        let map = |start, end| Mapping {
+            start,
+            end,
+            prot: libc::PROT_READ,
+            offset: 0,
+        };
+        let vsrun = [map(0x1000, 0x5000), map(0x5000, 0x8000)];
+        let ld_so = [map(0x7f00_0000_0000, 0x7f00_0003_0000)];
+        let written = [(0x5000, 0x9000)];
+        assert!(is_main_program(&vsrun, &written));
+        assert!(!is_main_program(&ld_so, &written));
+        assert!(!is_main_program(&vsrun, &[]));
+    }
+
     #[test]
     fn only_the_binarys_mappings_are_taken() {
         let dev = libc::makedev(0xfd, 1);
