@@ -14,7 +14,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for pkg in busybox-static runc crun hyperfine time iproute2 util-linux procps gcc libc6-dev \
-    uidmap passwd e2fsprogs xfsprogs; do
+    uidmap passwd e2fsprogs xfsprogs strace; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
         missing+=("$pkg")
 done

@@ -35,7 +35,7 @@ impl Watch {
     /// Before `create`/`run` of `id` with `bundle`: its cgroup path and what is already there
     /// (someone else's cgroup the create must leave alone). The systemd form
     /// (`slice:prefix:name`) is systemd's to clean.
-    pub(crate) fn before_create(&self, id: &str, bundle: &Path) {
+    pub fn before_create(&self, id: &str, bundle: &Path) {
         let config: Value = fs::read(bundle.join("config.json"))
             .ok()
             .and_then(|t| serde_json::from_slice(&t).ok())
@@ -51,7 +51,7 @@ impl Watch {
     }
 
     /// After a create of `id` that succeeded: the disk quota its state.json names.
-    pub(crate) fn after_create(&self, id: &str, state_dir: &Path) {
+    pub fn after_create(&self, id: &str, state_dir: &Path) {
         let Some(st) = fs::read(state_dir.join("state.json"))
             .ok()
             .and_then(|t| serde_json::from_slice::<Value>(&t).ok())

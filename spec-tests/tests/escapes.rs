@@ -852,6 +852,165 @@ fn root_seals_vsrun_in_place_without_a_second_start() {
     );
 }
 
+/// Started as `ld.so vsrun create ...`, vsrun's exe link is the dynamic loader, not vsrun:
+/// the exe file's written data is ld.so's (link maps, TLS), which the writable segments of
+/// the main program do not cover. The in-place move must not map those pages again from the
+/// file (it did, and vsrun died of SIGSEGV at exit with the container left running); vsrun
+/// must end either with a sealed init or with a one-line error and nothing left, never by a
+/// signal (a re-exec from ld.so's view would run ld.so with vsrun's arguments).
+#[test]
+fn seal_of_a_vsrun_started_through_ld_so_never_corrupts_it() {
+    if reference_mode() {
+        return;
+    }
+    let Some(interp) = elf_interpreter(&vsrun_bin()) else {
+        eprintln!(
+            "skipped: {} is static, it has no ld.so",
+            vsrun_bin().display()
+        );
+        return;
+    };
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["sleep", "30"]);
+    b.write_if_changed();
+    let id = unique_id("seal-ldso");
+    rt.remember_bundle(&id, b.path());
+    rt.watch.before_create(&id, b.path());
+    // Files, not pipes: the init keeps create's stdout and stderr open while it waits.
+    let io = tempfile::tempdir().expect("tempdir");
+    let (o, e) = (io.path().join("out"), io.path().join("err"));
+    let status = Command::new(&interp)
+        .arg(vsrun_bin())
+        .args([
+            "--root",
+            rt.root_str(),
+            "create",
+            "--bundle",
+            b.path_str(),
+            &id,
+        ])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&o).expect("stdout file"))
+        .stderr(fs::File::create(&e).expect("stderr file"))
+        .status()
+        .expect("run vsrun through ld.so");
+    let out = Output {
+        status,
+        stdout: fs::read(&o).unwrap_or_default(),
+        stderr: fs::read(&e).unwrap_or_default(),
+    };
+    if out.status.code().is_none() {
+        rt.delete_force(&id);
+        panic!(
+            "vsrun through {interp}: killed by a signal: {}",
+            output_text(&out)
+        );
+    }
+    if !out.status.success() {
+        assert_nothing_left(&rt, &id);
+        let err = stderr_str(&out);
+        assert!(
+            err.contains("CVE-2019-5736") && err.contains("ld.so") && err.lines().count() == 1,
+            "vsrun through {interp} failed without saying why in one line: {err}"
+        );
+        return;
+    }
+    rt.watch.after_create(&id, &rt.state_dir(&id));
+    let (ro, perms) = vsrun_image_of(init_pid(&rt, &id));
+    finish(&rt, &id);
+    assert!(ro, "the init's exe link is on a writable mount: {perms:?}");
+}
+
+/// Each step of the in-place move can fail (a kernel without CONFIG_CHECKPOINT_RESTORE
+/// answers EINVAL to PR_SET_MM_MAP; the exe change itself can be refused; the mremap of the
+/// data copy can run out of memory, after the text was already moved). strace makes each fail
+/// in turn, in vsrun's own thread only: vsrun must still end sealed, by the re-exec from the
+/// view (its data segment then a writable mapping of the file), and the container must run.
+#[test]
+fn seal_falls_back_to_the_re_exec_when_a_step_of_the_move_fails() {
+    if reference_mode() {
+        return;
+    }
+    let rt = Runtime::new();
+    for inject in [
+        "prctl:error=EINVAL:when=1",
+        "prctl:error=EPERM:when=2",
+        "mremap:error=ENOMEM:when=1",
+    ] {
+        let mut b = Bundle::new();
+        b.set_args(&["sleep", "30"]);
+        b.write_if_changed();
+        let id = unique_id("seal-fail");
+        rt.remember_bundle(&id, b.path());
+        rt.watch.before_create(&id, b.path());
+        let io = tempfile::tempdir().expect("tempdir");
+        let (o, e) = (io.path().join("out"), io.path().join("err"));
+        let status = Command::new("strace")
+            .args([
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=prctl,mremap,execveat",
+            ])
+            .args(["-e", &format!("inject={inject}")])
+            .arg(vsrun_bin())
+            .args([
+                "--root",
+                rt.root_str(),
+                "create",
+                "--bundle",
+                b.path_str(),
+                &id,
+            ])
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&o).expect("stdout file"))
+            .stderr(fs::File::create(&e).expect("stderr file"))
+            .status()
+            .expect("run strace (hack/test.sh installs it)");
+        let err = fs::read_to_string(&e).unwrap_or_default();
+        assert!(
+            status.success(),
+            "create with {inject} failed: {status:?} {err}"
+        );
+        rt.watch.after_create(&id, &rt.state_dir(&id));
+        let (ro, perms) = vsrun_image_of(init_pid(&rt, &id));
+        rt.start(&id);
+        let running = rt.status(&id);
+        finish(&rt, &id);
+        assert!(
+            ro,
+            "{inject}: the init's exe link is on a writable mount: {perms:?}"
+        );
+        assert!(
+            perms.iter().any(|p| p.contains('w')),
+            "{inject}: no writable file mapping, so no re-exec after the failed move: {perms:?}"
+        );
+        assert_eq!(running.as_deref(), Some("running"), "{inject}: after start");
+    }
+}
+
+/// PT_INTERP of the ELF file at `path` (64-bit little-endian, vsrun's target).
+fn elf_interpreter(path: &Path) -> Option<String> {
+    let elf = fs::read(path).ok()?;
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?) as usize);
+    let (phoff, phentsize, phnum) = (u64_at(0x20)?, u16_at(0x36)? as usize, u16_at(0x38)?);
+    (0..phnum as usize)
+        .map(|i| phoff + i * phentsize)
+        .find(|&ph| elf.get(ph..ph + 4) == Some(&3u32.to_le_bytes()[..]))
+        .and_then(|ph| {
+            let (off, len) = (u64_at(ph + 8)?, u64_at(ph + 0x20)?);
+            let name = elf.get(off..off + len)?;
+            Some(
+                String::from_utf8_lossy(name)
+                    .trim_end_matches('\0')
+                    .to_string(),
+            )
+        })
+}
+
 // ---------------------------------------------------------------------------------------------
 // CVE-2019-5736 as published: the container's program is `#!/proc/self/exe`
 

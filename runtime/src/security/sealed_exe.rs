@@ -16,7 +16,8 @@
 //! sealed against writes does the same, at the cost of copying the binary. A binary that is
 //! already on a read-only mount is used as it is.
 //!
-//! The move is done in place where the kernel allows it (CAP_SYS_RESOURCE, so as root):
+//! The move is done in place where the kernel allows it (CAP_SYS_ADMIN or
+//! CAP_CHECKPOINT_RESTORE in vsrun's user namespace, so as root):
 //! every mapping of the binary is replaced by the same bytes from the view and the exe link
 //! is pointed at it (syscall/image.rs), which costs tens of microseconds. Otherwise (rootless)
 //! vsrun re-executes itself from the view, a second start of about a millisecond: the one
@@ -46,8 +47,17 @@ pub fn ensure() -> Result<()> {
             ))
         })?,
     };
-    if move_onto(&exe, &sealed).is_ok() {
-        return Ok(());
+    match move_onto(&exe, &sealed) {
+        Ok(()) => return Ok(()),
+        // The exe link is the dynamic loader's: a re-exec from its view would run ld.so with
+        // vsrun's arguments, and sealing ld.so does not seal vsrun.
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            return Err(Error::State(format!(
+                "cannot seal vsrun's binary against writes from containers (CVE-2019-5736): \
+                 {e}; run vsrun itself"
+            )));
+        }
+        Err(_) => {}
     }
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())

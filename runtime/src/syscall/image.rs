@@ -35,14 +35,31 @@ pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
         ));
     }
     let written = writable_segments();
+    if !is_main_program(&mappings, &written) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "vsrun's exe link is not vsrun (started through ld.so?)",
+        ));
+    }
     for m in &mappings {
-        if m.prot & libc::PROT_READ != 0 && written.iter().any(|w| overlaps(m, *w)) {
+        if m.prot & libc::PROT_WRITE != 0 || written.iter().any(|w| overlaps(m, *w)) {
             replace_with_anonymous_copy(m)?;
         } else {
             map_again_from(m, fd)?;
         }
     }
     set_exe_file(fd)
+}
+
+/// Whether the exe file's mappings are the main program's, whose writable segments (from
+/// dl_iterate_phdr) tell which pages were written. Run as `ld.so vsrun`, the exe link is
+/// ld.so: mapping its written data again from the file would reset the loader's state
+/// (link maps, TLS) under the running program, so such a start is not moved in place.
+fn is_main_program(mappings: &[Mapping], written: &[(usize, usize)]) -> bool {
+    !written.is_empty()
+        && written
+            .iter()
+            .all(|&(start, _)| mappings.iter().any(|m| m.start <= start && start < m.end))
 }
 
 fn overlaps(m: &Mapping, (start, end): (usize, usize)) -> bool {
@@ -172,6 +189,12 @@ fn present_runs(m: &Mapping) -> Vec<(usize, usize)> {
 /// Copy the range into fresh anonymous memory, give it the range's protection and mremap it
 /// over the range: its bytes (relocations, globals) are kept and no longer come from a file.
 fn replace_with_anonymous_copy(m: &Mapping) -> io::Result<()> {
+    if m.prot & libc::PROT_READ == 0 {
+        // Its bytes cannot be copied, and mapping it again could change them.
+        return Err(io::Error::other(
+            "a written mapping of the binary is not readable",
+        ));
+    }
     let len = m.end - m.start;
     // SAFETY: a fresh private anonymous mapping chosen by the kernel.
     let tmp = unsafe {
@@ -187,8 +210,8 @@ fn replace_with_anonymous_copy(m: &Mapping) -> io::Result<()> {
     if tmp == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: both ranges are mapped and `len` long; the source is readable (checked by the
-    // caller) and the copy is fresh memory nothing else refers to. The single mremap then
+    // SAFETY: both ranges are mapped and `len` long; the source is readable (checked above)
+    // and the copy is fresh memory nothing else refers to. The single mremap then
     // swaps the range for its copy (the process is single-threaded here), so every pointer
     // into it sees the same bytes before and after.
     unsafe {
@@ -305,6 +328,24 @@ fn current_layout() -> io::Result<MmMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run as `ld.so vsrun`, the exe file's mappings are ld.so's and the main program's
+    /// written segments (vsrun's) lie elsewhere: no move in place then.
+    #[test]
+    fn the_move_is_only_for_the_main_program() {
+        let map = |start, end| Mapping {
+            start,
+            end,
+            prot: libc::PROT_READ,
+            offset: 0,
+        };
+        let vsrun = [map(0x1000, 0x5000), map(0x5000, 0x8000)];
+        let ld_so = [map(0x7f00_0000_0000, 0x7f00_0003_0000)];
+        let written = [(0x5000, 0x9000)];
+        assert!(is_main_program(&vsrun, &written));
+        assert!(!is_main_program(&ld_so, &written));
+        assert!(!is_main_program(&vsrun, &[]));
+    }
 
     #[test]
     fn only_the_binarys_mappings_are_taken() {
