@@ -367,3 +367,36 @@ fn a_preserve_fds_range_beyond_the_fd_limit_is_refused() {
     );
     assert_nothing_left(&rt, &id);
 }
+
+/// The init waiting on exec.fifo for `start` must hold no directory of the host: it used to
+/// keep the cgroup directory vsrun cloned it into (CLONE_INTO_CGROUP) until its execve, where
+/// a container process allowed to ptrace it (CAP_SYS_PTRACE, exec'd into the created
+/// container) could open /proc/<init>/fd/N and walk `..` to the host's root, as the first test
+/// of this file shows. Only its exec fifo, its sync socket and stdio are expected there.
+#[test]
+fn a_created_init_holds_no_directory_fd_while_it_waits_for_start() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new();
+    b.set_args(&["sleep", "30"]);
+    let id = unique_id("fds-created");
+    assert_success(&rt.create(&b, &id), "create");
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+    let dirs: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("list the init's fds")
+        .flatten()
+        .filter(|e| fs::metadata(e.path()).is_ok_and(|m| m.is_dir()))
+        .map(|e| {
+            let target = fs::read_link(e.path()).unwrap_or_default();
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect();
+    let _ = rt.delete_force(&id);
+    assert!(
+        dirs.is_empty(),
+        "the created init holds directory fds: {dirs:?}"
+    );
+}

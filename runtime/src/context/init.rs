@@ -23,6 +23,13 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
         // The state-dir flock must stay with the parent, not live on in the container.
         let _ = nix::unistd::close(fd);
     }
+    if let Some(dir) = &joining.v2_dir {
+        // The cgroup directory the clone placed the init in (CLONE_INTO_CGROUP) is a host
+        // directory: kept until the execve, a container process that may ptrace the init
+        // (CAP_SYS_PTRACE) could walk `..` from /proc/<init>/fd/N to the host's root. The init
+        // never returns, so nothing closes this number again.
+        let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(dir));
+    }
     crate::cgroups::join_self(joining)?;
     let hook_state = match sync::recv(sock)? {
         Some(Msg::Go(state)) => state,
