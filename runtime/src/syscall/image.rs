@@ -94,39 +94,13 @@ fn parse_maps(maps: &str, dev: u64, ino: u64) -> Vec<Mapping> {
 /// The page ranges of the loaded segments that are writable at some point (PF_W; RELRO lies
 /// inside such a segment and is only made read-only after relocation).
 fn writable_segments() -> Vec<(usize, usize)> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    // SAFETY: the callback only reads the entries glibc hands it, for the duration of the
-    // call, and returns 1 after the first one (the main program) to stop the walk.
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(collect_writable),
-            &mut ranges as *mut _ as *mut libc::c_void,
-        );
-    }
-    ranges
-}
-
-unsafe extern "C" fn collect_writable(
-    info: *mut libc::dl_phdr_info,
-    _size: libc::size_t,
-    data: *mut libc::c_void,
-) -> libc::c_int {
-    // SAFETY: glibc passes a valid dl_phdr_info and our own `data` pointer (see above).
-    let (info, ranges) = unsafe { (&*info, &mut *(data as *mut Vec<(usize, usize)>)) };
-    if info.dlpi_phdr.is_null() {
-        return 1;
-    }
-    // SAFETY: dlpi_phdr points to dlpi_phnum program headers of the loaded object.
-    let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
-    for ph in phdrs {
-        let writable = ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W != 0;
-        if writable || ph.p_type == libc::PT_GNU_RELRO {
-            let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
-            let end = start + ph.p_memsz as usize;
-            ranges.push((start / PAGE * PAGE, end.div_ceil(PAGE) * PAGE));
-        }
-    }
-    1
+    super::mem::own_segments()
+        .into_iter()
+        .filter(|s| {
+            (s.kind == libc::PT_LOAD && s.flags & libc::PF_W != 0) || s.kind == libc::PT_GNU_RELRO
+        })
+        .map(|s| (s.start / PAGE * PAGE, s.end.div_ceil(PAGE) * PAGE))
+        .collect()
 }
 
 /// mmap(MAP_FIXED) of the same range from `fd` at the same offset: the old mapping is replaced
