@@ -871,35 +871,7 @@ fn seal_of_a_vsrun_started_through_ld_so_never_corrupts_it() {
         return;
     };
     let rt = Runtime::new();
-    let mut b = Bundle::new();
-    b.set_args(&["sleep", "30"]);
-    b.write_if_changed();
-    let id = unique_id("seal-ldso");
-    rt.remember_bundle(&id, b.path());
-    rt.watch.before_create(&id, b.path());
-    // Files, not pipes: the init keeps create's stdout and stderr open while it waits.
-    let io = tempfile::tempdir().expect("tempdir");
-    let (o, e) = (io.path().join("out"), io.path().join("err"));
-    let status = Command::new(&interp)
-        .arg(vsrun_bin())
-        .args([
-            "--root",
-            rt.root_str(),
-            "create",
-            "--bundle",
-            b.path_str(),
-            &id,
-        ])
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&o).expect("stdout file"))
-        .stderr(fs::File::create(&e).expect("stderr file"))
-        .status()
-        .expect("run vsrun through ld.so");
-    let out = Output {
-        status,
-        stdout: fs::read(&o).unwrap_or_default(),
-        stderr: fs::read(&e).unwrap_or_default(),
-    };
+    let (_bundle, id, out) = create_launched_by(Command::new(&interp), &rt, "seal-ldso");
     if out.status.code().is_none() {
         rt.delete_force(&id);
         panic!(
@@ -938,41 +910,20 @@ fn seal_falls_back_to_the_re_exec_when_a_step_of_the_move_fails() {
         "prctl:error=EPERM:when=2",
         "mremap:error=ENOMEM:when=1",
     ] {
-        let mut b = Bundle::new();
-        b.set_args(&["sleep", "30"]);
-        b.write_if_changed();
-        let id = unique_id("seal-fail");
-        rt.remember_bundle(&id, b.path());
-        rt.watch.before_create(&id, b.path());
-        let io = tempfile::tempdir().expect("tempdir");
-        let (o, e) = (io.path().join("out"), io.path().join("err"));
-        let status = Command::new("strace")
-            .args([
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=prctl,mremap,execveat",
-            ])
-            .args(["-e", &format!("inject={inject}")])
-            .arg(vsrun_bin())
-            .args([
-                "--root",
-                rt.root_str(),
-                "create",
-                "--bundle",
-                b.path_str(),
-                &id,
-            ])
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&o).expect("stdout file"))
-            .stderr(fs::File::create(&e).expect("stderr file"))
-            .status()
-            .expect("run strace (hack/test.sh installs it)");
-        let err = fs::read_to_string(&e).unwrap_or_default();
+        let mut strace = Command::new("strace");
+        strace.args([
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=prctl,mremap,execveat",
+        ]);
+        strace.args(["-e", &format!("inject={inject}")]);
+        let (_bundle, id, out) = create_launched_by(strace, &rt, "seal-fail");
         assert!(
-            status.success(),
-            "create with {inject} failed: {status:?} {err}"
+            out.status.success(),
+            "create with {inject} failed: {}",
+            output_text(&out)
         );
         rt.watch.after_create(&id, &rt.state_dir(&id));
         let (ro, perms) = vsrun_image_of(init_pid(&rt, &id));
@@ -989,6 +940,46 @@ fn seal_falls_back_to_the_re_exec_when_a_step_of_the_move_fails() {
         );
         assert_eq!(running.as_deref(), Some("running"), "{inject}: after start");
     }
+}
+
+/// `create` of a `sleep 30` bundle, with vsrun started by `launcher` (ld.so, strace, ...)
+/// given vsrun's path and the create's arguments; the bundle must live until the container is
+/// gone. Its output goes to files, not pipes: the
+/// init keeps create's stdout and stderr open while it waits.
+fn create_launched_by(
+    mut launcher: Command,
+    rt: &Runtime,
+    id_prefix: &str,
+) -> (Bundle, String, Output) {
+    let mut b = Bundle::new();
+    b.set_args(&["sleep", "30"]);
+    b.write_if_changed();
+    let id = unique_id(id_prefix);
+    rt.remember_bundle(&id, b.path());
+    rt.watch.before_create(&id, b.path());
+    let io = tempfile::tempdir().expect("tempdir");
+    let (o, e) = (io.path().join("out"), io.path().join("err"));
+    let status = launcher
+        .arg(vsrun_bin())
+        .args([
+            "--root",
+            rt.root_str(),
+            "create",
+            "--bundle",
+            b.path_str(),
+            &id,
+        ])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&o).expect("stdout file"))
+        .stderr(fs::File::create(&e).expect("stderr file"))
+        .status()
+        .expect("start the launcher of vsrun");
+    let out = Output {
+        status,
+        stdout: fs::read(&o).unwrap_or_default(),
+        stderr: fs::read(&e).unwrap_or_default(),
+    };
+    (b, id, out)
 }
 
 /// PT_INTERP of the ELF file at `path` (64-bit little-endian, vsrun's target).
