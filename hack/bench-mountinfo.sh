@@ -20,16 +20,8 @@ runs=${RUNS:-40}
 par_n=${PAR_N:-100}
 rounds=${ROUNDS:-2}
 
-export DEBIAN_FRONTEND=noninteractive
-missing=()
-for pkg in busybox-static runc strace linux-perf util-linux; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source hack/lib/packages.sh # (the cwd is the repository)
+ensure_packages hack/bench-mountinfo.sh busybox-static runc strace linux-perf util-linux
 
 tmp=$(mktemp -d /tmp/vsrun-bench-mi.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

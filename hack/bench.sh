@@ -40,16 +40,8 @@ par_n=${PAR_N:-100}
 
 [ "$(id -u)" = 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
 
-export DEBIAN_FRONTEND=noninteractive
-missing=()
-for pkg in busybox-static runc crun hyperfine time python3 util-linux linux-perf; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source hack/lib/packages.sh # (the cwd is the repository)
+ensure_packages hack/bench.sh busybox-static runc crun hyperfine time python3 util-linux linux-perf
 
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release -p vsrun --target x86_64-unknown-linux-gnu

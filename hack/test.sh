@@ -11,21 +11,12 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-missing=()
-for pkg in busybox-static runc crun hyperfine time iproute2 util-linux procps gcc libc6-dev \
-    uidmap passwd e2fsprogs xfsprogs strace; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "hack/test.sh: installing ${missing[*]}"
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
-        echo "hack/test.sh: apt-get install ${missing[*]} failed" >&2
-        exit 1
-    }
-fi
+source hack/lib/packages.sh # (the cwd is the repository)
+ensure_packages hack/test.sh busybox-static runc crun hyperfine time iproute2 util-linux procps gcc libc6-dev \
+    uidmap passwd e2fsprogs xfsprogs strace || {
+    echo "hack/test.sh: apt-get install failed" >&2
+    exit 1
+}
 
 set -e
 start=$(date +%s)
