@@ -15,7 +15,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::UnlinkatFlags;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 const DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
@@ -44,7 +44,7 @@ pub(super) fn below_root(dir: &Path) -> Option<&Path> {
 }
 
 /// One file of an open cgroup directory; "" when it cannot be read (absent controller file).
-pub(super) fn read(dir: BorrowedFd<'_>, file: &str) -> String {
+pub(super) fn read(dir: BorrowedFd<'_>, file: impl AsRef<Path>) -> String {
     let mut s = String::new();
     let _ = openat(dir, file, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
         .map(File::from)
@@ -53,94 +53,82 @@ pub(super) fn read(dir: BorrowedFd<'_>, file: &str) -> String {
 }
 
 /// Write `value` to one file of an open cgroup directory, in one write(2).
-pub(super) fn write(dir: BorrowedFd<'_>, file: &str, value: &str) -> io::Result<()> {
+pub(super) fn write(dir: BorrowedFd<'_>, file: impl AsRef<Path>, value: &str) -> io::Result<()> {
     open_file(dir, file)?.write_all(value.as_bytes())
 }
 
 /// One file of an open cgroup directory, opened for writing.
-pub(super) fn open_file(dir: BorrowedFd<'_>, file: &str) -> io::Result<File> {
+pub(super) fn open_file(dir: BorrowedFd<'_>, file: impl AsRef<Path>) -> io::Result<File> {
     openat(dir, file, libc::O_WRONLY | libc::O_NOFOLLOW, 0).map(File::from)
 }
 
-pub(super) fn exists(dir: BorrowedFd<'_>, file: &str) -> bool {
+pub(super) fn exists(dir: BorrowedFd<'_>, file: impl AsRef<Path>) -> bool {
     nix::unistd::faccessat(
         Some(dir.as_raw_fd()),
-        file,
+        file.as_ref(),
         nix::unistd::AccessFlags::F_OK,
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .is_ok()
 }
 
-/// Make `dir`, which the caller found missing, and its missing ancestors (mkdirat, one
-/// component at a time from /sys/fs/cgroup), and open it. Returns the open directory; the paths it made go to `made`, outermost
-/// first, also when a later step fails. `on_made` runs on each new directory with its parent's fd, before the next level
+/// mkdir `rel` below the open `base`, and its missing ancestors first (mkdirat of the whole
+/// relative path, as `create_dir_all` does with absolute ones: one syscall when the parent
+/// exists). Returns whether `rel` itself was made; the paths made (`path` is `rel` as an
+/// absolute path, for rollback) go to `made`, outermost first, also when a later one fails.
+/// `on_made` runs on each new directory, given as relative to `base`, before the next level
 /// (v1 cpusets: a child of an empty cpuset cannot be given cpus).
-pub(super) fn make_path(
-    root: BorrowedFd<'_>,
-    dir: &Path,
+pub(super) fn mkdir_all(
+    base: BorrowedFd<'_>,
+    rel: &Path,
+    path: &Path,
     made: &mut Vec<PathBuf>,
-    mut on_made: impl FnMut(BorrowedFd<'_>, BorrowedFd<'_>) -> io::Result<()>,
-) -> io::Result<OwnedFd> {
-    let Some(rel) = below_root(dir) else {
-        let mut missing: Vec<PathBuf> = dir
-            .ancestors()
-            .take_while(|d| !d.is_dir())
-            .map(Path::to_path_buf)
-            .collect();
-        missing.reverse();
-        made.extend(missing);
-        std::fs::create_dir_all(dir)?;
-        return open_dir(root, dir);
-    };
-    let mut cur = openat(root, ".", DIR, 0)?;
-    let mut path = PathBuf::from(CGROUP_ROOT);
-    for part in rel.components() {
-        path.push(part);
-        let next = match openat(cur.as_fd(), part, DIR, 0) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match nix::sys::stat::mkdirat(Some(cur.as_raw_fd()), part.as_os_str(), mode()) {
-                    Ok(()) => made.push(path.clone()),
-                    // Another run made it in between: it is not ours to remove.
-                    Err(nix::errno::Errno::EEXIST) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                let fd = openat(cur.as_fd(), part, DIR, 0)?;
-                if made.last() == Some(&path) {
-                    on_made(cur.as_fd(), fd.as_fd())?;
-                }
-                fd
+    on_made: &mut impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<bool> {
+    let mkdir = || nix::sys::stat::mkdirat(Some(base.as_raw_fd()), rel, mode());
+    let mut result = mkdir();
+    if result == Err(nix::errno::Errno::ENOENT) {
+        if let (Some(pr), Some(pp)) = (rel.parent(), path.parent()) {
+            if !pr.as_os_str().is_empty() {
+                mkdir_all(base, pr, pp, made, on_made)?;
+                result = mkdir();
             }
-            Err(e) => return Err(e),
-        };
-        cur = next;
+        }
     }
-    Ok(cur)
+    match result {
+        Ok(()) => {
+            made.push(path.to_path_buf());
+            on_made(rel)?;
+            Ok(true)
+        }
+        // Existing, or another run made it in between: not ours to remove.
+        Err(nix::errno::Errno::EEXIST) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn mode() -> Mode {
     Mode::from_bits_truncate(0o755)
 }
 
-/// Remove `name` below the open `parent` with every directory below it (depth first),
-/// SIGKILLing what is still in them. `path` is for messages only.
-pub(super) fn remove_tree(parent: BorrowedFd<'_>, name: &Path, path: &Path) -> io::Result<()> {
-    let dir = match openat(parent, name, DIR, 0) {
-        Ok(fd) => fd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for sub in subdirs(dir.as_fd())? {
-        remove_tree(dir.as_fd(), Path::new(&sub), &path.join(&sub))?;
-    }
+/// Remove `rel` below the open `base` with every directory below it, SIGKILLing what is
+/// still in them. rmdir first: a container's cgroup seldom has children, and listing it
+/// costs an open, getdents and close per hierarchy. `path` is for messages only.
+pub(super) fn remove_tree(base: BorrowedFd<'_>, rel: &Path, path: &Path) -> io::Result<()> {
     for attempt in 0..200 {
-        match nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, UnlinkatFlags::RemoveDir) {
+        match nix::unistd::unlinkat(Some(base.as_raw_fd()), rel, UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
-            // Busy: members are still exiting, or something outlived its init. Kill, retry.
-            Err(nix::errno::Errno::EBUSY) if attempt < 199 => {
-                kill_members(dir.as_fd());
-                std::thread::sleep(std::time::Duration::from_millis(1));
+            // Busy: child cgroups, members still exiting, or something that outlived its
+            // init. Children go first (depth first); then kill, retry.
+            Err(nix::errno::Errno::EBUSY | nix::errno::Errno::ENOTEMPTY) if attempt < 199 => {
+                let subs = subdirs(base, rel)?;
+                for sub in &subs {
+                    remove_tree(base, &rel.join(sub), &path.join(sub))?;
+                }
+                if subs.is_empty() {
+                    kill_members(base, rel);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
             }
             Err(e) => return Err(e.into()),
         }
@@ -149,11 +137,11 @@ pub(super) fn remove_tree(parent: BorrowedFd<'_>, name: &Path, path: &Path) -> i
 }
 
 /// v2 (5.14+): the whole cgroup at once, no pid to race with; else each pid in it.
-fn kill_members(dir: BorrowedFd<'_>) {
-    if write(dir, "cgroup.kill", "1").is_ok() {
+fn kill_members(base: BorrowedFd<'_>, rel: &Path) {
+    if write(base, rel.join("cgroup.kill"), "1").is_ok() {
         return;
     }
-    for pid in read(dir, "cgroup.procs")
+    for pid in read(base, rel.join("cgroup.procs"))
         .lines()
         .filter_map(|l| l.trim().parse::<i32>().ok())
     {
@@ -161,12 +149,16 @@ fn kill_members(dir: BorrowedFd<'_>) {
     }
 }
 
-/// The subdirectories of an open directory (the cgroups a container made below its own).
-fn subdirs(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString>> {
+/// The subdirectories of `rel` below `base` (the cgroups a container made below its own).
+fn subdirs(base: BorrowedFd<'_>, rel: &Path) -> io::Result<Vec<std::ffi::OsString>> {
     use nix::fcntl::OFlag;
     use std::os::unix::ffi::OsStrExt;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let mut d = nix::dir::Dir::openat(Some(dir.as_raw_fd()), ".", flags, Mode::empty())?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut d = match nix::dir::Dir::openat(Some(base.as_raw_fd()), rel, flags, Mode::empty()) {
+        Ok(d) => d,
+        Err(nix::errno::Errno::ENOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
     let mut out = Vec::new();
     for e in d.iter() {
         let e = e?;
@@ -184,6 +176,7 @@ fn subdirs(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::OsString>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn below_root_takes_plain_paths_only() {
@@ -199,23 +192,26 @@ mod tests {
     }
 
     #[test]
-    fn make_path_and_remove_tree_relative_to_fds() {
-        // A tmpfs-free stand-in: the functions only need directories, so a temp dir works
-        // through the `None` (not below /sys/fs/cgroup) and fd-relative paths alike.
+    fn mkdir_all_and_remove_tree_relative_to_an_fd() {
         let base = std::env::temp_dir().join(format!("vsrun-at-{}", std::process::id()));
-        std::fs::create_dir_all(&base).unwrap();
-        let parent = open_host(&base, DIR).unwrap();
-        std::fs::create_dir_all(base.join("c/sub/deeper")).unwrap();
-        std::fs::write(base.join("c/file"), "").unwrap();
-        assert_eq!(
-            subdirs(openat(parent.as_fd(), "c", DIR, 0).unwrap().as_fd()).unwrap(),
-            ["sub"]
-        );
-        // Plain files cannot be in a real cgroup directory; remove only the directories here.
-        std::fs::remove_file(base.join("c/file")).unwrap();
-        remove_tree(parent.as_fd(), Path::new("c"), &base.join("c")).unwrap();
+        std::fs::create_dir_all(base.join("c")).unwrap();
+        let fd = open_host(&base, DIR).unwrap();
+        let (mut made, mut seen) = (Vec::new(), Vec::new());
+        let mut on_made = |rel: &Path| {
+            seen.push(rel.to_path_buf());
+            Ok(())
+        };
+        let rel = Path::new("c/sub/deeper");
+        assert!(mkdir_all(fd.as_fd(), rel, &base.join(rel), &mut made, &mut on_made).unwrap());
+        // The existing `c` is not reported; the new ones are, outermost first.
+        assert_eq!(made, [base.join("c/sub"), base.join("c/sub/deeper")]);
+        assert_eq!(seen, [Path::new("c/sub"), Path::new("c/sub/deeper")]);
+        assert!(!mkdir_all(fd.as_fd(), rel, &base.join(rel), &mut made, &mut |_| Ok(())).unwrap());
+        assert_eq!(made.len(), 2);
+        remove_tree(fd.as_fd(), Path::new("c"), &base.join("c")).unwrap();
         assert!(!base.join("c").exists());
-        remove_tree(parent.as_fd(), Path::new("c"), &base.join("c")).unwrap();
+        // Idempotent: a second remove of what is gone is no error.
+        remove_tree(fd.as_fd(), Path::new("c"), &base.join("c")).unwrap();
         std::fs::remove_dir(&base).unwrap();
     }
 }

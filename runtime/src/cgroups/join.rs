@@ -124,28 +124,51 @@ pub(super) fn has_processes(dir: BorrowedFd<'_>) -> bool {
 }
 
 /// Open the container's directory in one hierarchy, making what is missing, relative to the
-/// fd of /sys/fs/cgroup. The paths made go to `made` (outermost first, for rollback).
-/// `cpuset`: `dir` is in the v1 cpuset hierarchy (the only one whose new directories need
-/// values before a task can join).
+/// fd of /sys/fs/cgroup; with whether it existed. The paths made go to `made` (outermost
+/// first, for rollback). `cpuset`: `dir` is in the v1 cpuset hierarchy, the only one whose
+/// new directories need values before a task can join.
 pub(super) fn make_dir(
     root: BorrowedFd<'_>,
     dir: &Path,
     cpuset: bool,
     made: &mut Vec<PathBuf>,
-) -> Result<OwnedFd> {
-    let fd = at::make_path(root, dir, made, |parent, new| {
-        if cpuset {
-            copy_cpuset(parent, new)?;
-        }
-        Ok(())
-    })
-    .step(|| format!("create cgroup {}", dir.display()))?;
-    check_cpuset(fd.as_fd(), dir, cpuset)?;
-    Ok(fd)
+) -> Result<(OwnedFd, bool)> {
+    let step = || format!("create cgroup {}", dir.display());
+    let Some(rel) = at::below_root(dir) else {
+        return make_dir_by_path(dir, cpuset, made);
+    };
+    let mut copied = true;
+    let mut on_made = |new: &Path| match cpuset {
+        true => copy_cpuset(root, new).map(|all| copied &= all),
+        false => Ok(()),
+    };
+    let new = at::mkdir_all(root, rel, dir, made, &mut on_made).step(step)?;
+    let fd = at::open_dir(root, dir).step(step)?;
+    // A new one that got its parent's values is done; the rest is looked at.
+    check_cpuset(fd.as_fd(), dir, cpuset && !(new && copied))?;
+    Ok((fd, !new))
 }
 
-/// v1: a cpuset directory without cpus or mems (an existing one, or one made on an odd
-/// mount) gets them by path from the nearest ancestor that has them.
+/// A hierarchy mounted outside /sys/fs/cgroup: by absolute paths, as before.
+fn make_dir_by_path(dir: &Path, cpuset: bool, made: &mut Vec<PathBuf>) -> Result<(OwnedFd, bool)> {
+    let step = || format!("create cgroup {}", dir.display());
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.is_dir())
+        .map(Path::to_path_buf)
+        .collect();
+    let existed = missing.is_empty();
+    missing.reverse();
+    made.extend(missing);
+    std::fs::create_dir_all(dir).step(step)?;
+    let fd =
+        crate::rootfs::resolve::open_host(dir, libc::O_RDONLY | libc::O_DIRECTORY).step(step)?;
+    check_cpuset(fd.as_fd(), dir, cpuset)?;
+    Ok((fd, existed))
+}
+
+/// v1: a cpuset directory without cpus or mems (an existing one, or one below an ancestor
+/// without them) gets them by path from the nearest ancestor that has them.
 pub(super) fn check_cpuset(fd: BorrowedFd<'_>, dir: &Path, cpuset: bool) -> Result<()> {
     if cpuset && at::exists(fd, "cpuset.cpus") && !has_cpuset(fd) {
         inherit_cpuset(dir).step(|| format!("create cgroup {}", dir.display()))?;
@@ -154,15 +177,22 @@ pub(super) fn check_cpuset(fd: BorrowedFd<'_>, dir: &Path, cpuset: bool) -> Resu
 }
 
 /// A new v1 cpuset starts with no cpus and mems, and a task cannot join it until they are
-/// set: a new directory copies its parent's (made top down, each parent already has them).
-fn copy_cpuset(parent: BorrowedFd<'_>, new: BorrowedFd<'_>) -> std::io::Result<()> {
+/// set: a new directory (`new`, relative to `root`) copies its parent's; made top down,
+/// each parent already has them. Whether both were copied.
+fn copy_cpuset(root: BorrowedFd<'_>, new: &Path) -> std::io::Result<bool> {
+    let Some(parent) = new.parent() else {
+        return Ok(false);
+    };
+    let mut all = true;
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let v = at::read(parent, file);
-        if !v.trim().is_empty() {
-            at::write(new, file, v.trim())?;
+        let v = at::read(root, parent.join(file));
+        if v.trim().is_empty() {
+            all = false;
+        } else {
+            at::write(root, new.join(file), v.trim())?;
         }
     }
-    Ok(())
+    Ok(all)
 }
 
 fn has_cpuset(dir: BorrowedFd<'_>) -> bool {
@@ -231,15 +261,14 @@ pub(super) fn enable_controllers(path: &Path) {
 }
 
 /// Remove the container's directory in one hierarchy with everything below it, relative to
-/// the fd of /sys/fs/cgroup (its parent opened once, then rmdir of one component).
+/// the fd of /sys/fs/cgroup (or of / for a hierarchy mounted elsewhere).
 pub(super) fn remove_dir(root: BorrowedFd<'_>, dir: &Path) -> std::io::Result<()> {
-    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
-        return Ok(());
-    };
-    let parent = match at::open_dir(root, parent) {
-        Ok(fd) => fd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    at::remove_tree(parent.as_fd(), Path::new(name), dir)
+    match at::below_root(dir) {
+        Some(rel) if !rel.as_os_str().is_empty() => at::remove_tree(root, rel, dir),
+        _ => {
+            let slash = crate::rootfs::resolve::open_host("/", libc::O_PATH | libc::O_DIRECTORY)?;
+            let rel = dir.strip_prefix("/").unwrap_or(dir);
+            at::remove_tree(slash.as_fd(), rel, dir)
+        }
+    }
 }

@@ -214,30 +214,34 @@ fn open_member(
     let new = plan.resources.is_some();
     let cpuset =
         v1 && (!plan.sub.is_empty() || layout.dir("cpuset", &plan.path).as_ref() == Some(dir));
-    let fd = match at::open_dir(root, dir) {
-        Ok(fd) => {
-            if new && has_processes(fd.as_fd()) {
-                return Err(config(
-                    "linux.cgroupsPath",
-                    format!(
-                        "{}: {} already has processes; a container needs a cgroup of its own",
-                        plan.path.display(),
-                        dir.display()
-                    ),
-                ));
-            }
-            check_cpuset(fd.as_fd(), dir, cpuset)?;
-            fd
-        }
-        // As with runc: exec joins an existing sub-cgroup, never makes one.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !plan.sub.is_empty() => {
+    let fd = if plan.sub.is_empty() {
+        let (fd, existed) = make_dir(root, dir, cpuset, made)?;
+        if existed && new && has_processes(fd.as_fd()) {
             return Err(config(
-                "--cgroup",
-                format!("{}: no such cgroup", dir.display()),
+                "linux.cgroupsPath",
+                format!(
+                    "{}: {} already has processes; a container needs a cgroup of its own",
+                    plan.path.display(),
+                    dir.display()
+                ),
             ));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_dir(root, dir, cpuset, made)?,
-        Err(e) => return Err(e).step(|| format!("open cgroup {}", dir.display())),
+        fd
+    } else {
+        match at::open_dir(root, dir) {
+            Ok(fd) => {
+                check_cpuset(fd.as_fd(), dir, cpuset)?;
+                fd
+            }
+            // As with runc: exec joins an existing sub-cgroup, never makes one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(config(
+                    "--cgroup",
+                    format!("{}: no such cgroup", dir.display()),
+                ));
+            }
+            Err(e) => return Err(e).step(|| format!("open cgroup {}", dir.display())),
+        }
     };
     if new && may_be_frozen(layout, plan, dir, (!v1).then_some(dir)) {
         refuse_frozen(&plan.path, dir, fd.as_fd())?;
