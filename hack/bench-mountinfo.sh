@@ -75,13 +75,13 @@ done
 # task named vsrun, before or after) whose stack passes a kernfs_ function, the top one named.
 kernfs() {
     local run="$tmp/$1 --root $tmp/root-$1 run --bundle $bundle"
-    perf record -q -a -g -e sched:sched_switch -o "$tmp/perf.data" -- \
+    perf record -q -m 1024 -a -g -e sched:sched_switch -o "$tmp/perf.data" -- \
         sh -c "seq $par_n | xargs -P $par_n -I{} $run w{} >/dev/null" 2>/dev/null
     perf script -i "$tmp/perf.data" 2>/dev/null | awk -v who="$1" -v r="$2" '
         function done_one() { if (ours && top != "") { n++; split(top, f, "+"); by[f[1]]++ } }
-        /sched:sched_switch:/ { done_one(); ours = ($1 == "vsrun" || $1 == "before" || $1 == "after"); top = ""; next }
+        /sched:sched_switch:/ { done_one(); ours = ($1 == "vsrun" || $1 == "before" || $1 == "after"); all += ours; top = ""; next }
         top == "" && $2 ~ /^kernfs_/ { top = $2 }
-        END { done_one(); printf "round %s %s: sleeps in kernfs %d:", r, who, n
+        END { done_one(); printf "round %s %s: switches %d, sleeps in kernfs %d:", r, who, all, n
               for (k in by) printf " %s %d", k, by[k]; printf "\n" }'
 }
 for r in $(seq "$waits"); do
