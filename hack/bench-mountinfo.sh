@@ -7,10 +7,13 @@
 #    alternating the two binaries, ROUNDS times;
 #  - PAR_N runs at once against PAR_N one after another (/ the core count), as hack/bench.sh
 #    measures it, alternating the two binaries, ROUNDS times.
+#  - (fifth round) per run: path walks starting at /sys/fs/cgroup (absolute paths) and their
+#    components; with PAR_N runs at once, the runtime's sleeps on kernfs (sched_switch stacks
+#    through a kernfs_ function; perf record -a), WAITS rounds.
 # The opens are counted twice: on this host as it is, and in a private mount namespace with
 # /sys/fs/cgroup/unified unmounted (hack/bench.sh's namespace, for crun).
 #
-# Env: RUNS (default 40), PAR_N (default 100), ROUNDS (default 2).
+# Env: RUNS (default 40), PAR_N (default 100), ROUNDS (default 2), WAITS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -19,6 +22,7 @@ repo=$PWD
 runs=${RUNS:-40}
 par_n=${PAR_N:-100}
 rounds=${ROUNDS:-2}
+waits=${WAITS:-2}
 
 source hack/lib/packages.sh # (the cwd is the repository)
 ensure_packages hack/bench-mountinfo.sh busybox-static runc strace linux-perf util-linux
@@ -39,6 +43,8 @@ count() {
     sm=$(grep -cE '(statmount|syscall_0x1c9)\(' "$2" || true)
     all=$(grep -cE '^[0-9]+ +[a-z_0-9]+\(' "$2" || true)
     echo "$1: mountinfo opens $mi, statmount $sm, syscalls $all"
+    grep -oE '"/sys/fs/cgroup[^"]*"' "$2" | awk -F/ -v who="$1" \
+        '{ n++; c += NF - 1 } END { printf "%s: absolute walks through /sys/fs/cgroup %d (%d components)\n", who, n, c }'
 }
 for who in before after; do
     strace -f -o "$tmp/trace-$who" "$tmp/$who" --root "$tmp/root-$who" run --bundle "$bundle" t >/dev/null
@@ -55,6 +61,23 @@ for r in $(seq "$rounds"); do
             awk -F, '/task-clock/ { print $1 }')
         echo "round $r $who: CPU ms per run (task-clock, $runs runs): $ms"
     done
+done
+
+# kernfs WHO R: PAR_N runs at once under perf record; the runtime's sleeps (sched_switch of a
+# task named vsrun, before or after) whose stack passes a kernfs_ function, the top one named.
+kernfs() {
+    local run="$tmp/$1 --root $tmp/root-$1 run --bundle $bundle"
+    perf record -q -m 1024 -a -g -e sched:sched_switch -o "$tmp/perf.data" -- \
+        sh -c "seq $par_n | xargs -P $par_n -I{} $run w{} >/dev/null" 2>/dev/null
+    perf script -i "$tmp/perf.data" 2>/dev/null | awk -v who="$1" -v r="$2" '
+        function done_one() { if (ours && top != "") { n++; split(top, f, "+"); by[f[1]]++ } }
+        /sched:sched_switch:/ { done_one(); ours = ($1 == "vsrun" || $1 == "before" || $1 == "after"); all += ours; top = ""; next }
+        top == "" && $2 ~ /^kernfs_/ { top = $2 }
+        END { done_one(); printf "round %s %s: switches %d, sleeps in kernfs %d:", r, who, all, n
+              for (k in by) printf " %s %d", k, by[k]; printf "\n" }'
+}
+for r in $(seq "$waits"); do
+    for who in before after; do kernfs "$who" "$r"; done
 done
 
 now() { date +%s%N; }

@@ -184,10 +184,12 @@ pub(super) fn write_v1_devices(
     dir: &Path,
     rules: &[(Option<usize>, devfilter::Rule)],
 ) -> Result<()> {
+    // Both files through one fd of the directory: one path walk, not two.
+    let fd = super::at::open_root()
+        .and_then(|root| super::at::open_dir(std::os::fd::AsFd::as_fd(&root), dir))
+        .step(|| format!("open {} (linux.resources.devices)", dir.display()))?;
     let open = |f: &str| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join(f))
+        super::at::open_file(std::os::fd::AsFd::as_fd(&fd), f)
             .step(|| format!("open {}/{f} (linux.resources.devices)", dir.display()))
     };
     let (mut allow, mut deny) = (open("devices.allow")?, open("devices.deny")?);

@@ -1,12 +1,15 @@
 //! Making the container's cgroup directories and getting the init into them (the hot path of
 //! every `run`), and removing them again.
 
+use super::at;
 use super::host::needs;
 use super::layout::Layout;
 use super::paths::rel;
 use super::CGROUP_ROOT;
-use crate::error::{config, Result};
+use crate::error::{config, Result, StepExt};
 use oci_spec::runtime::LinuxResources;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// How the init gets into its cgroup, decided and made ready before the clone.
@@ -18,10 +21,14 @@ use std::path::{Path, PathBuf};
 /// - v1: the init moves *itself* by writing "0" to each hierarchy's `tasks` file; a thread
 ///   moving itself needs no global lock (kernel: cgroup_procs_write_start). It does so as its
 ///   first step, while it still has host root's credentials.
+///
+/// The `tasks` files are opened by the parent (relative to each directory's fd: no path walk
+/// in the init) and closed by the init right after its write, before anything of the
+/// container runs; the parent drops its copies right after the clone.
 #[derive(Default)]
 pub struct Joining {
-    /// v1 `tasks` files the init writes "0" to.
-    pub tasks: Vec<PathBuf>,
+    /// v1 `tasks` files the init writes "0" to, with their paths for messages.
+    pub tasks: std::cell::RefCell<Vec<(File, PathBuf)>>,
     /// The v2 directory for CLONE_INTO_CGROUP.
     pub v2_dir: Option<std::os::fd::OwnedFd>,
 }
@@ -69,24 +76,12 @@ pub(super) fn refuse_unwritable(
     Ok(())
 }
 
-/// `dir` and each of its missing ancestors, outermost first: what `create_dir_all` will make,
-/// so that a failed prepare removes the parents it made too (a path like `/a/b`).
-pub(super) fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut missing: Vec<PathBuf> = dir
-        .ancestors()
-        .take_while(|d| !d.is_dir())
-        .map(Path::to_path_buf)
-        .collect();
-    missing.reverse();
-    missing
-}
-
 /// An init joining a frozen cgroup stops before its first step and `create` waits for it
 /// forever. runc 1.1.5 refuses such a cgroup ("container's cgroup unexpectedly frozen") rather
 /// than thaw it: whoever froze it meant it, and it may not be vsrun's. Checked after mkdir, so
 /// a new directory below a frozen one (which the kernel freezes at birth) is caught too.
-pub(super) fn refuse_frozen(path: &Path, dir: &Path) -> Result<()> {
-    if !is_frozen_dir(dir) {
+pub(super) fn refuse_frozen(path: &Path, dir: &Path, fd: BorrowedFd<'_>) -> Result<()> {
+    if !is_frozen_dir(fd) {
         return Ok(());
     }
     Err(config(
@@ -115,8 +110,8 @@ pub(super) fn may_be_frozen(
 
 /// v1: freezer.state is FROZEN or FREEZING, its own or an ancestor's. v2: cgroup.freeze is
 /// this cgroup's own request; cgroup.events `frozen 1` also covers an ancestor's.
-pub(super) fn is_frozen_dir(dir: &Path) -> bool {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+pub(super) fn is_frozen_dir(dir: BorrowedFd<'_>) -> bool {
+    let read = |f: &str| at::read(dir, f);
     let v1 = read("freezer.state");
     if !v1.trim().is_empty() && v1.trim() != "THAWED" {
         return true;
@@ -124,20 +119,90 @@ pub(super) fn is_frozen_dir(dir: &Path) -> bool {
     read("cgroup.freeze").trim() == "1" || read("cgroup.events").lines().any(|l| l == "frozen 1")
 }
 
-pub(super) fn has_processes(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
+pub(super) fn has_processes(dir: BorrowedFd<'_>) -> bool {
+    !at::read(dir, "cgroup.procs").trim().is_empty()
 }
 
-pub(super) fn make_dir(dir: &Path, v1: bool) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    if v1 && dir.join("cpuset.cpus").exists() {
-        inherit_cpuset(dir)?;
+/// Open the container's directory in one hierarchy, making what is missing, relative to the
+/// fd of /sys/fs/cgroup; with whether it existed. The paths made go to `made` (outermost
+/// first, for rollback). `cpuset`: `dir` is in the v1 cpuset hierarchy, the only one whose
+/// new directories need values before a task can join.
+pub(super) fn make_dir(
+    root: BorrowedFd<'_>,
+    dir: &Path,
+    cpuset: bool,
+    made: &mut Vec<PathBuf>,
+) -> Result<(OwnedFd, bool)> {
+    let step = || format!("create cgroup {}", dir.display());
+    let Some(rel) = at::below_root(dir) else {
+        return make_dir_by_path(dir, cpuset, made);
+    };
+    let mut copied = true;
+    let mut on_made = |new: &Path| match cpuset {
+        true => copy_cpuset(root, new).map(|all| copied &= all),
+        false => Ok(()),
+    };
+    let new = at::mkdir_all(root, rel, dir, made, &mut on_made).step(step)?;
+    let fd = at::open_dir(root, dir).step(step)?;
+    // A new one that got its parent's values is done; the rest is looked at.
+    check_cpuset(fd.as_fd(), dir, cpuset && !(new && copied))?;
+    Ok((fd, !new))
+}
+
+/// A hierarchy mounted outside /sys/fs/cgroup: by absolute paths, as before.
+fn make_dir_by_path(dir: &Path, cpuset: bool, made: &mut Vec<PathBuf>) -> Result<(OwnedFd, bool)> {
+    let step = || format!("create cgroup {}", dir.display());
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.is_dir())
+        .map(Path::to_path_buf)
+        .collect();
+    let existed = missing.is_empty();
+    missing.reverse();
+    made.extend(missing);
+    std::fs::create_dir_all(dir).step(step)?;
+    let fd =
+        crate::rootfs::resolve::open_host(dir, libc::O_RDONLY | libc::O_DIRECTORY).step(step)?;
+    check_cpuset(fd.as_fd(), dir, cpuset)?;
+    Ok((fd, existed))
+}
+
+/// v1: a cpuset directory without cpus or mems (an existing one, or one below an ancestor
+/// without them) gets them by path from the nearest ancestor that has them.
+pub(super) fn check_cpuset(fd: BorrowedFd<'_>, dir: &Path, cpuset: bool) -> Result<()> {
+    if cpuset && at::exists(fd, "cpuset.cpus") && !has_cpuset(fd) {
+        inherit_cpuset(dir).step(|| format!("create cgroup {}", dir.display()))?;
     }
     Ok(())
 }
 
-/// A new v1 cpuset starts with no cpus and mems, and a task cannot join it until they are set:
-/// copy them down from the nearest ancestor that has them.
+/// A new v1 cpuset starts with no cpus and mems, and a task cannot join it until they are
+/// set: a new directory (`new`, relative to `root`) copies its parent's; made top down,
+/// each parent already has them. Whether both were copied.
+fn copy_cpuset(root: BorrowedFd<'_>, new: &Path) -> std::io::Result<bool> {
+    let Some(parent) = new.parent() else {
+        return Ok(false);
+    };
+    let mut all = true;
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let v = at::read(root, parent.join(file));
+        if v.trim().is_empty() {
+            all = false;
+        } else {
+            at::write(root, new.join(file), v.trim())?;
+        }
+    }
+    Ok(all)
+}
+
+fn has_cpuset(dir: BorrowedFd<'_>) -> bool {
+    ["cpuset.cpus", "cpuset.mems"]
+        .iter()
+        .all(|f| !at::read(dir, f).trim().is_empty())
+}
+
+/// Copy cpus and mems down from the nearest ancestor that has them, by path: only for
+/// existing directories left without them, which `make_dir` does not expect.
 pub(super) fn inherit_cpuset(dir: &Path) -> std::io::Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mut chain = vec![dir.to_path_buf()];
@@ -195,39 +260,15 @@ pub(super) fn enable_controllers(path: &Path) {
     }
 }
 
-pub(super) fn remove_tree(dir: &Path) -> std::io::Result<()> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    remove_tree(&e.path())?;
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    }
-    for attempt in 0..200 {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            // Busy: members are still exiting, or something outlived its init. Kill, retry.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 199 => {
-                // v2 (5.14+): the whole cgroup at once, no pid to race with.
-                if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
-                    let procs =
-                        std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::SIGKILL,
-                        );
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Err(e) => return Err(e),
+/// Remove the container's directory in one hierarchy with everything below it, relative to
+/// the fd of /sys/fs/cgroup (or of / for a hierarchy mounted elsewhere).
+pub(super) fn remove_dir(root: BorrowedFd<'_>, dir: &Path) -> std::io::Result<()> {
+    match at::below_root(dir) {
+        Some(rel) if !rel.as_os_str().is_empty() => at::remove_tree(root, rel, dir),
+        _ => {
+            let slash = crate::rootfs::resolve::open_host("/", libc::O_PATH | libc::O_DIRECTORY)?;
+            let rel = dir.strip_prefix("/").unwrap_or(dir);
+            at::remove_tree(slash.as_fd(), rel, dir)
         }
     }
-    Ok(())
 }

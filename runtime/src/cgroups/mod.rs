@@ -37,6 +37,7 @@
 //! systemd must be PID 1.
 
 mod apply;
+mod at;
 mod delegated;
 mod devfilter;
 mod devices;
@@ -72,8 +73,8 @@ use cpu::check_cpuset_within_host;
 use devices::{apply_devices, restore_console_rule, v1_devices_list};
 use host::{check_host, refuse_for_layout};
 use join::{
-    enable_controllers, has_processes, make_dir, may_be_frozen, may_join, missing_dirs,
-    refuse_frozen, refuse_unwritable, remove_tree,
+    check_cpuset, enable_controllers, has_processes, make_dir, may_be_frozen, may_join,
+    refuse_frozen, refuse_unwritable, remove_dir,
 };
 use layout::{is_unified, layout, manager};
 use memory::drop_kernel_memory_without_files;
@@ -86,6 +87,8 @@ use values::{normalize, validate};
 use crate::error::{config, state, Result, StepExt};
 use libcgroups::common::{CgroupManager, FreezerState};
 use oci_spec::runtime::{LinuxResources, Spec};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -157,39 +160,24 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         layout.sub_dirs(&plan.path, &plan.sub)?
     };
     let dirs: Vec<PathBuf> = v1_dirs.iter().cloned().chain(v2_dir.clone()).collect();
-    let new = plan.resources.is_some();
     let mut made = Vec::new();
     let mut skipped = Vec::new();
     let made_all = (|| -> Result<()> {
+        let root = at::open_root().step(|| format!("open {CGROUP_ROOT}"))?;
         for dir in &dirs {
-            if plan.rootless && !may_join(dir, Some(dir) != v2_dir.as_ref()) {
+            let v1 = Some(dir) != v2_dir.as_ref();
+            if plan.rootless && !may_join(dir, v1) {
                 skipped.push(dir.clone());
                 continue;
             }
-            if dir.is_dir() {
-                if new && has_processes(dir) {
-                    return Err(config(
-                        "linux.cgroupsPath",
-                        format!(
-                            "{}: {} already has processes; a container needs a cgroup of its own",
-                            plan.path.display(),
-                            dir.display()
-                        ),
-                    ));
-                }
-            } else if !plan.sub.is_empty() {
-                // As with runc: exec joins an existing sub-cgroup, never makes one.
-                return Err(config(
-                    "--cgroup",
-                    format!("{}: no such cgroup", dir.display()),
-                ));
+            let fd = open_member(plan, layout, root.as_fd(), dir, v1, &mut made)?;
+            if v1 {
+                let tasks = at::open_file(fd.as_fd(), "tasks")
+                    .step(|| format!("open {}/tasks", dir.display()))?;
+                j.tasks.get_mut().push((tasks, dir.clone()));
             } else {
-                made.extend(missing_dirs(dir));
-            }
-            make_dir(dir, Some(dir) != v2_dir.as_ref())
-                .step(|| format!("create cgroup {}", dir.display()))?;
-            if new && may_be_frozen(layout, plan, dir, v2_dir.as_ref()) {
-                refuse_frozen(&plan.path, dir)?;
+                // The v2 directory's fd, for CLONE_INTO_CGROUP.
+                j.v2_dir = Some(fd);
             }
         }
         if let Some(r) = &plan.resources {
@@ -201,36 +189,72 @@ pub fn prepare(plan: &Plan) -> Result<Joining> {
         }
         Ok(())
     })();
-    // The v2 directory's fd (for CLONE_INTO_CGROUP) is opened with the rest: a create short
-    // of fds must not leave the directories it just made.
-    let opened = made_all.and_then(|()| match v2_dir.filter(|d| !skipped.contains(d)) {
-        Some(dir) => std::fs::File::open(&dir)
-            .map(Some)
-            .step(|| format!("open cgroup {}", dir.display())),
-        None => Ok(None),
-    });
-    match opened {
-        Ok(fd) => j.v2_dir = fd.map(Into::into),
-        Err(e) => {
-            for d in made.iter().rev() {
-                let _ = std::fs::remove_dir(d);
-            }
-            return Err(e);
+    if let Err(e) = made_all {
+        // The fds first: a create short of fds must not leave the directories it made.
+        drop(j);
+        for d in made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
         }
+        return Err(e);
     }
-    j.tasks = v1_dirs
-        .iter()
-        .filter(|d| !skipped.contains(d))
-        .map(|d| d.join("tasks"))
-        .collect();
     Ok(j)
 }
 
-/// Init, first step: move this (single-threaded) process into its v1 cgroups.
+/// One member directory, opened (and made, for a new container) relative to the fd of
+/// /sys/fs/cgroup, after refusing one that already has processes or is frozen. The paths it
+/// made go to `made`.
+fn open_member(
+    plan: &Plan,
+    layout: &layout::Layout,
+    root: BorrowedFd<'_>,
+    dir: &PathBuf,
+    v1: bool,
+    made: &mut Vec<PathBuf>,
+) -> Result<OwnedFd> {
+    let new = plan.resources.is_some();
+    let cpuset =
+        v1 && (!plan.sub.is_empty() || layout.dir("cpuset", &plan.path).as_ref() == Some(dir));
+    let fd = if plan.sub.is_empty() {
+        let (fd, existed) = make_dir(root, dir, cpuset, made)?;
+        if existed && new && has_processes(fd.as_fd()) {
+            return Err(config(
+                "linux.cgroupsPath",
+                format!(
+                    "{}: {} already has processes; a container needs a cgroup of its own",
+                    plan.path.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        fd
+    } else {
+        match at::open_dir(root, dir) {
+            Ok(fd) => {
+                check_cpuset(fd.as_fd(), dir, cpuset)?;
+                fd
+            }
+            // As with runc: exec joins an existing sub-cgroup, never makes one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(config(
+                    "--cgroup",
+                    format!("{}: no such cgroup", dir.display()),
+                ));
+            }
+            Err(e) => return Err(e).step(|| format!("open cgroup {}", dir.display())),
+        }
+    };
+    if new && may_be_frozen(layout, plan, dir, (!v1).then_some(dir)) {
+        refuse_frozen(&plan.path, dir, fd.as_fd())?;
+    }
+    Ok(fd)
+}
+
+/// Init, first step: move this (single-threaded) process into its v1 cgroups, through the
+/// `tasks` files the parent opened; closed right after, before anything else runs.
 pub fn join_self(j: &Joining) -> Result<()> {
-    for t in &j.tasks {
-        std::fs::write(t, "0")
-            .step(|| format!("join cgroup {}", t.parent().unwrap_or(t).display()))?;
+    for (mut t, dir) in j.tasks.take() {
+        t.write_all(b"0")
+            .step(|| format!("join cgroup {}", dir.display()))?;
     }
     Ok(())
 }
@@ -351,12 +375,15 @@ pub fn remove(path: &Path, systemd: bool, id: &str) -> Result<()> {
         return Ok(());
     }
     let (v1, v2) = layout()?.member_dirs(path);
+    let root = at::open_root().step(|| format!("open {CGROUP_ROOT}"))?;
     // Every hierarchy is tried (collected before the first error is taken), so one that
     // fails keeps none of the others; a retried delete finishes the job.
     let tried: Vec<Result<()>> = v1
         .into_iter()
         .chain(v2)
-        .map(|dir| remove_tree(&dir).step(|| format!("remove cgroup {}", dir.display())))
+        .map(|dir| {
+            remove_dir(root.as_fd(), &dir).step(|| format!("remove cgroup {}", dir.display()))
+        })
         .collect();
     tried.into_iter().collect()
 }

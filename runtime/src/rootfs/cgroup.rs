@@ -34,13 +34,17 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
         .step(|| format!("mounts[{i}]: read /proc/self/cgroup"))?;
     let hierarchies = distinct_hierarchies(&host.mounts);
     let (set, clr) = m.opts.attr();
+    // Each bind source is opened relative to this one fd: a walk from / through /sys/fs
+    // revalidates sysfs's dentries under its lock, which new network namespaces take.
+    let cg_root = resolve::open_host(CGROUP_ROOT, libc::O_PATH | libc::O_DIRECTORY).ok();
+    let mount_one = |h| hierarchy(plan, m, h, &lines, (set, clr), cg_root.as_ref());
     if !hierarchies.iter().any(|h| h.fstype == "cgroup") {
         let h = hierarchies.first().ok_or_else(|| {
             Error::Child(format!(
                 "mounts[{i}]: the host has no cgroup file system mounted"
             ))
         })?;
-        let mnt = hierarchy(plan, m, h, &lines, set, clr)?;
+        let mnt = mount_one(h)?;
         kmount::attach(mnt.as_fd(), target.as_fd())
             .step(|| format!("mounts[{i}]: mount cgroup2 on {}", shown(&m.dest)))?;
         return Ok(mnt);
@@ -57,7 +61,7 @@ pub fn mount(plan: &Plan, root: BorrowedFd<'_>, m: &MountStep) -> Result<OwnedFd
     kmount::attach(tmpfs.as_fd(), target.as_fd())
         .step(|| format!("mounts[{i}]: mount tmpfs on {}", shown(&m.dest)))?;
     for h in hierarchies {
-        let mnt = hierarchy(plan, m, h, &lines, set, clr)?;
+        let mnt = mount_one(h)?;
         attach_in_tmpfs(m, tmpfs.as_fd(), h, mnt.as_fd())?;
     }
     if set & MOUNT_ATTR_RDONLY != 0 {
@@ -143,8 +147,8 @@ fn hierarchy(
     m: &MountStep,
     h: &MountInfo,
     lines: &[CgroupLine],
-    set: u64,
-    clr: u64,
+    (set, clr): (u64, u64),
+    cg_root: Option<&OwnedFd>,
 ) -> Result<OwnedFd> {
     let i = m.index;
     let v2 = h.fstype == "cgroup2";
@@ -179,10 +183,25 @@ fn hierarchy(
         ))
     })?;
     let step = || format!("mounts[{i}]: bind cgroup {}", source.display());
-    let src = resolve::open_host(&source, libc::O_PATH | libc::O_DIRECTORY).step(step)?;
+    let flags = libc::O_PATH | libc::O_DIRECTORY;
+    let src = match (cg_root, source.strip_prefix(CGROUP_ROOT)) {
+        (Some(r), Ok(rel)) if !rel.as_os_str().is_empty() && plain(rel) => {
+            resolve::openat(r.as_fd(), rel, flags | libc::O_NOFOLLOW, 0)
+        }
+        _ => resolve::open_host(&source, flags),
+    }
+    .step(step)?;
     let tree = kmount::clone_tree(src.as_fd(), false).step(step)?;
     kmount::set_attr(tree.as_fd(), set, clr, false).step(step)?;
     Ok(tree)
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// No `..` or `.`: relative to the fd of /sys/fs/cgroup it stays what the path says.
+fn plain(rel: &Path) -> bool {
+    rel.components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// `h` as this init sees it. The fast answer's roots ("/") hold in the caller's (initial)
