@@ -19,18 +19,7 @@ pub fn run(cfg: &InitConfig, joining: &crate::cgroups::Joining, mut sock: UnixSt
 }
 
 fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStream) -> Result<()> {
-    if let Some(fd) = cfg.lock_fd {
-        // The state-dir flock must stay with the parent, not live on in the container.
-        let _ = nix::unistd::close(fd);
-    }
-    if let Some(dir) = &joining.v2_dir {
-        // The cgroup directory the clone placed the init in (CLONE_INTO_CGROUP) is a host
-        // directory: kept until the execve, a container process that may ptrace the init
-        // (CAP_SYS_PTRACE) could walk `..` from /proc/<init>/fd/N to the host's root. The init
-        // never returns, so nothing closes this number again.
-        let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(dir));
-    }
-    crate::cgroups::join_self(joining)?;
+    drop_parent_fds_and_join(cfg, joining)?;
     let hook_state = match sync::recv(sock)? {
         Some(Msg::Go(state)) => state,
         Some(other) => return Err(Error::Child(format!("unexpected message {other:?}"))),
@@ -103,6 +92,24 @@ fn steps(cfg: &InitConfig, joining: &crate::cgroups::Joining, sock: &mut UnixStr
     }
     sync::send_ready(sock)?;
     wait_and_exec(cfg, &hook_state, &call, !load_here, kept)
+}
+
+/// The first step: the fds that are the parent's business go (the state-dir lock, the cgroup
+/// directory of CLONE_INTO_CGROUP), and the init joins its v1 cgroups.
+fn drop_parent_fds_and_join(cfg: &InitConfig, joining: &crate::cgroups::Joining) -> Result<()> {
+    if let Some(fd) = cfg.lock_fd {
+        // The state-dir flock must stay with the parent, not live on in the container.
+        let _ = nix::unistd::close(fd);
+    }
+    if let Some(dir) = &joining.v2_dir {
+        // The cgroup directory the clone placed the init in (CLONE_INTO_CGROUP) is a host
+        // directory: kept until the execve, a container process that may ptrace the init
+        // (CAP_SYS_PTRACE) could walk `..` from /proc/<init>/fd/N to the host's root. The init
+        // never returns, so nothing closes this number again.
+        let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(dir));
+    }
+    crate::cgroups::join_self(joining)?;
+    Ok(())
 }
 
 /// The rest, in the process that execs: wait for `start`, startContainer hooks, the last task
