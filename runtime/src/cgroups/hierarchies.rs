@@ -210,7 +210,12 @@ fn expected(lines: &[CgroupLine], root_v2: bool) -> Option<Vec<Expected>> {
     let mut out = Vec::new();
     let mut ids = Vec::new();
     let mut v2 = false;
-    for l in lines {
+    // In hierarchy-id order: the kernel numbers a hierarchy when it is first mounted, so this is
+    // the order of the mounts in mountinfo, which the container's cgroup tmpfs repeats as runc
+    // does (/proc/self/cgroup lists them the other way round).
+    let mut sorted: Vec<&CgroupLine> = lines.iter().collect();
+    sorted.sort_by_key(|l| l.hierarchy);
+    for l in sorted {
         if ids.contains(&l.hierarchy) {
             return None;
         }

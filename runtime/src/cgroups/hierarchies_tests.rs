@@ -85,21 +85,22 @@ fn good() -> Host {
 
 #[test]
 fn hybrid_lines_name_each_hierarchy_by_its_controllers_or_name() {
+    // In hierarchy-id order (the order of the mounts), not /proc/self/cgroup's.
     let want = expected(&lines(HYBRID), false).unwrap();
     assert_eq!(
         points(&want),
         [
-            "/sys/fs/cgroup/systemd",
-            "/sys/fs/cgroup/pids",
-            "/sys/fs/cgroup/cpu,cpuacct",
             "/sys/fs/cgroup/net_cls,net_prio",
+            "/sys/fs/cgroup/cpu,cpuacct",
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/systemd",
             "/sys/fs/cgroup/unified"
         ]
     );
-    assert_eq!(want[0].options, ["name=systemd"]);
-    assert_eq!(want[2].options, ["cpu", "cpuacct"]);
+    assert_eq!(want[3].options, ["name=systemd"]);
+    assert_eq!(want[1].options, ["cpu", "cpuacct"]);
     let mounts = verify(want, &good()).unwrap();
-    assert_eq!(mounts[2].fstype, "cgroup");
+    assert_eq!(mounts[1].fstype, "cgroup");
     assert_eq!(mounts[2].root, "/");
     assert_eq!(mounts[4].fstype, "cgroup2");
 }
@@ -120,7 +121,7 @@ fn pure_v1_without_a_v2_line_expects_no_unified() {
     let want = expected(&lines("2:memory:/\n1:cpu:/\n"), false).unwrap();
     assert_eq!(
         points(&want),
-        ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu"]
+        ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory"]
     );
 }
 
