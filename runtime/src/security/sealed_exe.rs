@@ -79,9 +79,6 @@ pub fn ensure() -> Result<()> {
 /// re-execute anyway, does not remap itself for nothing. The result is checked the way the
 /// re-executed vsrun would check it: its exe link must read as sealed.
 fn move_onto(exe: &File, sealed: &OwnedFd) -> std::io::Result<()> {
-    if !crate::syscall::image::may_set_exe_file() {
-        return Err(std::io::Error::from_raw_os_error(libc::EPERM));
-    }
     let st = nix::sys::stat::fstat(exe.as_raw_fd())?;
     // mmap and PR_SET_MM_EXE_FILE want a file opened for reading; open_tree's is O_PATH.
     let view = File::open(format!("/proc/self/fd/{}", sealed.as_raw_fd()))?;

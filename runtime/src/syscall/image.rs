@@ -27,6 +27,19 @@ struct Mapping {
 /// Move every mapping of the file (dev, ino) onto `fd`, which must hold the same bytes, then
 /// make `fd` the process's exe link. Called single-threaded, before vsrun does anything else.
 pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
+    // /proc/self/stat read once: the probe and the real change give the kernel the same layout.
+    let layout = current_layout()?;
+    // Nothing is remapped where the kernel would refuse the last step (rootless): an fd that
+    // is not open answers EBADF when the change is allowed and EPERM when not.
+    match set_exe_file(&layout, i32::MAX) {
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
+        Err(e) => return Err(e),
+        Ok(()) => {
+            return Err(io::Error::other(
+                "PR_SET_MM_MAP took an fd that is not open",
+            ))
+        }
+    }
     let maps = std::fs::read_to_string("/proc/self/maps")?;
     let mappings = parse_maps(&maps, dev, ino);
     if mappings.is_empty() {
@@ -41,14 +54,15 @@ pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
             "vsrun's exe link is not vsrun (started through ld.so?)",
         ));
     }
+    let pagemap = std::fs::File::open("/proc/self/pagemap").ok();
     for m in &mappings {
         if m.prot & libc::PROT_WRITE != 0 || written.iter().any(|w| overlaps(m, *w)) {
             replace_with_anonymous_copy(m)?;
         } else {
-            map_again_from(m, fd)?;
+            map_again_from(m, fd, pagemap.as_ref())?;
         }
     }
-    set_exe_file(fd)
+    set_exe_file(&layout, fd)
 }
 
 /// Whether the exe file's mappings are the main program's, whose writable segments (from
@@ -107,8 +121,8 @@ fn writable_segments() -> Vec<(usize, usize)> {
 /// in one step by one showing the same, never-written file bytes. The pages that were mapped
 /// before are mapped again at once (MADV_POPULATE_READ, from the page cache both files
 /// share), so that the code vsrun runs next does not fault them in one by one.
-fn map_again_from(m: &Mapping, fd: RawFd) -> io::Result<()> {
-    let present = present_runs(m);
+fn map_again_from(m: &Mapping, fd: RawFd, pagemap: Option<&std::fs::File>) -> io::Result<()> {
+    let present = pagemap.map_or_else(Vec::new, |p| present_runs(m, p));
     // SAFETY: the range is one of our own image's mappings that only ever held the file's
     // bytes (never written: see move_image_to), and `fd` holds the same bytes at the same
     // offset, so no code or data anywhere sees a change.
@@ -136,12 +150,11 @@ fn map_again_from(m: &Mapping, fd: RawFd) -> io::Result<()> {
 
 /// The runs of pages of `m` that are mapped now (bit 63 of /proc/self/pagemap), as (start,
 /// length). Empty when pagemap cannot be read: populating is only a saving.
-fn present_runs(m: &Mapping) -> Vec<(usize, usize)> {
+fn present_runs(m: &Mapping, pagemap: &std::fs::File) -> Vec<(usize, usize)> {
     use std::os::unix::fs::FileExt;
     let pages = (m.end - m.start) / PAGE;
     let mut raw = vec![0u8; pages * 8];
-    let read = std::fs::File::open("/proc/self/pagemap")
-        .and_then(|f| f.read_exact_at(&mut raw, (m.start / PAGE * 8) as u64));
+    let read = pagemap.read_exact_at(&mut raw, (m.start / PAGE * 8) as u64);
     if read.is_err() || m.prot & libc::PROT_READ == 0 {
         return Vec::new();
     }
@@ -207,16 +220,9 @@ fn replace_with_anonymous_copy(m: &Mapping) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the exe link may be changed: the kernel checks CAP_SYS_ADMIN (or
-/// CAP_CHECKPOINT_RESTORE) in the caller's user namespace before it looks at the fd, so an
-/// fd that is not open answers EBADF when allowed and EPERM when not, changing nothing.
-pub fn may_set_exe_file() -> bool {
-    set_exe_file(i32::MAX).is_err_and(|e| e.raw_os_error() == Some(libc::EBADF))
-}
-
 /// struct prctl_mm_map (linux/prctl.h).
 #[repr(C)]
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct MmMap {
     start_code: u64,
     end_code: u64,
@@ -239,10 +245,12 @@ struct MmMap {
 /// `fd`'s file and nothing else changes. PR_SET_MM_MAP, not PR_SET_MM_EXE_FILE: the latter
 /// wants CAP_SYS_RESOURCE in the initial user namespace, which hosts (and this CI VM) may
 /// withhold even from root, the former CAP_SYS_ADMIN in vsrun's own.
-fn set_exe_file(fd: RawFd) -> io::Result<()> {
+fn set_exe_file(layout: &MmMap, fd: RawFd) -> io::Result<()> {
     const PR_SET_MM_MAP: libc::c_ulong = 14;
-    let mut map = current_layout()?;
-    map.exe_fd = fd as u32;
+    let mut map = MmMap {
+        exe_fd: fd as u32,
+        ..*layout
+    };
     // The current break, read last: nothing allocates between this and the prctl.
     // SAFETY: brk(0) changes nothing and returns the current break.
     map.brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
