@@ -101,6 +101,9 @@ fn drop_parent_fds_and_join(cfg: &InitConfig, joining: &crate::cgroups::Joining)
         // The state-dir flock must stay with the parent, not live on in the container.
         let _ = nix::unistd::close(fd);
     }
+    // The view of vsrun's binary (security/sealed_exe.rs): its last close, which waits for an
+    // RCU grace period, is the parent's, while this init mounts.
+    crate::security::sealed_exe::release_view();
     if let Some(dir) = &joining.v2_dir {
         // The cgroup directory the clone placed the init in (CLONE_INTO_CGROUP) is a host
         // directory: kept until the execve, a container process that may ptrace the init

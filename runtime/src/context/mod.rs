@@ -395,6 +395,8 @@ fn release(cfg: &InitConfig, init: &mut Init, sock: &mut UnixStream) -> Result<(
         Vec::new()
     };
     sync::send(sock, &Msg::Go(state))?;
+    // The init mounts now: the grace period the view's close waits for runs beside that.
+    crate::security::sealed_exe::release_view();
     if cfg.rootfs.is_some() && (has(HookPoint::Prestart) || has(HookPoint::CreateRuntime)) {
         match sync::recv(sock)? {
             Some(Msg::Hooks) => {}

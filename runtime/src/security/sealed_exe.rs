@@ -27,8 +27,9 @@
 use crate::error::{Error, Result, StepExt};
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Make sure the running binary cannot be written through any exe link of this process:
 /// returns when it already cannot, otherwise re-executes vsrun with the same arguments and
@@ -48,7 +49,10 @@ pub fn ensure() -> Result<()> {
         })?,
     };
     match move_onto(&exe, &sealed) {
-        Ok(()) => return Ok(()),
+        Ok(()) => {
+            keep_view_until_the_init_runs(sealed);
+            return Ok(());
+        }
         // The exe link is the dynamic loader's: a re-exec from its view would run ld.so with
         // vsrun's arguments, and sealing ld.so does not seal vsrun.
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
@@ -72,6 +76,28 @@ pub fn ensure() -> Result<()> {
         .collect();
     let err = crate::syscall::execveat_fd(sealed.as_raw_fd(), &argv, &envp);
     Err(err).step(|| "re-execute vsrun from its sealed binary".into())
+}
+
+/// The open_tree fd of the view, kept open after the move (-1: none).
+static VIEW: AtomicI32 = AtomicI32::new(-1);
+
+/// Closing the view's open_tree fd dissolves the detached mount, and the kernel then waits for
+/// an RCU grace period (namespace_unlock, synchronize_rcu_expedited): 0.1-0.25 ms measured
+/// here, in the middle of the start path. The mappings keep the mount alive either way, so
+/// the close can wait for a moment when vsrun is only waiting: `release_view` after "go",
+/// while the init mounts the rootfs (context/mod.rs). The init closes its inherited copy
+/// first thing (context/init.rs), so the parent's close is the last one, off the init's path.
+fn keep_view_until_the_init_runs(view: OwnedFd) {
+    VIEW.store(view.into_raw_fd(), Ordering::Relaxed);
+}
+
+/// Close the view's open_tree fd kept by `ensure` (see `keep_view_until_the_init_runs`); a
+/// no-op when there is none. Without a call, the fd goes with the process.
+pub fn release_view() {
+    let fd = VIEW.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        let _ = nix::unistd::close(fd);
+    }
 }
 
 /// Move the running image onto `sealed` without a second start (syscall/image.rs). Tried
