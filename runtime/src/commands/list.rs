@@ -4,6 +4,7 @@
 
 use crate::cli::{GlobalOpts, ListArgs};
 use crate::error::{config, Result};
+use crate::state::RootDir;
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 
@@ -21,7 +22,9 @@ pub fn run(g: &GlobalOpts, args: &ListArgs) -> Result<i32> {
             })
             .collect();
         dirs.sort_by_key(|(e, _)| e.file_name());
-        rows = describe_all(&dirs);
+        if let Ok(root) = crate::state::RootDir::open(&g.root) {
+            rows = describe_all(&root, &dirs);
+        }
     }
     if args.quiet {
         for r in &rows {
@@ -45,7 +48,7 @@ pub fn run(g: &GlobalOpts, args: &ListArgs) -> Result<i32> {
 /// Each container costs about ten syscalls, most of them path walks and /proc/<pid>/stat:
 /// with many containers, one thread per CPU shares them out (1000 containers on 2 CPUs:
 /// README "Benchmarks"). The rows keep the sorted order.
-fn describe_all(dirs: &[(std::fs::DirEntry, u32)]) -> Vec<Value> {
+fn describe_all(root: &RootDir, dirs: &[(std::fs::DirEntry, u32)]) -> Vec<Value> {
     const PER_THREAD_MIN: usize = 64;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cpus.min(dirs.len() / PER_THREAD_MIN).max(1);
@@ -53,7 +56,7 @@ fn describe_all(dirs: &[(std::fs::DirEntry, u32)]) -> Vec<Value> {
     std::thread::scope(|s| {
         let parts: Vec<_> = dirs
             .chunks(chunk)
-            .map(|part| s.spawn(move || describe_part(part)))
+            .map(|part| s.spawn(move || describe_part(root, part)))
             .collect();
         parts
             .into_iter()
@@ -62,12 +65,16 @@ fn describe_all(dirs: &[(std::fs::DirEntry, u32)]) -> Vec<Value> {
     })
 }
 
-fn describe_part(dirs: &[(std::fs::DirEntry, u32)]) -> Vec<Value> {
+/// Each container's files are opened relative to the root's fd (state::RootDir).
+fn describe_part(root: &RootDir, dirs: &[(std::fs::DirEntry, u32)]) -> Vec<Value> {
     dirs.iter()
         .filter_map(|(e, uid)| {
-            let owner = crate::state::owner_name(*uid);
+            let name = e.file_name();
             // A container being created or deleted right now is skipped, not an error.
-            super::state::describe_owned(&e.path(), owner).ok()
+            let st = root.load(&name).ok()?;
+            let status = root.status(&name, &st);
+            let owner = crate::state::owner_name(*uid);
+            Some(super::state::state_object(st, status, owner))
         })
         .collect()
 }

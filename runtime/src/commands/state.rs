@@ -29,6 +29,11 @@ pub fn describe(dir: &Path) -> Result<Value> {
 pub fn describe_owned(dir: &Path, owner: String) -> Result<Value> {
     let st = state::load(dir)?;
     let status = state::status(dir, &st);
+    Ok(state_object(st, status, owner))
+}
+
+/// The state object of `st` read as `status`.
+pub fn state_object(st: state::State, status: Status, owner: String) -> Value {
     let pid = if status == Status::Stopped { 0 } else { st.pid };
     let mut v = json!({
         "ociVersion": st.oci_version,
@@ -43,5 +48,5 @@ pub fn describe_owned(dir: &Path, owner: String) -> Result<Value> {
     if !st.annotations.is_empty() {
         v["annotations"] = json!(st.annotations);
     }
-    Ok(v)
+    v
 }
