@@ -40,7 +40,7 @@ pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
             ))
         }
     }
-    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    let maps = read_proc("/proc/self/maps")?;
     let mappings = parse_maps(&maps, dev, ino);
     if mappings.is_empty() {
         return Err(io::Error::other(
@@ -189,7 +189,8 @@ fn replace_with_anonymous_copy(m: &Mapping) -> io::Result<()> {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            // Populated in one step: the copy below would otherwise fault in every page.
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
             -1,
             0,
         )
@@ -271,10 +272,19 @@ fn set_exe_file(layout: &MmMap, fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// A /proc file of this process read into room made beforehand: one read(2) and the one
+/// that finds the end, where `fs::read_to_string`'s growing reads took seven for each file.
+fn read_proc(path: &str) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// The mm's bounds as /proc/self/stat shows them (fields 26-28 and 45-51), to be given back
 /// unchanged.
 fn current_layout() -> io::Result<MmMap> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let stat = read_proc("/proc/self/stat")?;
     let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<u64> = after_comm
         .split_ascii_whitespace()
