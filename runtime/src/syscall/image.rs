@@ -54,12 +54,11 @@ pub fn move_image_to(fd: RawFd, dev: u64, ino: u64) -> io::Result<()> {
             "vsrun's exe link is not vsrun (started through ld.so?)",
         ));
     }
-    let pagemap = std::fs::File::open("/proc/self/pagemap").ok();
     for m in &mappings {
         if m.prot & libc::PROT_WRITE != 0 || written.iter().any(|w| overlaps(m, *w)) {
             replace_with_anonymous_copy(m)?;
         } else {
-            map_again_from(m, fd, pagemap.as_ref())?;
+            map_again_from(m, fd)?;
         }
     }
     set_exe_file(&layout, fd)
@@ -118,11 +117,12 @@ fn writable_segments() -> Vec<(usize, usize)> {
 }
 
 /// mmap(MAP_FIXED) of the same range from `fd` at the same offset: the old mapping is replaced
-/// in one step by one showing the same, never-written file bytes. The pages that were mapped
-/// before are mapped again at once (MADV_POPULATE_READ, from the page cache both files
-/// share), so that the code vsrun runs next does not fault them in one by one.
-fn map_again_from(m: &Mapping, fd: RawFd, pagemap: Option<&std::fs::File>) -> io::Result<()> {
-    let present = pagemap.map_or_else(Vec::new, |p| present_runs(m, p));
+/// in one step by one showing the same, never-written file bytes. The pages fault in again as
+/// vsrun runs on, from the page cache both files share, a window at a time (fault-around).
+/// Populating the pages mapped before at once (MADV_POPULATE_READ, found in
+/// /proc/self/pagemap), or all of them (MAP_POPULATE), cost 2-3.5 % more CPU per `run` and
+/// saved no wall time (README "Benchmarks", seventh round).
+fn map_again_from(m: &Mapping, fd: RawFd) -> io::Result<()> {
     // SAFETY: the range is one of our own image's mappings that only ever held the file's
     // bytes (never written: see move_image_to), and `fd` holds the same bytes at the same
     // offset, so no code or data anywhere sees a change.
@@ -139,38 +139,7 @@ fn map_again_from(m: &Mapping, fd: RawFd, pagemap: Option<&std::fs::File>) -> io
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    const MADV_POPULATE_READ: i32 = 22;
-    for (start, len) in present {
-        // SAFETY: a sub-range of the mapping just made; populating only maps page-cache
-        // pages. Before Linux 5.14 it fails with EINVAL and the pages fault in as they would.
-        unsafe { libc::madvise(start as *mut libc::c_void, len, MADV_POPULATE_READ) };
-    }
     Ok(())
-}
-
-/// The runs of pages of `m` that are mapped now (bit 63 of /proc/self/pagemap), as (start,
-/// length). Empty when pagemap cannot be read: populating is only a saving.
-fn present_runs(m: &Mapping, pagemap: &std::fs::File) -> Vec<(usize, usize)> {
-    use std::os::unix::fs::FileExt;
-    let pages = (m.end - m.start) / PAGE;
-    let mut raw = vec![0u8; pages * 8];
-    let read = pagemap.read_exact_at(&mut raw, (m.start / PAGE * 8) as u64);
-    if read.is_err() || m.prot & libc::PROT_READ == 0 {
-        return Vec::new();
-    }
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (i, entry) in raw.chunks_exact(8).enumerate() {
-        let e = u64::from_ne_bytes(entry.try_into().unwrap_or_default());
-        if e >> 63 == 0 {
-            continue;
-        }
-        let at = m.start + i * PAGE;
-        match runs.last_mut() {
-            Some((start, len)) if *start + *len == at => *len += PAGE,
-            _ => runs.push((at, PAGE)),
-        }
-    }
-    runs
 }
 
 /// Copy the range into fresh anonymous memory, give it the range's protection and mremap it
