@@ -209,4 +209,5 @@ print("  hottest functions:")
 for s, n in user_sym.most_common(10):
     print(f"    {s[:60]:60} {n * ms:6.3f}")
 print(f"\nkernel CPU for the run beyond the floor's: {tv - tf:.2f} ms; vsrun's own code: {tu:.2f} ms;"
-      f" 2x the floor leaves {2 * wall['floor'] - wall['floor']:.2f} ms of wall time for both")
+      f" the target (2x the floor) allows {wall['floor']:.2f} ms of wall time above the floor for both")
+PY
