@@ -165,8 +165,22 @@ def user_class(sym):
         return "JSON (config, state)"
     return "the rest of vsrun's code"
 
+def thread_work(frames):
+    """What a kernel thread's sample was doing: the work item or thread function."""
+    syms = [s for s, _ in frames]
+    for i, s in enumerate(syms):
+        if s.startswith("process_one_work") and i > 0:
+            return "work: " + syms[i - 1]
+    for s in syms:
+        if s.startswith(("rcu_", "kfree_rcu", "rcu_do_batch", "rcu_core")):
+            return "RCU"
+        if s.startswith(("cleanup_net", "css_", "cgroup_")):
+            return s
+    return "other: " + (syms[-2] if len(syms) > 1 else syms[0] if syms else "?")
+
 def profile(who):
     by_who = collections.Counter()
+    threads = collections.Counter()
     kern = collections.Counter()
     user = collections.Counter()
     user_sym = collections.Counter()
@@ -176,11 +190,13 @@ def profile(who):
         by_who[(w, "kernel" if kernel else "user")] += 1
         if w in ("vsrun", "unshare", "chroot", "true") and kernel:
             kern[kernel_class(frames)] += 1
+        if w == "kernel threads":
+            threads[thread_work(frames)] += 1
         if w == "vsrun" and not kernel and frames:
             sym = frames[0][0].split("+")[0]
             user[user_class(sym)] += 1
             user_sym[sym] += 1
-    return by_who, kern, user, user_sym
+    return by_who, kern, user, user_sym, threads
 
 wall = {w: int(open(f"{tmp}/wall-{w}.txt").read()) / 1e6 / runs for w in ("vsrun", "floor")}
 print(f"== wall time per run: vsrun {wall['vsrun']:.2f} ms, floor {wall['floor']:.2f} ms, "
@@ -192,6 +208,11 @@ for who in ("vsrun", "floor"):
     for w in sorted({w for w, _ in by_who}, key=lambda w: -(by_who[(w, 'user')] + by_who[(w, 'kernel')])):
         if w != "idle":
             print(f"  {w:28} {by_who[(w, 'user')] * ms:6.2f} / {by_who[(w, 'kernel')] * ms:6.2f}")
+tv_, tf_ = prof["vsrun"][4], prof["floor"][4]
+print("\n== kernel threads (work the runs left behind: cgroup and namespace teardown, RCU), CPU ms per run")
+print(f"  {'':52} {'vsrun':>6} {'floor':>6}")
+for c in sorted(set(tv_) | set(tf_), key=lambda c: -tv_[c])[:8]:
+    print(f"  {c[:52]:52} {tv_[c] * ms:6.2f} {tf_[c] * ms:6.2f}")
 kv, kf = prof["vsrun"][1], prof["floor"][1]
 print("\n== the kernel working for the run's processes, CPU ms per run")
 print(f"  {'':52} {'vsrun':>6} {'floor':>6} {'more':>6}")
