@@ -14,6 +14,11 @@
 # A fifth entry, floor, is what the kernel alone needs for the same namespaces and root:
 # `unshare -p -m -i -u -n --fork chroot ROOTFS /bin/true` (issue 14: vsrun at most 2x that).
 #
+# hyperfine runs each command's iterations one after another, so a machine whose speed drifts
+# (a shared VM) moves one command's median against another's. So `run` is also timed
+# interleaved: INTERLEAVE rounds (default 150), each one run of vsrun, crun and the floor in
+# turn, medians of wall time per command and the ratios of those medians.
+#
 # Then issue 14's footprint figures, each beside crun's where crun has one: peak RSS of a run,
 # resident memory of a created (not started) container, the stripped binary's size, exec into
 # a running container, 100 runs in parallel against serial/2, and list/state with LIST_N
@@ -29,7 +34,8 @@
 # BENCH_BEFORE=/path/to/an/older/vsrun adds it as `vsrun-before` to the same hyperfine runs
 # (its own --root), so that a change is measured side by side with what it replaces.
 #
-# Env: RUNS (default 30), WARMUP (default 5), LIST_N (default 1000), PAR_N (default 100).
+# Env: RUNS (default 30), WARMUP (default 5), LIST_N (default 1000), PAR_N (default 100),
+# INTERLEAVE (default 150).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -37,6 +43,7 @@ runs=${RUNS:-30}
 warmup=${WARMUP:-5}
 list_n=${LIST_N:-1000}
 par_n=${PAR_N:-100}
+interleave=${INTERLEAVE:-150}
 
 [ "$(id -u)" = 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
 
@@ -116,6 +123,21 @@ leftovers() { # one command for all three (hyperfine takes a single --cleanup)
     echo "$out true"
 }
 
+# One round: each command once, in turn; wall time per command, medians after the rounds.
+cat >"$tmp/interleave.py" <<'PY'
+import json, shlex, statistics, subprocess, sys, time
+rounds, out = int(sys.argv[1]), sys.argv[2]
+cmds = dict(a.split("=", 1) for a in sys.argv[3:])
+times = {name: [] for name in cmds}
+for i in range(rounds + 5):
+    for name, cmd in cmds.items():
+        t0 = time.perf_counter()
+        # no shell: its start would add the same time to each and pull the ratios toward 1
+        subprocess.run(shlex.split(cmd.replace("ID", f"i{i}")), check=True, stdout=subprocess.DEVNULL)
+        if i >= 5:  # the first rounds warm the caches
+            times[name].append((time.perf_counter() - t0) * 1000)
+json.dump({n: statistics.median(t) for n, t in times.items()}, open(out, "w"))
+PY
 cat >"$tmp/inner.sh" <<INNER
 set -e
 umount /sys/fs/cgroup/unified 2>/dev/null || true
@@ -132,6 +154,10 @@ for sc in plain seccomp; do
         -n floor "unshare -p -m -i -u -n --fork chroot $bundle/rootfs /bin/true" \
         ${before_entry}
 done
+python3 $tmp/interleave.py $interleave $tmp/interleaved.json \
+    "vsrun=$vsrun --root $tmp/root-vsrun run --bundle $bundle ID" \
+    "crun=$crun --root $tmp/root-crun run --bundle $bundle ID" \
+    "floor=unshare -p -m -i -u -n --fork chroot $bundle/rootfs /bin/true"
 for rt in vsrun runc crun; do
     case \$rt in vsrun) bin=$vsrun ;; runc) bin=$runc ;; crun) bin=$crun ;; esac
     /usr/bin/time -v -o $tmp/rss-\$rt.txt \$bin --root $tmp/root-\$rt run --bundle $bundle rss-\$rt >/dev/null
@@ -224,6 +250,12 @@ for sc, title in (("plain", "run /bin/true"), ("seccomp", "run /bin/true with do
     if "vsrun-before" in med:
         b = med["vsrun-before"]
         print(f"vsrun-before (BENCH_BEFORE): {b:.2f} ms; /crun {b / med['crun']:.2f}, /floor {b / med['floor']:.2f}, vsrun/vsrun-before {med['vsrun'] / b:.2f}")
+
+il = json.load(open(f"{tmp}/interleaved.json"))
+print()
+print("== run /bin/true, interleaved (vsrun, crun, floor in turn; medians)")
+print(f"vsrun {il['vsrun']:.2f} ms, crun {il['crun']:.2f} ms, floor {il['floor']:.2f} ms: "
+      f"vsrun/crun {il['vsrun'] / il['crun']:.2f} (target <= 0.7), vsrun/floor {il['vsrun'] / il['floor']:.2f} (target <= 2)")
 
 def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "-"
