@@ -48,6 +48,7 @@ interleave=${INTERLEAVE:-150}
 [ "$(id -u)" = 0 ] || { echo "bench.sh: run as root" >&2; exit 1; }
 
 source hack/lib/packages.sh # (the cwd is the repository)
+source hack/lib/scratch.sh
 ensure_packages hack/bench.sh busybox-static runc crun hyperfine time python3 util-linux linux-perf
 
 RUSTFLAGS="-C target-feature=+crt-static" \
@@ -68,21 +69,10 @@ bin_of() {
 }
 cleanup() {
     for rt in vsrun runc crun; do
-        bin=$(bin_of $rt)
-        [ -d "$tmp/root-$rt" ] || continue
-        for id in $("$bin" --root "$tmp/root-$rt" list -q 2>/dev/null); do
-            "$bin" --root "$tmp/root-$rt" delete --force "$id" >/dev/null 2>&1 || true
-        done
+        [ -d "$tmp/root-$rt" ] && delete_all "$(bin_of $rt)" "$tmp/root-$rt"
     done
-    for id in $("$vsrun" --root "$tmp/root-vsrun-many" list -q 2>/dev/null); do
-        "$vsrun" --root "$tmp/root-vsrun-many" delete --force "$id" >/dev/null 2>&1 || true
-    done
-    # never remove through a mount left behind
-    if grep -q " $tmp/" /proc/self/mountinfo; then
-        echo "bench.sh: mounts left under $tmp; not removing it" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    delete_all "$vsrun" "$tmp/root-vsrun-many"
+    remove_scratch hack/bench.sh "$tmp"
 }
 trap cleanup EXIT
 

@@ -10,17 +10,13 @@ repo=$PWD
 cargo build --release -p vsrun
 vsrun=$repo/target/release/vsrun
 
+source hack/lib/scratch.sh # (the cwd is the repository)
 tmp=$(mktemp -d /tmp/vsrun-demo.XXXXXX)
 root=$tmp/root
 id=demo-$$
 cleanup() {
     "$vsrun" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
-    # never remove through a mount left behind
-    if grep -q " $tmp/" /proc/self/mountinfo; then
-        echo "demo.sh: mounts left under $tmp; not removing it" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    remove_scratch hack/demo.sh "$tmp"
 }
 trap cleanup EXIT
 

@@ -25,6 +25,7 @@ freq=${FREQ:-4000}
 
 [ "$(id -u)" = 0 ] || { echo "profile-run.sh: run as root" >&2; exit 1; }
 source hack/lib/packages.sh # (the cwd is the repository)
+source hack/lib/scratch.sh
 ensure_packages hack/profile-run.sh busybox-static linux-perf python3 util-linux
 
 CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
@@ -38,14 +39,8 @@ perf buildid-cache -a "$vsrun" 2>/dev/null || :
 
 tmp=$(mktemp -d /tmp/vsrun-profile.XXXXXX)
 cleanup() {
-    for id in $("$vsrun" --root "$tmp/root" list -q 2>/dev/null); do
-        "$vsrun" --root "$tmp/root" delete --force "$id" >/dev/null 2>&1 || true
-    done
-    if grep -q " $tmp/" /proc/self/mountinfo; then
-        echo "profile-run.sh: mounts left under $tmp; not removing it" >&2
-    else
-        rm -rf "$tmp"
-    fi
+    delete_all "$vsrun" "$tmp/root"
+    remove_scratch hack/profile-run.sh "$tmp"
 }
 trap cleanup EXIT
 
