@@ -253,11 +253,11 @@ fn parse(dir: &Path, file: std::io::Result<File>) -> Result<State> {
 /// Derive the status: the init must exist with the same start time and not be a zombie; a
 /// live init whose exec.fifo still exists has not been started.
 pub fn status(dir: &Path, st: &State) -> Status {
-    status_with(st, || dir.join(EXEC_FIFO).exists())
+    status_with(st, None, || dir.join(EXEC_FIFO).exists())
 }
 
-fn status_with(st: &State, fifo_exists: impl FnOnce() -> bool) -> Status {
-    if !process_alive(st.pid, st.pid_start) {
+fn status_with(st: &State, proc: Option<&File>, fifo_exists: impl FnOnce() -> bool) -> Status {
+    if !alive_in(proc, st.pid, st.pid_start) {
         return Status::Stopped;
     }
     if fifo_exists() {
@@ -270,7 +270,11 @@ fn status_with(st: &State, fifo_exists: impl FnOnce() -> bool) -> Status {
 }
 
 pub fn process_alive(pid: i32, start: u64) -> bool {
-    match proc_stat(pid) {
+    alive_in(None, pid, start)
+}
+
+fn alive_in(proc: Option<&File>, pid: i32, start: u64) -> bool {
+    match stat_in(proc, pid) {
         Some((state, st)) => st == start && state != 'Z' && state != 'X',
         None => false,
     }
@@ -278,10 +282,14 @@ pub fn process_alive(pid: i32, start: u64) -> bool {
 
 /// (state letter, starttime) from /proc/<pid>/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    stat_in(None, pid)
+}
+
+fn stat_in(proc: Option<&File>, pid: i32) -> Option<(char, u64)> {
     if pid <= 0 {
         return None;
     }
-    let s = read_small(open_proc_stat(pid).ok()?).ok()?;
+    let s = read_small(open_proc_stat(proc, pid).ok()?).ok()?;
     let s = String::from_utf8_lossy(&s);
     // comm may contain spaces and parens: fields start after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
@@ -291,11 +299,12 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// /proc/<pid>/stat, opened relative to an fd of /proc kept for the process's life: `list`
-/// opens one per container, each a path walk of two components instead of three.
-fn open_proc_stat(pid: i32) -> std::io::Result<File> {
-    static PROC: std::sync::OnceLock<Option<File>> = std::sync::OnceLock::new();
-    let proc = PROC.get_or_init(|| File::open("/proc").ok());
+/// /proc/<pid>/stat: from `/proc` opened by the caller (`list`, which reads one per
+/// container: a walk of two components instead of three), else by its whole path. No fd of
+/// /proc outlives the call that needs it: a host /proc fd inherited by an init or an exec'd
+/// process until its execve is a way to the host's root for a container process that may
+/// ptrace it (escapes_fds.rs).
+fn open_proc_stat(proc: Option<&File>, pid: i32) -> std::io::Result<File> {
     match proc {
         Some(dir) => open_at(dir, Path::new(&format!("{pid}/stat"))),
         None => File::open(format!("/proc/{pid}/stat")),
@@ -311,8 +320,9 @@ fn open_at(dir: &File, path: &Path) -> std::io::Result<File> {
 /// A file of a few hundred bytes (state.json, /proc/<pid>/stat), read without the statx and
 /// the growing probe reads of `fs::read`: `list` reads two per container (README
 /// "Benchmarks": 17 syscalls a container before, 8 after). A short read is the end: a
-/// regular file gives all it has up to the count asked, and /proc's stat is made whole by
-/// its first read, so the read that would return 0 is left out.
+/// regular file gives all it has up to the count asked, and /proc's stat, one record, is
+/// made whole by its first read, so the read that would return 0 is left out. Not for /proc
+/// files of many records (maps): their reads stop at a page's worth of records.
 fn read_small(mut f: File) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut buf = vec![0u8; 4096];
@@ -338,11 +348,13 @@ fn read_small(mut f: File) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// A state root opened once, for reading many containers' state relative to it (`list`:
-/// with a thousand containers the root's own path is not walked again for each file).
+/// A state root opened once, for reading many containers' state relative to it, and /proc
+/// beside it (`list`: with a thousand containers neither path is walked again for each file).
+/// Both fds go with the value.
 pub struct RootDir {
     dir: File,
     root: PathBuf,
+    proc: Option<File>,
 }
 
 impl RootDir {
@@ -350,6 +362,7 @@ impl RootDir {
         Ok(RootDir {
             dir: File::open(root)?,
             root: root.to_path_buf(),
+            proc: File::open("/proc").ok(),
         })
     }
 
@@ -366,7 +379,7 @@ impl RootDir {
     pub fn status(&self, name: &std::ffi::OsStr, st: &State) -> Status {
         use std::os::fd::AsRawFd;
         let fifo = Path::new(name).join(EXEC_FIFO);
-        status_with(st, || {
+        status_with(st, self.proc.as_ref(), || {
             // faccessat(F_OK): the walk alone, no stat buffer filled and copied.
             nix::unistd::faccessat(
                 Some(self.dir.as_raw_fd()),
@@ -444,5 +457,50 @@ mod tests {
         let (_, start) = proc_stat(pid).expect("own stat");
         assert!(process_alive(pid, start));
         assert!(!process_alive(pid, start + 1));
+    }
+
+    /// A /proc fd kept by vsrun would be inherited by the next init or exec'd process until
+    /// its execve: a way to the host's root (escapes_fds.rs). `list`'s is gone with its RootDir.
+    #[test]
+    fn no_fd_of_proc_outlives_a_status_read() {
+        let proc_fds = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .flatten()
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == Path::new("/proc")))
+                .count()
+        };
+        let pid = std::process::id() as i32;
+        let (_, start) = proc_stat(pid).expect("own stat");
+        assert!(process_alive(pid, start));
+        assert_eq!(proc_fds(), 0);
+        let dir = std::env::temp_dir().join(format!("vsrun-rootdir-{pid}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = RootDir::open(&dir).unwrap();
+        assert_eq!(proc_fds(), 1);
+        let st = State {
+            oci_version: String::new(),
+            id: "x".into(),
+            pid,
+            pid_start: start,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            annotations: HashMap::new(),
+            own_pid_ns: false,
+            cgroup_path: PathBuf::new(),
+            systemd_cgroup: false,
+            rootless: false,
+            bind_ip: false,
+            shared_root_mount: None,
+            mount_join_path: None,
+            disk: None,
+            hooks: None,
+        };
+        // Alive, no exec.fifo, no cgroup: running, read through /proc's fd.
+        assert_eq!(root.status(std::ffi::OsStr::new("x"), &st), Status::Running);
+        drop(root);
+        assert_eq!(proc_fds(), 0);
+        let _ = std::fs::remove_dir(&dir);
     }
 }

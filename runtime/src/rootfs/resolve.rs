@@ -51,9 +51,8 @@ pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, create: Create) -> io::
     let mut links = 0;
     while let Some(name) = rest.pop_front() {
         let candidate = prefix.join(&name);
-        match std::mem::take(&mut leaf_missing) {
-            true => {}
-            false => match open(root, &candidate) {
+        if !std::mem::take(&mut leaf_missing) {
+            match open(root, &candidate) {
                 Ok(fd) => {
                     prefix = candidate;
                     parent = fd;
@@ -61,7 +60,7 @@ pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, create: Create) -> io::
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
                 Err(e) => return Err(e),
-            },
+            }
         }
         let last = rest.is_empty();
         let made = if last && create == Create::File {
